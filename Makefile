@@ -1,0 +1,133 @@
+# traind — one non-recursive Makefile.
+#
+#   make            deps, then build/libnn.a and ./traind
+#   make run        deps, build, and start traind (see README)
+#   make test       deps, every Check suite, then the same suites under ASan + UBSan
+#   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
+#   make deps       installs the Debian packages the build and the tests use
+#   make clean
+#
+# Variants: build/ (release), build/f64 (the core in double, for gradient
+# checks), build/asan (ASan + UBSan), build/asan-f64.
+
+BUILD ?= build
+CC ?= cc
+
+DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
+            libmicrohttpd-dev libsqlite3-dev check python3 python3-numpy \
+            python3-jsonschema dataset-fashion-mnist
+
+PKGS := openblas jansson libmicrohttpd sqlite3 zlib check
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE
+OPT := -O3 -g
+SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+DEPFLAGS = -MMD -MP
+
+CORE_SRC := $(wildcard core/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+SERVER_LIB_SRC := $(filter-out server/main.c,$(SERVER_SRC))
+TEST_COMMON := $(wildcard tests/common/*.c)
+TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
+TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
+TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
+TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
+
+.PHONY: all deps run test test-release test-asan bench clean check-deps
+.DEFAULT_GOAL := all
+
+all: deps traind
+
+# ---------------------------------------------------------------------------
+# Dependencies: install what is missing (as root), or say what to install.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "deps: missing Debian packages:$$missing"; \
+	    echo "deps: install them with: sudo apt-get install$$missing   (or run 'sudo make deps')"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# ---------------------------------------------------------------------------
+# One set of rules per variant: $(1) = directory, $(2) = compile flags.
+define variant
+$(1)/obj/%.o: %.c | deps
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -c $$< -o $$@
+
+$(1)/libnn.a: $$(patsubst %.c,$(1)/obj/%.o,$$(CORE_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+-include $$(wildcard $(1)/obj/*/*.d $(1)/obj/*/*/*.d)
+endef
+
+$(eval $(call variant,$(BUILD),$(WARN) $(OPT)))
+$(eval $(call variant,$(BUILD)/f64,$(WARN) $(OPT) -DNN_DOUBLE))
+$(eval $(call variant,$(BUILD)/asan,$(WARN) $(SAN)))
+$(eval $(call variant,$(BUILD)/asan-f64,$(WARN) $(SAN) -DNN_DOUBLE))
+
+# Test binaries of a variant: $(1) = directory, $(2) = link flags, $(3) = f64 directory.
+define tests
+$(1)/tests/core/%: $(1)/obj/tests/core/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON)) $(1)/libnn.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+
+$(3)/tests/core/%_f64: $(3)/obj/tests/core/%_f64.o $$(patsubst %.c,$(3)/obj/%.o,$$(TEST_COMMON)) $(3)/libnn.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+
+$(1)/tests/server/%: $(1)/obj/tests/server/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON) $$(SERVER_LIB_SRC)) $(1)/libnn.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+
+$(1)_TESTS := $$(patsubst tests/%.c,$(1)/tests/%,$$(TEST_F32_SRC) $$(TEST_SERVER_SRC)) \
+              $$(patsubst tests/%.c,$(3)/tests/%,$$(TEST_F64_SRC))
+endef
+
+comma := ,
+$(eval $(call tests,$(BUILD),,$(BUILD)/f64))
+$(eval $(call tests,$(BUILD)/asan,-fsanitize=address$(comma)undefined,$(BUILD)/asan-f64))
+
+# ---------------------------------------------------------------------------
+# The program.
+traind: $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC)) $(BUILD)/libnn.a
+	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+# Until the server exists, `make run` trains the example MLP on Fashion-MNIST.
+FMNIST := /usr/share/datasets/fashion-mnist
+run: all
+	./traind train --model examples/fmnist-mlp.json \
+	  --train $(FMNIST)/train-images-idx3-ubyte.gz $(FMNIST)/train-labels-idx1-ubyte.gz \
+	  --test $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz \
+	  --out fmnist-mlp.safetensors
+
+# ---------------------------------------------------------------------------
+# Tests: the release build first, then the sanitizer build.
+test: deps
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+
+test-release: traind $($(BUILD)_TESTS)
+	@tests/run.sh release $($(BUILD)_TESTS)
+
+test-asan: traind $($(BUILD)/asan_TESTS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run.sh asan $($(BUILD)/asan_TESTS)
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) traind

@@ -1,0 +1,88 @@
+/*
+ * spec.h — a model definition as plain C data: the input shape, the list of
+ * layers with their options, and the loss.  The server fills it from JSON
+ * (server/spec_json.c); nn_model_new() checks it, infers every shape and
+ * builds the model.  Errors found there carry the layer index and the field
+ * name, so that callers can point at the JSON (/layers/1/units).
+ */
+#ifndef NN_SPEC_H
+#define NN_SPEC_H
+
+#include "nn.h"
+
+typedef enum nn_act_kind {
+    NN_ACT_LINEAR = 0,
+    NN_ACT_RELU,
+    NN_ACT_LEAKY_RELU,   /* x > 0 ? x : alpha x   (alpha default 0.01, >= 0) */
+    NN_ACT_ELU,          /* x > 0 ? x : alpha (e^x - 1)   (alpha default 1, > 0) */
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_SOFTMAX,      /* over the last dimension */
+    NN_ACT_GELU,         /* x Phi(x), the exact (erf) form */
+    NN_ACT_COUNT
+} nn_act_kind;
+
+typedef enum nn_layer_kind {
+    NN_LAYER_DENSE = 0,  /* units, activation, use_bias, init */
+    NN_LAYER_DROPOUT,    /* rate */
+    NN_LAYER_ACT,        /* a standalone activation: act, alpha */
+    NN_LAYER_COUNT
+} nn_layer_kind;
+
+typedef enum nn_init_kind {
+    NN_INIT_DEFAULT = 0, /* he_uniform before relu-like activations, else glorot_uniform */
+    NN_INIT_HE_UNIFORM,
+    NN_INIT_HE_NORMAL,
+    NN_INIT_GLOROT_UNIFORM,
+    NN_INIT_GLOROT_NORMAL,
+    NN_INIT_ZEROS,
+    NN_INIT_COUNT
+} nn_init_kind;
+
+typedef enum nn_loss_kind {
+    NN_LOSS_MSE = 0,
+    NN_LOSS_MAE,
+    NN_LOSS_CROSS_ENTROPY,   /* fused with softmax; class labels or one-hot/soft targets */
+    NN_LOSS_BCE,             /* binary cross-entropy, fused with sigmoid */
+    NN_LOSS_COUNT
+} nn_loss_kind;
+
+typedef struct nn_layer_spec {
+    nn_layer_kind kind;
+    int units;            /* dense */
+    int use_bias;         /* dense; default 1 */
+    nn_init_kind init;    /* dense weights; biases start at zero */
+    nn_act_kind act;      /* dense's activation, or the ACT layer's function */
+    double alpha;         /* leaky_relu / elu parameter; NAN means the default */
+    double rate;          /* dropout probability in [0, 1) */
+} nn_layer_spec;
+
+typedef struct nn_spec {
+    nn_shape input;       /* one sample, without the batch dimension */
+    int n_layers;
+    nn_layer_spec *layers;
+    nn_loss_kind loss;
+} nn_spec;
+
+/* A layer spec with every option at its default (dense, use_bias 1, linear,
+ * alpha NAN, rate 0, init default). */
+void nn_layer_spec_default(nn_layer_spec *l);
+
+/* Frees s->layers and zeroes s. */
+void nn_spec_free(nn_spec *s);
+
+/* Deep copy. */
+int nn_spec_copy(nn_spec *dst, const nn_spec *src);
+
+/* Names as written in model definitions ("relu", "dense", "he_normal",
+ * "cross_entropy"), and the reverse lookups (-1 when unknown). */
+const char *nn_act_name(nn_act_kind k);
+const char *nn_layer_kind_name(nn_layer_kind k);
+const char *nn_init_name(nn_init_kind k);
+const char *nn_loss_name(nn_loss_kind k);
+int nn_act_from_name(const char *s);
+int nn_layer_kind_from_name(const char *s);
+int nn_init_from_name(const char *s);
+int nn_loss_from_name(const char *s);
+
+#endif
