@@ -6,7 +6,8 @@
  */
 #include "optim.h"
 
-#include <math.h>
+#include "nn_math.h"
+
 #include <string.h>
 
 static const char *const optim_names[NN_OPT_COUNT] = {"sgd", "adam", "adamw", "rmsprop"};
@@ -93,7 +94,8 @@ size_t nn_optim_state_size(const nn_optim_cfg *c, size_t n)
 }
 
 /* Plain SGD, the hot path of the benchmark: p -= lr (g + wd p). */
-static void sgd_plain(nn_real *p, const nn_real *g, size_t lo, size_t hi, nn_real lr, nn_real wd)
+NN_VECTORIZE
+static void sgd_plain(nn_real *restrict p, const nn_real *restrict g, size_t lo, size_t hi, nn_real lr, nn_real wd)
 {
     if (wd == 0) {
         for (size_t i = lo; i < hi; i++)
@@ -104,7 +106,9 @@ static void sgd_plain(nn_real *p, const nn_real *g, size_t lo, size_t hi, nn_rea
     }
 }
 
-static void sgd_momentum(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn_real *v,
+NN_VECTORIZE
+static void sgd_momentum(const nn_optim_cfg *c, nn_real *restrict p, const nn_real *restrict g,
+                         nn_real *restrict v,
                          size_t lo, size_t hi, nn_real lr)
 {
     const nn_real mu = (nn_real)c->momentum, wd = (nn_real)c->weight_decay;
@@ -116,7 +120,9 @@ static void sgd_momentum(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn
     }
 }
 
-static void adam(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn_real *m, nn_real *v,
+NN_VECTORIZE
+static void adam(const nn_optim_cfg *c, nn_real *restrict p, const nn_real *restrict g,
+                 nn_real *restrict m, nn_real *restrict v,
                  size_t lo, size_t hi, double lr, int64_t t)
 {
     const nn_real b1 = (nn_real)c->beta1, b2 = (nn_real)c->beta2;
@@ -137,10 +143,11 @@ static void adam(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn_real *m
             gi += wd * p[i];
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] -= step * m[i] / (sqrt(v[i]) * rbc2 + eps);
+        p[i] -= step * m[i] / (NN_SQRT(v[i]) * rbc2 + eps);
     }
 }
 
+NN_VECTORIZE
 static void rmsprop(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn_real *v, nn_real *b,
                     size_t lo, size_t hi, nn_real lr)
 {
@@ -149,7 +156,7 @@ static void rmsprop(const nn_optim_cfg *c, nn_real *p, const nn_real *g, nn_real
     for (size_t i = lo; i < hi; i++) {
         nn_real gi = g[i] + wd * p[i];
         v[i] = a * v[i] + (1 - a) * gi * gi;
-        nn_real d = gi / (sqrt(v[i]) + eps);
+        nn_real d = gi / (NN_SQRT(v[i]) + eps);
         if (b) {
             b[i] = mu * b[i] + d;
             d = b[i];

@@ -1,10 +1,74 @@
 /*
  * train.c — the training loop (see train.h).
+ *
+ * Invariants between steps (where callbacks run and state may be saved):
+ *   - `epoch` epochs are complete and `step` steps of epoch epoch+1 are done;
+ *   - perm is the order of epoch epoch+1, drawn from epoch_rng (the shuffle
+ *     stream as it stood when that epoch began), so a loaded state can redraw
+ *     it instead of storing it;
+ *   - sum_loss/seen/correct/counted cover exactly the `step` steps done;
+ *   - the model's gradients are dead (each step writes them afresh).
  */
 #include "train.h"
 
+#include "loss.h"
+#include "pool.h"
+#include "rng.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define EVAL_BATCH 256
+#define NORM_CHUNK 16384      /* gradient-norm partial sums: fixed chunks, summed in order */
+#define STREAM_SHUFFLE 1
+#define STREAM_SPLIT 2
+#define STREAM_DROPOUT 3
+
+struct nn_trainer {
+    nn_model *m;
+    nn_train_cfg cfg;
+    const nn_dataset *train, *valds;
+    int64_t *train_idx, n_train;
+    int64_t *val_idx, n_val;
+    int64_t in_size, out_size;
+    int labels;                /* y holds class indices */
+    int B, EB;                 /* training batch, evaluation batch */
+    int steps_per_epoch;
+    nn_real *xb, *yb, *dout;
+    nn_real *opt_state;
+    size_t n_state;
+    double *norm_part;
+    int64_t *perm;             /* this epoch's order: positions in train_idx */
+    int64_t *bidx;             /* sample numbers of the batch being gathered */
+    nn_rng shuffle_rng, epoch_rng;
+    /* progress */
+    int epoch, step;
+    int64_t global_step;
+    double sum_loss;
+    int64_t seen, correct, counted;
+    double elapsed;            /* seconds of earlier run() calls */
+    double epoch_seconds;      /* training seconds of the current epoch so far */
+    /* the monitored metric's best */
+    int has_best;
+    double best_value;
+    int since_best;
+    nn_epoch_metrics best, last;
+    nn_real *best_params;      /* when early.restore_best */
+    int has_best_params;
+    int done;
+    nn_stop_reason reason;
+    int restored_best;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 void nn_train_cfg_default(nn_train_cfg *c)
 {
@@ -38,4 +102,868 @@ const char *nn_stop_reason_name(nn_stop_reason r)
     case NN_STOP_PAUSED: return "paused";
     default: return "none";
     }
+}
+
+/* ---------------------------------------------------------------------------
+ * Checks that data fit the model */
+
+static int check_data(const nn_model *m, const nn_dataset *d, const char *what, int *labels,
+                      nn_err *e)
+{
+    char a[64], b[64];
+    const nn_spec *s = nn_model_spec(m);
+    nn_shape in = s->input, ds = nn_tensor_sample_shape(&d->x);
+    int64_t out = nn_model_out_size(m);
+    if (nn_dataset_len(d) < 1 || d->y.rank < 1 || d->y.dim[0] != d->x.dim[0])
+        return nn_errf(e, NN_EINVAL, "the %s data are empty or x and y differ in length", what);
+    if (nn_tensor_row_size(&d->x) != nn_model_in_size(m)) {
+        nn_shape_str(&ds, a, sizeof a);
+        nn_shape_str(&in, b, sizeof b);
+        return nn_errf(e, NN_EINVAL,
+                       "the %s samples have shape %s (%lld values) but the model's input %s "
+                       "takes %lld",
+                       what, a, (long long)nn_tensor_row_size(&d->x), b,
+                       (long long)nn_model_in_size(m));
+    }
+    int is_class = d->n_classes > 0;
+    int64_t ysz = nn_tensor_row_size(&d->y);
+    switch (s->loss) {
+    case NN_LOSS_CROSS_ENTROPY:
+        if (is_class && d->n_classes > out)
+            return nn_errf(e, NN_EINVAL,
+                           "the %s data have %d classes but the model outputs %lld values",
+                           what, d->n_classes, (long long)out);
+        if (!is_class && ysz != out)
+            return nn_errf(e, NN_EINVAL,
+                           "cross_entropy needs class labels or %lld-value target rows; the %s "
+                           "targets have %lld values per sample",
+                           (long long)out, what, (long long)ysz);
+        break;
+    case NN_LOSS_BCE:
+        if (is_class && (d->n_classes > 2 || out != 1))
+            return nn_errf(e, NN_EINVAL,
+                           "binary_cross_entropy with class labels needs 2 classes and one "
+                           "output; the %s data have %d classes and the model %lld outputs",
+                           what, d->n_classes, (long long)out);
+        if (!is_class && ysz != out)
+            return nn_errf(e, NN_EINVAL,
+                           "the %s targets have %lld values per sample but the model outputs "
+                           "%lld",
+                           what, (long long)ysz, (long long)out);
+        break;
+    default:
+        if (is_class)
+            return nn_errf(e, NN_EINVAL,
+                           "loss %s needs numeric targets but the %s data have class labels",
+                           nn_loss_name(s->loss), what);
+        if (ysz != out)
+            return nn_errf(e, NN_EINVAL,
+                           "the %s targets have %lld values per sample but the model outputs "
+                           "%lld",
+                           what, (long long)ysz, (long long)out);
+        break;
+    }
+    if (is_class) {
+        if (ysz != 1)
+            return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);
+        int64_t n = nn_dataset_len(d);
+        for (int64_t i = 0; i < n; i++) {
+            nn_real v = d->y.data[i];
+            if (!(v >= 0 && v < d->n_classes) || v != (nn_real)(int64_t)v)
+                return nn_errf(e, NN_EINVAL, "the %s label of sample %lld is not a class index",
+                               what, (long long)i);
+        }
+    } else {
+        int64_t n = nn_tensor_numel(&d->y);
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(d->y.data[i]))
+                return nn_errf(e, NN_EINVAL, "the %s targets hold a NaN or infinite value",
+                               what);
+    }
+    *labels = is_class;
+    return NN_OK;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int check_cfg(const nn_train_cfg *c, int have_val, nn_err *e)
+{
+    if (c->epochs < 1)
+        return nn_errf(e, NN_EINVAL, "epochs must be at least 1");
+    if (c->batch_size < 1 || c->batch_size > 65536)
+        return nn_errf(e, NN_EINVAL, "batch_size must be in 1..65536");
+    if (!(c->validation_split >= 0 && c->validation_split < 1))
+        return nn_errf(e, NN_EINVAL, "validation_split must be in [0, 1)");
+    if (!(c->optim.lr > 0) || !isfinite(c->optim.lr))
+        return nn_errf(e, NN_EINVAL, "the learning rate must be positive");
+    if (c->early.enabled && !have_val &&
+        (c->early.monitor == NN_MON_VAL_LOSS || c->early.monitor == NN_MON_VAL_ACCURACY))
+        return nn_errf(e, NN_EINVAL,
+                       "early_stopping monitors a validation metric but there is no "
+                       "validation data (set validation_split or give a validation set)");
+    return NN_OK;
+}
+
+/* for_eval: only evaluation will run, so leave the model's dropout stream be. */
+static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
+                        const nn_dataset *val, int for_eval, nn_trainer **out, nn_err *e)
+{
+    nn_trainer *t = NULL;
+    int rc, lab_train = 0, lab_val = 0;
+    *out = NULL;
+    int have_val = val != NULL || cfg->validation_split > 0;
+    if ((rc = check_cfg(cfg, have_val, e)) || (rc = check_data(m, train, "training", &lab_train, e)))
+        return rc;
+    if (val && ((rc = check_data(m, val, "validation", &lab_val, e))))
+        return rc;
+    if (val && lab_val != lab_train)
+        return nn_errf(e, NN_EINVAL, "the training data have %s but the validation data %s",
+                       lab_train ? "class labels" : "numeric targets",
+                       lab_val ? "class labels" : "numeric targets");
+    rc = NN_ENOMEM;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        goto out;
+    t->m = m;
+    t->cfg = *cfg;
+    t->train = train;
+    t->labels = lab_train;
+    t->in_size = nn_model_in_size(m);
+    t->out_size = nn_model_out_size(m);
+
+    /* which samples train and which validate */
+    int64_t n = nn_dataset_len(train);
+    t->train_idx = malloc((size_t)n * sizeof *t->train_idx);
+    if (!t->train_idx)
+        goto out;
+    for (int64_t i = 0; i < n; i++)
+        t->train_idx[i] = i;
+    t->n_train = n;
+    if (val) {
+        t->valds = val;
+        t->n_val = nn_dataset_len(val);
+        t->val_idx = malloc((size_t)t->n_val * sizeof *t->val_idx);
+        if (!t->val_idx)
+            goto out;
+        for (int64_t i = 0; i < t->n_val; i++)
+            t->val_idx[i] = i;
+    } else if (cfg->validation_split > 0) {
+        int64_t nv = (int64_t)floor((double)n * cfg->validation_split);
+        if (nv < 1)
+            nv = 1;
+        if (nv >= n) {
+            rc = nn_errf(e, NN_EINVAL,
+                         "validation_split %g of %lld samples leaves none to train on",
+                         cfg->validation_split, (long long)n);
+            goto out;
+        }
+        nn_rng r;
+        nn_rng_seed(&r, cfg->seed, STREAM_SPLIT);
+        nn_rng_shuffle(&r, t->train_idx, n);
+        t->val_idx = malloc((size_t)nv * sizeof *t->val_idx);
+        if (!t->val_idx)
+            goto out;
+        memcpy(t->val_idx, t->train_idx, (size_t)nv * sizeof *t->val_idx);
+        memmove(t->train_idx, t->train_idx + nv, (size_t)(n - nv) * sizeof *t->train_idx);
+        t->n_train = n - nv;
+        t->n_val = nv;
+        t->valds = train;
+        /* natural order within each part, so that shuffle=false means file order */
+        qsort(t->train_idx, (size_t)t->n_train, sizeof *t->train_idx, cmp_i64);
+        qsort(t->val_idx, (size_t)t->n_val, sizeof *t->val_idx, cmp_i64);
+    }
+
+    t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
+    t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
+    t->steps_per_epoch = (int)((t->n_train + t->B - 1) / t->B);
+    size_t ysz = t->labels ? 1 : (size_t)nn_tensor_row_size(&train->y);
+    t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
+    t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
+    t->dout = malloc((size_t)t->B * (size_t)t->out_size * sizeof *t->dout);
+    t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
+    t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
+    size_t np = nn_model_n_params(m);
+    t->n_state = nn_optim_state_size(&cfg->optim, np);
+    t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
+    t->norm_part = calloc(np / NORM_CHUNK + 1, sizeof *t->norm_part);
+    if (!t->xb || !t->yb || !t->dout || !t->perm || !t->bidx || !t->opt_state || !t->norm_part)
+        goto out;
+    if (cfg->early.enabled && cfg->early.restore_best) {
+        t->best_params = malloc((np ? np : 1) * sizeof *t->best_params);
+        if (!t->best_params)
+            goto out;
+    }
+    nn_rng_seed(&t->shuffle_rng, cfg->seed, STREAM_SHUFFLE);
+    t->epoch_rng = t->shuffle_rng;
+    if (!for_eval)
+        nn_model_seed_dropout(m, cfg->seed ^ ((uint64_t)STREAM_DROPOUT << 56));
+    t->last.val_loss = t->last.val_accuracy = t->last.loss = t->last.accuracy = NAN;
+    t->best = t->last;
+    rc = NN_OK;
+out:
+    if (rc) {
+        nn_trainer_free(t);
+        t = NULL;
+    }
+    *out = t;
+    return rc;
+}
+
+int nn_trainer_new(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
+                   const nn_dataset *val, nn_trainer **out, nn_err *e)
+{
+    return trainer_make(m, cfg, train, val, 0, out, e);
+}
+
+void nn_trainer_free(nn_trainer *t)
+{
+    if (!t)
+        return;
+    free(t->train_idx);
+    free(t->val_idx);
+    free(t->xb);
+    free(t->yb);
+    free(t->dout);
+    free(t->perm);
+    free(t->bidx);
+    free(t->opt_state);
+    free(t->norm_part);
+    free(t->best_params);
+    free(t);
+}
+
+int nn_trainer_steps_per_epoch(const nn_trainer *t) { return t->steps_per_epoch; }
+int64_t nn_trainer_train_len(const nn_trainer *t) { return t->n_train; }
+int64_t nn_trainer_val_len(const nn_trainer *t) { return t->n_val; }
+
+/* ---------------------------------------------------------------------------
+ * Batches */
+
+typedef struct gather_task {
+    const nn_dataset *d;
+    const int64_t *idx;        /* sample numbers of the batch */
+    int n;
+    int64_t in_size, ysz;
+    nn_real *xb, *yb;
+} gather_task;
+
+static void gather_fn(void *ctx, int tid, int nth)
+{
+    gather_task *g = ctx;
+    int lo, hi;
+    nn_split(g->n, tid, nth, 8, &lo, &hi);
+    for (int b = lo; b < hi; b++) {
+        int64_t s = g->idx[b];
+        memcpy(g->xb + (size_t)b * g->in_size, g->d->x.data + s * g->in_size,
+               (size_t)g->in_size * sizeof *g->xb);
+        memcpy(g->yb + (size_t)b * g->ysz, g->d->y.data + s * g->ysz,
+               (size_t)g->ysz * sizeof *g->yb);
+    }
+}
+
+static void gather(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int n)
+{
+    gather_task g = {d, idx, n, t->in_size, t->labels ? 1 : nn_tensor_row_size(&d->y), t->xb,
+                     t->yb};
+    nn_pool_run(nn_model_pool(t->m), gather_fn, &g);
+}
+
+/* Loss and accuracy of the model on samples idx[0, n) of d, in eval mode. */
+static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64_t n,
+                   double *loss, double *acc, nn_err *e)
+{
+    double sum = 0;
+    int64_t correct = 0, counted = 0;
+    for (int64_t s = 0; s < n; s += t->EB) {
+        int nb = (int)(n - s < t->EB ? n - s : t->EB);
+        for (int b = 0; b < nb; b++)
+            t->bidx[b] = idx ? idx[s + b] : s + b;
+        gather(t, d, t->bidx, nb);
+        const nn_real *out = nn_model_forward(t->m, t->xb, nb, 0, e);
+        if (!out)
+            return NN_ENOMEM;
+        nn_loss_out lo;
+        nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL,
+                t->labels ? NULL : t->yb, nb, (int)t->out_size, NULL, &lo);
+        sum += lo.loss * nb;
+        correct += lo.correct;
+        counted += lo.counted;
+    }
+    *loss = sum / (double)n;
+    *acc = counted ? (double)correct / (double)counted : NAN;
+    return NN_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * One optimizer step */
+
+typedef struct update_task {
+    nn_trainer *t;
+    double lr;
+    double scale;              /* gradient clipping factor, 1 when none */
+} update_task;
+
+static void norm_fn(void *ctx, int tid, int nth)
+{
+    update_task *u = ctx;
+    size_t n = nn_model_n_params(u->t->m);
+    int chunks = (int)(n / NORM_CHUNK + 1), lo, hi;
+    const nn_real *g = nn_model_grads(u->t->m);
+    nn_split(chunks, tid, nth, 1, &lo, &hi);
+    for (int c = lo; c < hi; c++) {
+        size_t a = (size_t)c * NORM_CHUNK, b = a + NORM_CHUNK < n ? a + NORM_CHUNK : n;
+        u->t->norm_part[c] = nn_sumsq(g, a, b);
+    }
+}
+
+static void update_fn(void *ctx, int tid, int nth)
+{
+    update_task *u = ctx;
+    nn_trainer *t = u->t;
+    size_t n = nn_model_n_params(t->m);
+    int lo, hi;
+    /* split in units of 64 values so that threads never share a cache line */
+    nn_split((int)((n + 63) / 64), tid, nth, 1, &lo, &hi);
+    size_t a = (size_t)lo * 64, b = (size_t)hi * 64 < n ? (size_t)hi * 64 : n;
+    if (a >= b)
+        return;
+    nn_real *g = nn_model_grads(t->m);
+    if (u->scale != 1)
+        nn_scale(g, u->scale, a, b);
+    nn_optim_update(&t->cfg.optim, u->lr, t->global_step + 1, nn_model_params(t->m), g,
+                    t->opt_state, n, a, b);
+}
+
+static double elapsed_now(const nn_trainer *t, double t_start)
+{
+    return t->elapsed + (now_s() - t_start);
+}
+
+static void start_epoch(nn_trainer *t)
+{
+    t->epoch_rng = t->shuffle_rng;
+    for (int64_t i = 0; i < t->n_train; i++)
+        t->perm[i] = i;
+    if (t->cfg.shuffle)
+        nn_rng_shuffle(&t->shuffle_rng, t->perm, t->n_train);
+    t->sum_loss = 0;
+    t->seen = t->correct = t->counted = 0;
+    t->epoch_seconds = 0;
+}
+
+/* Returns 0, or 1 when the loss was not finite (nothing was updated). */
+static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
+{
+    int64_t s0 = (int64_t)t->step * t->B;
+    int nb = (int)(t->n_train - s0 < t->B ? t->n_train - s0 : t->B);
+    for (int b = 0; b < nb; b++)
+        t->bidx[b] = t->train_idx[t->perm[s0 + b]];
+    gather(t, t->train, t->bidx, nb);
+
+    const nn_real *out = nn_model_forward(t->m, t->xb, nb, 1, e);
+    if (!out)
+        return NN_ENOMEM;
+    nn_loss_out lo;
+    nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL, t->labels ? NULL : t->yb,
+            nb, (int)t->out_size, t->dout, &lo);
+    *loss = lo.loss;
+    if (!isfinite(lo.loss))
+        return 1;
+    nn_model_backward(t->m, t->dout, 0);
+
+    update_task u = {t, 0, 1};
+    if (t->cfg.clip_norm > 0) {
+        nn_pool_run(nn_model_pool(t->m), norm_fn, &u);
+        double ss = 0;
+        size_t chunks = nn_model_n_params(t->m) / NORM_CHUNK + 1;
+        for (size_t c = 0; c < chunks; c++)
+            ss += t->norm_part[c];
+        u.scale = nn_clip_factor(sqrt(ss), t->cfg.clip_norm);
+    }
+    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+    u.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step, t->epoch, total);
+    *lr = u.lr;
+    nn_pool_run(nn_model_pool(t->m), update_fn, &u);
+
+    t->global_step++;
+    t->step++;
+    t->sum_loss += lo.loss * nb;
+    t->seen += nb;
+    t->correct += lo.correct;
+    t->counted += lo.counted;
+    return 0;
+}
+
+/* The monitored value of an epoch, and whether lower is better. */
+static double monitored(const nn_trainer *t, const nn_epoch_metrics *m, int *lower_better)
+{
+    nn_monitor mon = t->cfg.early.monitor;
+    if (!t->cfg.early.enabled)
+        mon = t->n_val > 0 ? NN_MON_VAL_LOSS : NN_MON_LOSS;
+    *lower_better = mon == NN_MON_VAL_LOSS || mon == NN_MON_LOSS;
+    switch (mon) {
+    case NN_MON_VAL_LOSS: return m->val_loss;
+    case NN_MON_VAL_ACCURACY: return m->val_accuracy;
+    case NN_MON_LOSS: return m->loss;
+    default: return m->accuracy;
+    }
+}
+
+/* Records the epoch against the best so far; returns 1 when it improved. */
+static int track_best(nn_trainer *t, const nn_epoch_metrics *m)
+{
+    int lower;
+    double v = monitored(t, m, &lower);
+    if (isnan(v))
+        return 0;
+    double delta = t->cfg.early.enabled ? t->cfg.early.min_delta : 0;
+    int better = !t->has_best || (lower ? v < t->best_value - delta : v > t->best_value + delta);
+    if (better) {
+        t->has_best = 1;
+        t->best_value = v;
+        t->best = *m;
+        t->since_best = 0;
+        if (t->best_params) {
+            memcpy(t->best_params, nn_model_params(t->m),
+                   nn_model_n_params(t->m) * sizeof *t->best_params);
+            t->has_best_params = 1;
+        }
+    } else {
+        t->since_best++;
+    }
+    return better;
+}
+
+static int finish(nn_trainer *t, nn_stop_reason r, nn_train_result *res)
+{
+    if (r != NN_STOP_PAUSED) {
+        t->done = 1;
+        t->reason = r;
+    }
+    memset(res, 0, sizeof *res);
+    res->reason = r;
+    res->epochs_done = t->epoch;
+    res->last = t->last;
+    res->best = t->best;
+    res->restored_best = t->restored_best;
+    return NN_OK;
+}
+
+int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, nn_err *e)
+{
+    static const nn_callbacks none = {0};
+    if (!cb)
+        cb = &none;
+    if (t->done)
+        return finish(t, t->reason, res);
+    const double t_start = now_s();
+    int rc = NN_OK;
+    nn_stop_reason stop = NN_STOP_NONE;
+    while (stop == NN_STOP_NONE) {
+        if (t->epoch >= t->cfg.epochs) {
+            stop = NN_STOP_MAX_EPOCHS;
+            break;
+        }
+        if (t->step == 0)
+            start_epoch(t);
+        /* the steps of this epoch */
+        while (t->step < t->steps_per_epoch) {
+            if (cb->should_stop) {
+                int h = cb->should_stop(cb->user);
+                if (h == NN_HOOK_CANCEL || h == NN_HOOK_PAUSE) {
+                    stop = h == NN_HOOK_CANCEL ? NN_STOP_CANCELLED : NN_STOP_PAUSED;
+                    break;
+                }
+            }
+            if (t->cfg.max_seconds > 0 && elapsed_now(t, t_start) >= t->cfg.max_seconds) {
+                stop = NN_STOP_TIME_LIMIT;
+                break;
+            }
+            double ts = now_s(), loss = 0, lr = 0;
+            int r = train_step(t, &loss, &lr, e);
+            t->epoch_seconds += now_s() - ts;
+            if (r < 0) {
+                rc = r;
+                stop = NN_STOP_DIVERGED;   /* not reached: rc wins */
+                break;
+            }
+            if (r == 1) {
+                stop = NN_STOP_DIVERGED;
+                break;
+            }
+            if (cb->on_step) {
+                nn_step_info si = {t->epoch + 1, t->step, t->steps_per_epoch, t->global_step,
+                                   loss, lr, elapsed_now(t, t_start),
+                                   t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0};
+                cb->on_step(cb->user, &si);
+            }
+        }
+        if (rc || stop != NN_STOP_NONE)
+            break;
+
+        /* the epoch is complete: metrics, validation, stop rules */
+        nn_epoch_metrics m;
+        memset(&m, 0, sizeof m);
+        m.epoch = t->epoch + 1;
+        m.global_step = t->global_step;
+        m.loss = t->sum_loss / (double)t->seen;
+        m.accuracy = t->counted ? (double)t->correct / (double)t->counted : NAN;
+        m.val_loss = m.val_accuracy = NAN;
+        if (t->n_val > 0 && (rc = eval_on(t, t->valds, t->val_idx, t->n_val, &m.val_loss,
+                                          &m.val_accuracy, e)))
+            break;
+        int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+        m.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step - 1, t->epoch, total);
+        m.seconds = t->epoch_seconds;
+        m.samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
+        t->epoch++;
+        t->step = 0;
+        m.elapsed = elapsed_now(t, t_start);
+        t->last = m;
+        int improved = track_best(t, &m);
+        if (cb->on_epoch)
+            cb->on_epoch(cb->user, &m);
+
+        if (t->n_val > 0 && !isfinite(m.val_loss))
+            stop = NN_STOP_DIVERGED;
+        else if (!isnan(t->cfg.target_loss) && m.loss <= t->cfg.target_loss)
+            stop = NN_STOP_TARGET_LOSS;
+        else if (t->cfg.early.enabled && !improved && t->since_best >= t->cfg.early.patience)
+            stop = NN_STOP_EARLY_STOPPING;
+        else if (t->epoch >= t->cfg.epochs)
+            stop = NN_STOP_MAX_EPOCHS;
+        else if (t->cfg.max_seconds > 0 && m.elapsed >= t->cfg.max_seconds)
+            stop = NN_STOP_TIME_LIMIT;
+    }
+    t->elapsed += now_s() - t_start;
+    if (rc)
+        return rc;
+    /* restore_best: a run that ends by a stop rule hands back the best
+     * epoch's weights; a cancelled or paused one keeps its last weights */
+    if (stop != NN_STOP_CANCELLED && stop != NN_STOP_PAUSED && t->has_best_params &&
+        t->best.epoch != t->last.epoch) {
+        memcpy(nn_model_params(t->m), t->best_params,
+               nn_model_n_params(t->m) * sizeof *t->best_params);
+        t->restored_best = 1;
+    }
+    return finish(t, stop, res);
+}
+
+int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
+                double *accuracy, nn_err *e)
+{
+    nn_train_cfg c;
+    nn_trainer *t;
+    *loss = *accuracy = NAN;
+    nn_train_cfg_default(&c);
+    c.batch_size = batch_size > 0 ? batch_size : EVAL_BATCH;
+    int rc = trainer_make(m, &c, d, NULL, 1, &t, e);
+    if (rc)
+        return rc;
+    rc = eval_on(t, d, NULL, nn_dataset_len(d), loss, accuracy, e);
+    nn_trainer_free(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * State: "NNTS", version, the run's fingerprint, then every field in a fixed
+ * order, little-endian, and a CRC-32 of all that precedes it. */
+
+#define STATE_MAGIC "NNTS"
+#define STATE_VERSION 1
+
+typedef struct wbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n)
+{
+    if (w->oom)
+        return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(w->p, cap);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->p = p;
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void put_u64(wbuf *w, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    put(w, b, 8);
+}
+
+static void put_f64(wbuf *w, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    put_u64(w, v);
+}
+
+static void put_reals(wbuf *w, const nn_real *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+#ifdef NN_DOUBLE
+        put_f64(w, x[i]);
+#else
+        uint32_t v;
+        memcpy(&v, &x[i], 4);
+        unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
+                              (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+        put(w, b, 4);
+#endif
+    }
+}
+
+static void put_metrics(wbuf *w, const nn_epoch_metrics *m)
+{
+    put_u64(w, (uint64_t)m->epoch);
+    put_u64(w, (uint64_t)m->global_step);
+    const double v[] = {m->loss, m->accuracy, m->val_loss, m->val_accuracy, m->lr,
+                        m->seconds, m->elapsed, m->samples_per_sec};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        put_f64(w, v[i]);
+}
+
+typedef struct rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+} rbuf;
+
+static const unsigned char *take(rbuf *r, size_t n)
+{
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->off;
+    r->off += n;
+    return p;
+}
+
+static uint64_t get_u64(rbuf *r)
+{
+    const unsigned char *b = take(r, 8);
+    uint64_t v = 0;
+    for (int i = 0; b && i < 8; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static double get_f64(rbuf *r)
+{
+    uint64_t v = get_u64(r);
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
+}
+
+static void get_reals(rbuf *r, nn_real *x, size_t n)
+{
+    for (size_t i = 0; i < n && !r->bad; i++) {
+#ifdef NN_DOUBLE
+        x[i] = get_f64(r);
+#else
+        const unsigned char *b = take(r, 4);
+        if (!b)
+            return;
+        uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24;
+        memcpy(&x[i], &v, 4);
+#endif
+    }
+}
+
+static void get_metrics(rbuf *r, nn_epoch_metrics *m)
+{
+    m->epoch = (int)get_u64(r);
+    m->global_step = (int64_t)get_u64(r);
+    double *v[] = {&m->loss, &m->accuracy, &m->val_loss, &m->val_accuracy, &m->lr,
+                   &m->seconds, &m->elapsed, &m->samples_per_sec};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        *v[i] = get_f64(r);
+}
+
+/* What must agree between the run that saved and the run that loads. */
+static void put_fingerprint(wbuf *w, const nn_trainer *t)
+{
+    put_u64(w, sizeof(nn_real));
+    put_u64(w, nn_model_n_params(t->m));
+    put_u64(w, t->n_state);
+    put_u64(w, (uint64_t)t->n_train);
+    put_u64(w, (uint64_t)t->n_val);
+    put_u64(w, (uint64_t)t->B);
+    put_u64(w, t->cfg.seed);
+    put_u64(w, (uint64_t)t->cfg.optim.kind);
+}
+
+int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
+{
+    wbuf w = {0};
+    uint64_t st[4];
+    size_t np = nn_model_n_params(t->m);
+    *buf = NULL;
+    *len = 0;
+    put(&w, STATE_MAGIC, 4);
+    put_u64(&w, STATE_VERSION);
+    put_fingerprint(&w, t);
+    put_reals(&w, nn_model_params(t->m), np);
+    put_reals(&w, t->opt_state, t->n_state);
+    for (int i = 0; i < 4; i++)
+        put_u64(&w, t->shuffle_rng.s[i]);
+    for (int i = 0; i < 4; i++)
+        put_u64(&w, t->epoch_rng.s[i]);
+    nn_model_dropout_state(t->m, st);
+    for (int i = 0; i < 4; i++)
+        put_u64(&w, st[i]);
+    put_u64(&w, (uint64_t)t->epoch);
+    put_u64(&w, (uint64_t)t->step);
+    put_u64(&w, (uint64_t)t->global_step);
+    put_f64(&w, t->sum_loss);
+    put_u64(&w, (uint64_t)t->seen);
+    put_u64(&w, (uint64_t)t->correct);
+    put_u64(&w, (uint64_t)t->counted);
+    put_f64(&w, t->elapsed);
+    put_f64(&w, t->epoch_seconds);
+    put_u64(&w, (uint64_t)t->has_best);
+    put_f64(&w, t->best_value);
+    put_u64(&w, (uint64_t)t->since_best);
+    put_metrics(&w, &t->best);
+    put_metrics(&w, &t->last);
+    put_u64(&w, (uint64_t)t->has_best_params);
+    if (t->has_best_params)
+        put_reals(&w, t->best_params, np);
+    put_u64(&w, (uint64_t)t->done);
+    put_u64(&w, (uint64_t)t->reason);
+    put_u64(&w, (uint64_t)t->restored_best);
+    if (!w.oom) {
+        uint32_t crc = (uint32_t)crc32(0L, w.p, (uInt)w.len);
+        put_u64(&w, crc);
+    }
+    if (w.oom) {
+        free(w.p);
+        return nn_errf(e, NN_ENOMEM, "out of memory while saving the training state");
+    }
+    *buf = w.p;
+    *len = w.len;
+    return NN_OK;
+}
+
+int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
+{
+    rbuf r = {buf, len, 0, 0};
+    size_t np = nn_model_n_params(t->m);
+    if (len < 4 + 8 + 8 || memcmp(buf, STATE_MAGIC, 4) != 0)
+        return nn_errf(e, NN_EFORMAT, "not a training state (bad magic)");
+    {
+        rbuf c = {buf, len, len - 8, 0};
+        uint64_t want = get_u64(&c);
+        if (want != (uint32_t)crc32(0L, buf, (uInt)(len - 8)))
+            return nn_errf(e, NN_EFORMAT, "training state is damaged (checksum mismatch)");
+    }
+    take(&r, 4);
+    if (get_u64(&r) != STATE_VERSION)
+        return nn_errf(e, NN_EFORMAT, "training state has an unknown version");
+    wbuf fp = {0};
+    put_fingerprint(&fp, t);
+    const unsigned char *have = take(&r, fp.len);
+    int same = !fp.oom && have && memcmp(have, fp.p, fp.len) == 0;
+    free(fp.p);
+    if (fp.oom)
+        return nn_errf(e, NN_ENOMEM, "out of memory");
+    if (!same)
+        return nn_errf(e, NN_EINVAL,
+                       "the training state belongs to another run (model size, data size, "
+                       "batch size, seed or optimizer differ)");
+
+    /* decode into temporaries so that a bad blob changes nothing */
+    nn_real *params = malloc((np ? np : 1) * sizeof *params);
+    nn_real *state = malloc((t->n_state ? t->n_state : 1) * sizeof *state);
+    nn_real *best = t->best_params ? malloc((np ? np : 1) * sizeof *best) : NULL;
+    if (!params || !state || (t->best_params && !best)) {
+        free(params);
+        free(state);
+        free(best);
+        return nn_errf(e, NN_ENOMEM, "out of memory");
+    }
+    nn_trainer n = *t;
+    uint64_t drop[4];
+    get_reals(&r, params, np);
+    get_reals(&r, state, t->n_state);
+    for (int i = 0; i < 4; i++)
+        n.shuffle_rng.s[i] = get_u64(&r);
+    for (int i = 0; i < 4; i++)
+        n.epoch_rng.s[i] = get_u64(&r);
+    for (int i = 0; i < 4; i++)
+        drop[i] = get_u64(&r);
+    n.epoch = (int)get_u64(&r);
+    n.step = (int)get_u64(&r);
+    n.global_step = (int64_t)get_u64(&r);
+    n.sum_loss = get_f64(&r);
+    n.seen = (int64_t)get_u64(&r);
+    n.correct = (int64_t)get_u64(&r);
+    n.counted = (int64_t)get_u64(&r);
+    n.elapsed = get_f64(&r);
+    n.epoch_seconds = get_f64(&r);
+    n.has_best = (int)get_u64(&r);
+    n.best_value = get_f64(&r);
+    n.since_best = (int)get_u64(&r);
+    get_metrics(&r, &n.best);
+    get_metrics(&r, &n.last);
+    n.has_best_params = (int)get_u64(&r);
+    if (n.has_best_params) {
+        if (best)
+            get_reals(&r, best, np);
+        else
+            r.bad = 1;
+    }
+    n.done = (int)get_u64(&r);
+    n.reason = (nn_stop_reason)get_u64(&r);
+    n.restored_best = (int)get_u64(&r);
+    get_u64(&r);   /* the checksum, verified above */
+    if (r.bad || r.off != len || n.epoch < 0 || n.epoch > t->cfg.epochs || n.step < 0 ||
+        n.step > t->steps_per_epoch) {
+        free(params);
+        free(state);
+        free(best);
+        return nn_errf(e, NN_EFORMAT, "training state is malformed");
+    }
+    memcpy(nn_model_params(t->m), params, np * sizeof *params);
+    memcpy(t->opt_state, state, t->n_state * sizeof *state);
+    nn_real *keep_best = t->best_params;
+    if (n.has_best_params)
+        memcpy(keep_best, best, np * sizeof *best);
+    free(params);
+    free(state);
+    free(best);
+    *t = n;
+    t->best_params = keep_best;
+    nn_model_set_dropout_state(t->m, drop);
+    if (t->step > 0) {
+        /* redraw this epoch's order from the stream as it stood at its start */
+        nn_rng r2 = t->epoch_rng;
+        for (int64_t i = 0; i < t->n_train; i++)
+            t->perm[i] = i;
+        if (t->cfg.shuffle)
+            nn_rng_shuffle(&r2, t->perm, t->n_train);
+    }
+    return NN_OK;
 }

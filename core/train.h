@@ -34,7 +34,8 @@ typedef struct nn_early_stop {
     nn_monitor monitor;   /* default val_loss */
     int patience;         /* epochs without improvement before stopping; default 5 */
     double min_delta;     /* smallest change that counts as improvement; default 0 */
-    int restore_best;     /* on stop, put back the best epoch's weights; default 1 */
+    int restore_best;     /* when the run ends by a stop rule (not by cancellation),
+                             put back the best epoch's weights; default 1 */
 } nn_early_stop;
 
 typedef struct nn_train_cfg {

@@ -1,0 +1,33 @@
+/*
+ * pool.h — a fixed team of compute threads that run one task at a time.
+ *
+ * nn_pool_run(p, fn, ctx) calls fn(ctx, tid, nth) on every thread of the
+ * team (the caller is tid 0) and returns when all have returned: a fork and
+ * a join, with the join as a barrier.  Workers spin for a short while after
+ * each task, so that the many small tasks of a training step start within a
+ * microsecond, then sleep.  Tasks split their work by (tid, nth) in a way
+ * that depends only on nth, which keeps results deterministic.
+ *
+ * A pool is driven by one thread at a time; tasks must not call
+ * nn_pool_run themselves.
+ */
+#ifndef NN_POOL_H
+#define NN_POOL_H
+
+typedef struct nn_pool nn_pool;
+typedef void (*nn_task_fn)(void *ctx, int tid, int nth);
+
+/* A team of nthreads (>= 1; the caller counts as one). NULL on failure. */
+nn_pool *nn_pool_new(int nthreads);
+void nn_pool_free(nn_pool *p);
+
+int nn_pool_size(const nn_pool *p);
+
+/* Runs fn on all threads and waits for them. */
+void nn_pool_run(nn_pool *p, nn_task_fn fn, void *ctx);
+
+/* Splits [0, n) into nth parts whose bounds are multiples of `align`
+ * (except n itself); part tid is [*lo, *hi), possibly empty. */
+void nn_split(int n, int tid, int nth, int align, int *lo, int *hi);
+
+#endif
