@@ -10,7 +10,11 @@
  * The reader trusts nothing: header length against the file size and
  * NN_ST_MAX_HEADER, the JSON's syntax, each dtype, each shape's product
  * against its byte range, ranges inside the data section and not overlapping,
- * and duplicate names.  Any violation is NN_EFORMAT with a message.
+ * and duplicate names.  Any violation is NN_EFORMAT with a message; a header
+ * length past NN_ST_MAX_HEADER, or JSON nested or sized past the parser's
+ * limits, is NN_ELIMIT.  Like the reference implementation, the ranges must
+ * cover the data section exactly (no holes, no trailing bytes).  Known dtypes:
+ * F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL.
  */
 #ifndef NN_SAFETENSORS_H
 #define NN_SAFETENSORS_H
@@ -59,7 +63,8 @@ const char *nn_st_meta(const nn_st_file *f, const char *key);
 
 /* Looks a tensor up by name; NN_EINVAL ("no tensor named ...") when absent.
  * *dtype gets its dtype string ("F32", "F64", "BF16", "I64", ...),
- * rank and shape its shape (either out-pointer may be NULL). */
+ * rank and shape its shape (any out-pointer may be NULL; shape has room for
+ * NN_MAX_RANK values).  A tensor of higher rank gives NN_ELIMIT. */
 int nn_st_info(const nn_st_file *f, const char *name, const char **dtype,
                int *rank, int64_t *shape, nn_err *e);
 
