@@ -1,0 +1,215 @@
+#!/usr/bin/python3
+"""schema_check.py — checks schema/model.schema.json (JSON Schema 2020-12).
+
+With no arguments: the schema is a valid 2020-12 schema, every
+examples/*.json validates against it, and a list of invalid definitions
+(below) is rejected by it.
+
+  --expect-valid FILE     FILE holds a JSON array of definitions that must validate
+  --expect-invalid FILE   FILE holds a JSON array of definitions that must not
+
+(tests/server/test_spec_json.c writes such files from its own tables, so the
+C parser and the schema are checked against the same documents.)
+
+Paths are relative to the repository root: $TRAIND_SRCDIR, else this file's
+parent directory.  Prints one line per failure; exits 1 when any.
+"""
+import copy
+import glob
+import json
+import os
+import sys
+
+from jsonschema import Draft202012Validator
+
+ROOT = os.environ.get("TRAIND_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def strict_load(text):
+    """json.loads that, like the server, rejects NaN/Infinity and duplicate keys."""
+    def no_constant(name):
+        raise ValueError("not JSON: " + name)
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError("duplicate key(s): " + ", ".join(sorted(dup)))
+        return dict(pairs)
+
+    return json.loads(text, parse_constant=no_constant, object_pairs_hook=no_duplicates)
+
+
+BASE = {
+    "input": [4],
+    "layers": [{"type": "dense", "units": 8, "activation": "relu"},
+               {"type": "dense", "units": 3}],
+    "loss": "cross_entropy",
+}
+
+
+DELETE = object()
+
+
+def with_(path, value):
+    """BASE with the value at path (a list of keys/indices) replaced; value
+    DELETE removes the member."""
+    doc = copy.deepcopy(BASE)
+    if path and path[0] == "training" and "training" not in doc:
+        doc["training"] = {}
+    node = doc
+    for k in path[:-1]:
+        if isinstance(node, dict) and k not in node:
+            node[k] = {}
+        node = node[k]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return doc
+
+
+# Definitions the schema must reject: (what, document).
+INVALID = [
+    ("root is an array", []),
+    ("unknown top-level key", dict(BASE, extra=1)),
+    ("input missing", with_(["input"], DELETE)),
+    ("input not an array", with_(["input"], 4)),
+    ("input empty", with_(["input"], [])),
+    ("input rank 4", with_(["input"], [1, 2, 3, 4])),
+    ("input dimension 0", with_(["input"], [0])),
+    ("input dimension too big", with_(["input"], [16777217])),
+    ("input dimension a string", with_(["input"], ["4"])),
+    ("input dimension a boolean", with_(["input"], [True])),
+    ("layers missing", with_(["layers"], DELETE)),
+    ("layers empty", with_(["layers"], [])),
+    ("257 layers", with_(["layers"], [{"type": "relu"}] * 257)),
+    ("layer not an object", with_(["layers", 0], "relu")),
+    ("layer without type", with_(["layers", 0], {"units": 3})),
+    ("unknown layer type", with_(["layers", 0], {"type": "conv2d"})),
+    ("dense without units", with_(["layers", 0], {"type": "dense"})),
+    ("dense units 0", with_(["layers", 0, "units"], 0)),
+    ("dense units too big", with_(["layers", 0, "units"], 1048577)),
+    ("dense units 2.5", with_(["layers", 0, "units"], 2.5)),
+    ("dense units a string", with_(["layers", 0, "units"], "8")),
+    ("dense unknown key", with_(["layers", 0, "unit"], 8)),
+    ("dense with a dropout option", with_(["layers", 0, "rate"], 0.5)),
+    ("dense unknown activation", with_(["layers", 0, "activation"], "relux")),
+    ("dense activation a number", with_(["layers", 0, "activation"], 3)),
+    ("activation object without type", with_(["layers", 0, "activation"], {"alpha": 0.1})),
+    ("alpha on relu", with_(["layers", 0, "activation"], {"type": "relu", "alpha": 0.1})),
+    ("leaky_relu alpha < 0", with_(["layers", 0, "activation"], {"type": "leaky_relu", "alpha": -1})),
+    ("elu alpha 0", with_(["layers", 0, "activation"], {"type": "elu", "alpha": 0})),
+    ("use_bias 1", with_(["layers", 0, "use_bias"], 1)),
+    ("unknown init", with_(["layers", 0, "init"], "xavier")),
+    ("dropout without rate", with_(["layers", 0], {"type": "dropout"})),
+    ("dropout rate 1", with_(["layers", 0], {"type": "dropout", "rate": 1})),
+    ("dropout rate < 0", with_(["layers", 0], {"type": "dropout", "rate": -0.1})),
+    ("dropout with units", with_(["layers", 0], {"type": "dropout", "rate": 0.5, "units": 3})),
+    ("relu layer with alpha", with_(["layers", 0], {"type": "relu", "alpha": 0.5})),
+    ("relu layer with units", with_(["layers", 0], {"type": "relu", "units": 3})),
+    ("leaky_relu layer alpha < 0", with_(["layers", 0], {"type": "leaky_relu", "alpha": -0.5})),
+    ("elu layer alpha 0", with_(["layers", 0], {"type": "elu", "alpha": 0})),
+    ("activation layer without activation", with_(["layers", 0], {"type": "activation"})),
+    ("activation layer with alpha", with_(["layers", 0], {"type": "activation", "activation": "elu", "alpha": 1})),
+    ("loss missing", with_(["loss"], DELETE)),
+    ("unknown loss", with_(["loss"], "hinge")),
+    ("training not an object", with_(["training"], [])),
+    ("training null", with_(["training"], None)),
+    ("training unknown key", with_(["training", "lr"], 0.1)),
+    ("unknown optimizer", with_(["training", "optimizer"], "nadam")),
+    ("optimizer without type", with_(["training", "optimizer"], {"lr": 0.1})),
+    ("beta1 on sgd", with_(["training", "optimizer"], {"type": "sgd", "beta1": 0.9})),
+    ("momentum on adam", with_(["training", "optimizer"], {"type": "adam", "momentum": 0.9})),
+    ("nesterov on rmsprop", with_(["training", "optimizer"], {"type": "rmsprop", "nesterov": True})),
+    ("lr 0", with_(["training", "optimizer"], {"type": "adam", "lr": 0})),
+    ("momentum 1", with_(["training", "optimizer"], {"type": "sgd", "momentum": 1})),
+    ("nesterov without momentum", with_(["training", "optimizer"], {"type": "sgd", "nesterov": True})),
+    ("nesterov with momentum 0", with_(["training", "optimizer"], {"type": "sgd", "momentum": 0, "nesterov": True})),
+    ("eps 0", with_(["training", "optimizer"], {"type": "adamw", "eps": 0})),
+    ("weight_decay < 0", with_(["training", "optimizer"], {"type": "adam", "weight_decay": -1})),
+    ("unknown schedule", with_(["training", "schedule"], "linear")),
+    ("gamma on constant", with_(["training", "schedule"], {"type": "constant", "gamma": 0.5})),
+    ("step_size on cosine", with_(["training", "schedule"], {"type": "cosine", "step_size": 3})),
+    ("step_size 0", with_(["training", "schedule"], {"type": "step", "step_size": 0})),
+    ("gamma 0", with_(["training", "schedule"], {"type": "exponential", "gamma": 0})),
+    ("gamma > 1", with_(["training", "schedule"], {"type": "step", "gamma": 1.5})),
+    ("warmup_steps < 0", with_(["training", "schedule"], {"type": "constant", "warmup_steps": -1})),
+    ("clip_norm 0", with_(["training", "clip_norm"], 0)),
+    ("batch_size 0", with_(["training", "batch_size"], 0)),
+    ("batch_size too big", with_(["training", "batch_size"], 65537)),
+    ("epochs 0", with_(["training", "epochs"], 0)),
+    ("validation_split 1", with_(["training", "validation_split"], 1)),
+    ("seed < 0", with_(["training", "seed"], -1)),
+    ("seed >= 2^63", with_(["training", "seed"], 2 ** 63)),
+    ("shuffle 0", with_(["training", "shuffle"], 0)),
+    ("target_loss a string", with_(["training", "target_loss"], "0.1")),
+    ("max_seconds 0", with_(["training", "max_seconds"], 0)),
+    ("early_stopping true", with_(["training", "early_stopping"], True)),
+    ("unknown monitor", with_(["training", "early_stopping"], {"monitor": "val_acc"})),
+    ("patience < 0", with_(["training", "early_stopping"], {"patience": -1})),
+    ("early_stopping unknown key", with_(["training", "early_stopping"], {"mode": "min"})),
+]
+
+
+def first_error(validator, doc):
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    e = errors[0]
+    return "/" + "/".join(str(p) for p in e.absolute_path) + ": " + e.message[:160]
+
+
+def main(argv):
+    with open(os.path.join(ROOT, "schema", "model.schema.json"), encoding="utf-8") as f:
+        schema = strict_load(f.read())
+    Draft202012Validator.check_schema(schema)
+    validator = Draft202012Validator(schema)
+    failures = []
+    checked = 0
+
+    def expect(what, doc, valid):
+        nonlocal checked
+        checked += 1
+        err = first_error(validator, doc)
+        if valid and err:
+            failures.append("%s: rejected by the schema: %s" % (what, err))
+        elif not valid and not err:
+            failures.append("%s: accepted by the schema, but it is invalid" % what)
+
+    if not argv:
+        examples = sorted(glob.glob(os.path.join(ROOT, "examples", "*.json")))
+        if not examples:
+            failures.append("no examples/*.json found under " + ROOT)
+        for path in examples:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    doc = strict_load(f.read())
+            except ValueError as e:
+                failures.append("%s: not JSON: %s" % (path, e))
+                continue
+            expect(os.path.relpath(path, ROOT), doc, True)
+        expect("BASE", BASE, True)
+        for what, doc in INVALID:
+            expect(what, doc, False)
+    while argv:
+        if len(argv) < 2 or argv[0] not in ("--expect-valid", "--expect-invalid"):
+            print("usage: schema_check.py [--expect-valid FILE] [--expect-invalid FILE]...",
+                  file=sys.stderr)
+            return 2
+        valid = argv[0] == "--expect-valid"
+        with open(argv[1], encoding="utf-8") as f:
+            docs = strict_load(f.read())
+        for i, doc in enumerate(docs):
+            expect("%s[%d] %s" % (os.path.basename(argv[1]), i,
+                                  json.dumps(doc, separators=(",", ":"))[:200]), doc, valid)
+        argv = argv[2:]
+
+    for line in failures:
+        print("schema_check: FAIL " + line)
+    print("schema_check: %d documents, %d failed" % (checked, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
