@@ -12,6 +12,8 @@
 
 BUILD ?= build
 CC ?= cc
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check python3 python3-numpy \
@@ -64,11 +66,13 @@ deps:
 define variant
 $(1)/obj/%.o: %.c | deps
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -c $$< -o $$@
+	@$(if $(Q),echo "  CC      $$@")
+	$(Q)$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -c $$< -o $$@
 
 $(1)/libnn.a: $$(patsubst %.c,$(1)/obj/%.o,$$(CORE_SRC))
 	@rm -f $$@
-	ar rcs $$@ $$^
+	@$(if $(Q),echo "  AR      $$@")
+	$(Q)ar rcs $$@ $$^
 
 -include $$(wildcard $(1)/obj/*/*.d $(1)/obj/*/*/*.d)
 endef
@@ -82,15 +86,18 @@ $(eval $(call variant,$(BUILD)/asan-f64,$(WARN) $(SAN) -DNN_DOUBLE))
 define tests
 $(1)/tests/core/%: $(1)/obj/tests/core/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON)) $(1)/libnn.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
 $(3)/tests/core/%_f64: $(3)/obj/tests/core/%_f64.o $$(patsubst %.c,$(3)/obj/%.o,$$(TEST_COMMON)) $(3)/libnn.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
 $(1)/tests/server/%: $(1)/obj/tests/server/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON) $$(SERVER_LIB_SRC)) $(1)/libnn.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
 $(1)_TESTS := $$(patsubst tests/%.c,$(1)/tests/%,$$(TEST_F32_SRC) $$(TEST_SERVER_SRC)) \
               $$(patsubst tests/%.c,$(3)/tests/%,$$(TEST_F64_SRC))
@@ -103,7 +110,8 @@ $(eval $(call tests,$(BUILD)/asan,-fsanitize=address$(comma)undefined,$(BUILD)/a
 # ---------------------------------------------------------------------------
 # The program.
 traind: $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC)) $(BUILD)/libnn.a
-	$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 # Until the server exists, `make run` trains the example MLP on Fashion-MNIST.
 FMNIST := /usr/share/datasets/fashion-mnist
@@ -123,7 +131,7 @@ test-release: traind $($(BUILD)_TESTS)
 	@tests/run.sh release $($(BUILD)_TESTS)
 
 test-asan: traind $($(BUILD)/asan_TESTS)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	@CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh asan $($(BUILD)/asan_TESTS)
 
 bench: all

@@ -28,6 +28,10 @@ typedef struct nn_layer_ops {
     void (*backward)(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
                      nn_real *dx, int B, int accumulate);
     void (*destroy)(nn_layer *l);
+    /* floating-point operations per sample of the matrix products: forward,
+     * and backward with (need_dx) or without the input gradient; NULL when
+     * the layer has none worth counting */
+    void (*flops)(const nn_layer *l, int need_dx, double *fwd, double *bwd);
 } nn_layer_ops;
 
 /* One parameter tensor of a layer, named "weight" or "bias" after PyTorch. */

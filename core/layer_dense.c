@@ -280,6 +280,14 @@ static void dense_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_r
     }
 }
 
+static void dense_flops(const nn_layer *l, int need_dx, double *fwd, double *bwd)
+{
+    /* one multiply-add per weight and row: 2 R in out per product */
+    double f = 2.0 * (double)rows_of(l, 1) * (double)l->tensors[0].numel;
+    *fwd = f;
+    *bwd = need_dx ? 2 * f : f;
+}
+
 static void dense_destroy(nn_layer *l)
 {
     dense *d = l->priv;
@@ -296,4 +304,5 @@ const nn_layer_ops nn_dense_ops = {
     .forward = dense_forward,
     .backward = dense_backward,
     .destroy = dense_destroy,
+    .flops = dense_flops,
 };

@@ -233,6 +233,19 @@ int nn_model_n_tensors(const nn_model *m) { return m->n_tensors; }
 const nn_param_tensor *nn_model_tensor(const nn_model *m, int i) { return &m->tensors[i]; }
 struct nn_pool *nn_model_pool(nn_model *m) { return m->pool; }
 
+double nn_model_train_flops(const nn_model *m)
+{
+    double total = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const nn_layer *l = &m->layers[i];
+        double f = 0, b = 0;
+        if (l->ops->flops)
+            l->ops->flops(l, i > 0, &f, &b);
+        total += f + b;
+    }
+    return total;
+}
+
 void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info)
 {
     const nn_layer *l = &m->layers[i];

@@ -1,19 +1,30 @@
 /*
  * pool.c — the compute team (see pool.h).
  *
- * Hand-off: the driver publishes (fn, ctx), sets `pending` to the number of
- * workers and bumps `gen`; each worker, seeing a new gen, runs the task and
- * decrements `pending`; the driver runs its own share and waits for pending
- * to reach zero.  A worker that saw no new gen for SPIN_NS sleeps on the
- * condition variable; it first counts itself in `sleepers` and re-checks gen
- * under the mutex, and the driver wakes sleepers under the same mutex, so no
- * wake-up is lost (all atomics are sequentially consistent).
+ * A task is cut into nth parts.  The driver publishes (fn, ctx) and a new
+ * generation in `state` (generation in the high 32 bits, the next unclaimed
+ * part in the low 32); every thread of the team, the driver included, then
+ * claims parts with a compare-and-swap on `state` until none are left, and
+ * counts each finished part in `done`.  The driver returns when done == nth.
+ * A part is identified by its number, not by the thread that runs it, so the
+ * results do not depend on which thread ran what; and when a worker is slow
+ * to wake (or descheduled on a busy machine) the driver simply runs its
+ * parts itself instead of waiting for it.
+ *
+ * A worker that saw no new generation for SPIN_NS sleeps on the condition
+ * variable; it first counts itself in `sleepers` and re-checks under the
+ * mutex, and the driver wakes sleepers under the same mutex, so no wake-up
+ * is lost (all atomics are sequentially consistent).  A claim can only
+ * succeed for the current generation, and the driver does not replace
+ * (fn, ctx) before every part of it is done, so a claimed part always runs
+ * the task it belongs to.
  */
 #include "pool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -31,18 +42,13 @@ struct nn_pool {
     pthread_t *threads;
     nn_task_fn fn;
     void *ctx;
-    atomic_uint gen;
-    atomic_int pending;
+    _Atomic uint64_t state;      /* generation << 32 | next part */
+    atomic_int done;
     atomic_int sleepers;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
-
-typedef struct worker_arg {
-    nn_pool *p;
-    int tid;
-} worker_arg;
 
 static int64_t now_ns(void)
 {
@@ -51,12 +57,32 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Waits until gen differs from seen; returns the new gen. */
-static unsigned wait_gen(nn_pool *p, unsigned seen)
+static uint32_t gen_of(uint64_t s)
+{
+    return (uint32_t)(s >> 32);
+}
+
+/* Claims and runs parts of generation g until none are left. */
+static void work(nn_pool *p, uint32_t g)
+{
+    uint64_t s = atomic_load(&p->state);
+    for (;;) {
+        if (gen_of(s) != g || (uint32_t)s >= (uint32_t)p->n)
+            return;
+        if (!atomic_compare_exchange_weak(&p->state, &s, s + 1))
+            continue;   /* s was reloaded */
+        p->fn(p->ctx, (int)(uint32_t)s, p->n);
+        atomic_fetch_add(&p->done, 1);
+        s = atomic_load(&p->state);
+    }
+}
+
+/* Waits until the generation differs from seen; returns the new one. */
+static uint32_t wait_gen(nn_pool *p, uint32_t seen)
 {
     int64_t t0 = now_ns();
     for (unsigned i = 0;; i++) {
-        unsigned g = atomic_load(&p->gen);
+        uint32_t g = gen_of(atomic_load(&p->state));
         if (g != seen)
             return g;
         if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS)
@@ -65,8 +91,8 @@ static unsigned wait_gen(nn_pool *p, unsigned seen)
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1);
-    unsigned g;
-    while ((g = atomic_load(&p->gen)) == seen)
+    uint32_t g;
+    while ((g = gen_of(atomic_load(&p->state))) == seen)
         pthread_cond_wait(&p->cv, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
@@ -75,28 +101,15 @@ static unsigned wait_gen(nn_pool *p, unsigned seen)
 
 static void *worker_main(void *arg)
 {
-    worker_arg a = *(worker_arg *)arg;
-    free(arg);
-    nn_pool *p = a.p;
-    unsigned seen = 0;
+    nn_pool *p = arg;
+    uint32_t seen = 0;
     for (;;) {
         seen = wait_gen(p, seen);
         if (atomic_load(&p->stop))
             break;
-        p->fn(p->ctx, a.tid, p->n);
-        atomic_fetch_sub(&p->pending, 1);
+        work(p, seen);
     }
     return NULL;
-}
-
-static void publish(nn_pool *p)
-{
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
 }
 
 nn_pool *nn_pool_new(int nthreads)
@@ -114,20 +127,18 @@ nn_pool *nn_pool_new(int nthreads)
         nn_pool_free(p);
         return NULL;
     }
+    /* the team size is fixed before any worker starts: parts are cut by it */
+    p->n = nthreads;
+    int started = 1;
     for (int i = 1; i < nthreads; i++) {
-        worker_arg *a = malloc(sizeof *a);
-        if (!a) {
-            nn_pool_free(p);
-            return NULL;
-        }
-        a->p = p;
-        a->tid = i;
-        if (pthread_create(&p->threads[i], NULL, worker_main, a) != 0) {
-            free(a);
-            nn_pool_free(p);
-            return NULL;
-        }
-        p->n = i + 1;
+        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
+            break;
+        started++;
+    }
+    if (started < nthreads) {
+        p->n = started;   /* nn_pool_free joins the started ones */
+        nn_pool_free(p);
+        return NULL;
     }
     return p;
 }
@@ -136,10 +147,10 @@ void nn_pool_free(nn_pool *p)
 {
     if (!p)
         return;
-    if (p->n > 1) {
+    if (p->n > 1 && p->threads) {
         atomic_store(&p->stop, 1);
         pthread_mutex_lock(&p->mu);
-        atomic_fetch_add(&p->gen, 1);
+        atomic_fetch_add(&p->state, (uint64_t)1 << 32);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->n; i++)
@@ -164,12 +175,19 @@ void nn_pool_run(nn_pool *p, nn_task_fn fn, void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
-    publish(p);
-    fn(ctx, 0, p->n);
-    for (unsigned i = 0; atomic_load(&p->pending) > 0; i++) {
-        if ((i & 1023) == 1023)
-            sched_yield();   /* a worker may have been descheduled */
+    atomic_store(&p->done, 0);
+    uint32_t g = gen_of(atomic_load(&p->state)) + 1;
+    atomic_store(&p->state, (uint64_t)g << 32);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    work(p, g);
+    /* parts claimed by workers may still be running */
+    for (unsigned i = 0; atomic_load(&p->done) < p->n; i++) {
+        if ((i & 255) == 255)
+            sched_yield();
         else
             cpu_relax();
     }

@@ -1,12 +1,14 @@
 /*
  * pool.h — a fixed team of compute threads that run one task at a time.
  *
- * nn_pool_run(p, fn, ctx) calls fn(ctx, tid, nth) on every thread of the
- * team (the caller is tid 0) and returns when all have returned: a fork and
- * a join, with the join as a barrier.  Workers spin for a short while after
- * each task, so that the many small tasks of a training step start within a
- * microsecond, then sleep.  Tasks split their work by (tid, nth) in a way
- * that depends only on nth, which keeps results deterministic.
+ * nn_pool_run(p, fn, ctx) calls fn(ctx, part, nth) once for every part
+ * 0 .. nth-1, where nth is the team size, and returns when all parts have
+ * returned: a fork and a join, with the join as a barrier.  Parts run on
+ * whichever thread claims them first (the caller takes part too), so a
+ * part must not assume a thread; it splits its work by (part, nth), which
+ * keeps results deterministic for a given team size.  Workers spin for a
+ * short while after each task, so that the many small tasks of a training
+ * step start within a microsecond, then sleep.
  *
  * A pool is driven by one thread at a time; tasks must not call
  * nn_pool_run themselves.

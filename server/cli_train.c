@@ -1,0 +1,559 @@
+/*
+ * cli_train.c — `traind train`: trains a model definition on files in the
+ * terminal, the first user of the core.
+ *
+ *   traind train --model FILE --train DATA... [--val DATA...] [--test DATA...]
+ *                [--label COLUMN] [--epochs N] [--batch-size N] [--threads N]
+ *                [--seed S] [--standardize] [--no-scale] [--out FILE]
+ *
+ * DATA is one CSV file, or two files: IDX images and labels, or NPY x and y.
+ * On a terminal a progress bar is redrawn; otherwise one line per epoch.
+ * Exit status: 0 trained, 1 failed, 2 bad usage.
+ */
+#include "cli_train.h"
+
+#include "blas_env.h"
+
+#include "gemm.h"
+#include "model.h"
+#include "spec_json.h"
+#include "train.h"
+#include "version.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PATHS 2
+
+typedef struct opts {
+    const char *model;
+    const char *train[MAX_PATHS], *val[MAX_PATHS], *test[MAX_PATHS];
+    int n_train, n_val, n_test;
+    const char *label;
+    const char *out;
+    long epochs, batch, threads;
+    long long seed;
+    int have_seed;
+    int standardize, no_scale, quiet;
+} opts;
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: traind train --model FILE --train DATA... [options]\n"
+            "\n"
+            "Trains a model definition (JSON) on data files and reports test accuracy.\n"
+            "DATA is one CSV file (with a header row), or two files: IDX images and\n"
+            "labels, or NPY x and y (gzip allowed).\n"
+            "\n"
+            "  --model FILE        model definition with its \"training\" object\n"
+            "  --train DATA...     training data\n"
+            "  --val DATA...       validation data (instead of training.validation_split)\n"
+            "  --test DATA...      test data, evaluated after training\n"
+            "  --label COLUMN      CSV label column, by name or 0-based index (default: last)\n"
+            "  --epochs N          override training.epochs\n"
+            "  --batch-size N      override training.batch_size\n"
+            "  --seed S            override training.seed\n"
+            "  --threads N         compute threads (default: all cores, %ld here)\n"
+            "  --standardize       scale every feature to mean 0, std 1 (training statistics)\n"
+            "  --no-scale          keep uint8 images in 0..255 instead of 0..1\n"
+            "  --out FILE          write the trained weights (safetensors)\n"
+            "  --quiet             only the final results\n",
+            sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+static int parse_long(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "traind train: %s needs a whole number from %ld to %ld\n", flag, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Collects the non-option words after a data flag. */
+static int take_paths(int argc, char **argv, int *i, const char **dst, int *n, const char *flag)
+{
+    *n = 0;
+    while (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) {
+        if (*n == MAX_PATHS) {
+            fprintf(stderr, "traind train: %s takes one or two files\n", flag);
+            return -1;
+        }
+        dst[(*n)++] = argv[++*i];
+    }
+    if (*n == 0) {
+        fprintf(stderr, "traind train: %s needs a file\n", flag);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->threads < 1)
+        o->threads = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        long v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--model") && next) {
+            o->model = argv[++i];
+        } else if (!strcmp(a, "--train")) {
+            if (take_paths(argc, argv, &i, o->train, &o->n_train, a))
+                return -1;
+        } else if (!strcmp(a, "--val")) {
+            if (take_paths(argc, argv, &i, o->val, &o->n_val, a))
+                return -1;
+        } else if (!strcmp(a, "--test")) {
+            if (take_paths(argc, argv, &i, o->test, &o->n_test, a))
+                return -1;
+        } else if (!strcmp(a, "--label") && next) {
+            o->label = argv[++i];
+        } else if (!strcmp(a, "--out") && next) {
+            o->out = argv[++i];
+        } else if (!strcmp(a, "--epochs")) {
+            if (parse_long(a, next, 1, 1000000, &o->epochs))
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--batch-size")) {
+            if (parse_long(a, next, 1, 65536, &o->batch))
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_long(a, next, 1, 256, &o->threads))
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_long(a, next, 0, LONG_MAX, &v))
+                return -1;
+            o->seed = v;
+            o->have_seed = 1;
+            i++;
+        } else if (!strcmp(a, "--standardize")) {
+            o->standardize = 1;
+        } else if (!strcmp(a, "--no-scale")) {
+            o->no_scale = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else {
+            fprintf(stderr, "traind train: unknown or incomplete option '%s' (see --help)\n", a);
+            return -1;
+        }
+    }
+    if (!o->model || o->n_train == 0) {
+        fprintf(stderr, "traind train: --model and --train are required (see --help)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *b = cap > (64u << 20) ? NULL : realloc(buf, cap *= 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* ---------------------------------------------------------------------------
+ * Progress */
+
+typedef struct progress {
+    int tty, quiet;
+    int epochs;
+    double last_draw;
+    double *rates;       /* samples/s of each epoch */
+    int n_rates;
+} progress;
+
+static double mono(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void fmt_rate(double r, char *buf, size_t n)
+{
+    if (r >= 1e6)
+        snprintf(buf, n, "%.2fM", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(buf, n, "%.1fk", r / 1e3);
+    else
+        snprintf(buf, n, "%.0f", r);
+}
+
+static void fmt_secs(double s, char *buf, size_t n)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void on_step(void *u, const nn_step_info *s)
+{
+    progress *p = u;
+    if (!p->tty || p->quiet)
+        return;
+    double now = mono();
+    if (s->step != s->steps_per_epoch && now - p->last_draw < 0.1)
+        return;
+    p->last_draw = now;
+    char rate[32], eta[32], bar[31];
+    int filled = (int)(30.0 * s->step / s->steps_per_epoch);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '=' : i == filled ? '>' : ' ';
+    bar[30] = 0;
+    fmt_rate(s->samples_per_sec, rate, sizeof rate);
+    double steps_left = (double)(p->epochs - s->epoch) * s->steps_per_epoch +
+                        (s->steps_per_epoch - s->step);
+    double per_step = s->samples_per_sec > 0 ? (double)s->global_step / s->elapsed : 0;
+    fmt_secs(per_step > 0 ? steps_left / per_step : 0, eta, sizeof eta);
+    printf("\repoch %d/%d [%s] %d/%d  loss %.4f  %s samples/s  ETA %s \033[K", s->epoch,
+           p->epochs, bar, s->step, s->steps_per_epoch, s->loss, rate, eta);
+    fflush(stdout);
+}
+
+static void on_epoch(void *u, const nn_epoch_metrics *m)
+{
+    progress *p = u;
+    if (p->rates && p->n_rates < p->epochs)
+        p->rates[p->n_rates++] = m->samples_per_sec;
+    if (p->quiet)
+        return;
+    char rate[32], line[256];
+    int n = 0;
+    fmt_rate(m->samples_per_sec, rate, sizeof rate);
+    n += snprintf(line + n, sizeof line - (size_t)n, "epoch %3d/%d  loss %.4f", m->epoch,
+                  p->epochs, m->loss);
+    if (!isnan(m->accuracy))
+        n += snprintf(line + n, sizeof line - (size_t)n, "  acc %.4f", m->accuracy);
+    if (!isnan(m->val_loss))
+        n += snprintf(line + n, sizeof line - (size_t)n, "  val_loss %.4f", m->val_loss);
+    if (!isnan(m->val_accuracy))
+        n += snprintf(line + n, sizeof line - (size_t)n, "  val_acc %.4f", m->val_accuracy);
+    snprintf(line + n, sizeof line - (size_t)n, "  lr %.3g  %.1fs  %s samples/s", m->lr,
+             m->seconds, rate);
+    printf("%s%s\n", p->tty ? "\r\033[K" : "", line);
+    fflush(stdout);
+}
+
+static int should_stop(void *u)
+{
+    (void)u;
+    return interrupted ? NN_HOOK_CANCEL : NN_HOOK_CONTINUE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Data */
+
+static int load(const char *what, const char *const *paths, int n, const opts *o,
+                nn_loss_kind loss, const nn_dataset *classes_from, nn_dataset *d)
+{
+    nn_load_opts lo;
+    nn_err e;
+    nn_load_opts_default(&lo);
+    lo.label = o->label;
+    lo.scale_u8 = !o->no_scale;
+    /* the loss says what the labels are: classes for the cross-entropies,
+     * numbers for regression */
+    if (loss == NN_LOSS_MSE || loss == NN_LOSS_MAE)
+        lo.label_kind = NN_LABEL_NUMERIC;
+    else
+        lo.label_kind = n == 1 ? NN_LABEL_CLASS : NN_LABEL_AUTO;
+    if (classes_from && classes_from->n_classes > 0 && classes_from->class_names) {
+        lo.classes = classes_from->class_names;
+        lo.n_classes = classes_from->n_classes;
+    }
+    int rc = nn_dataset_load(paths, n, &lo, d, &e);
+    if (rc) {
+        fprintf(stderr, "traind train: %s data: %s\n", what, e.msg);
+        return rc;
+    }
+    if (classes_from && classes_from->n_classes > d->n_classes && d->n_classes > 0)
+        d->n_classes = classes_from->n_classes;   /* a subset of the classes is fine */
+    return 0;
+}
+
+static void describe(const char *what, const nn_dataset *d)
+{
+    char sh[64];
+    nn_shape s = nn_tensor_sample_shape(&d->x);
+    nn_shape_str(&s, sh, sizeof sh);
+    printf("%s: %lld samples %s", what, (long long)nn_dataset_len(d), sh);
+    if (d->n_classes > 0)
+        printf(", %d classes", d->n_classes);
+    printf("\n");
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median training speed over the epochs, and the matrix-product rate it means. */
+static void print_speed(const progress *p, const nn_model *m)
+{
+    if (p->n_rates == 0)
+        return;
+    qsort(p->rates, (size_t)p->n_rates, sizeof *p->rates, cmp_double);
+    double med = p->n_rates % 2 ? p->rates[p->n_rates / 2]
+                                : (p->rates[p->n_rates / 2 - 1] + p->rates[p->n_rates / 2]) / 2;
+    double flops = nn_model_train_flops(m);
+    printf("speed: median %.0f samples/s over %d epochs (min %.0f, max %.0f); "
+           "%.1f GFLOP/s (%.4g FLOP per sample)\n",
+           med, p->n_rates, p->rates[0], p->rates[p->n_rates - 1], med * flops / 1e9, flops);
+}
+
+static int64_t total_params(const nn_model *m)
+{
+    int64_t s = 0;
+    for (int i = 0; i < nn_model_spec(m)->n_layers; i++) {
+        nn_layer_info li;
+        nn_model_layer_info(m, i, &li);
+        s += li.n_params;
+    }
+    return s;
+}
+
+static long peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+/* Weight-file metadata: the definition, the class names, the scaling. */
+static int write_weights(const opts *o, nn_model *m, const nn_train_cfg *cfg,
+                         const nn_dataset *train, const double *mean, const double *std,
+                         int64_t nfeat)
+{
+    json_t *def = spec_json_dump(nn_model_spec(m), cfg);
+    json_t *classes = json_array();
+    json_t *scaling = json_null();
+    for (int i = 0; train->class_names && i < train->n_classes; i++)
+        json_array_append_new(classes, json_string(train->class_names[i]));
+    if (mean) {
+        json_t *jm = json_array(), *js = json_array();
+        for (int64_t i = 0; i < nfeat; i++) {
+            json_array_append_new(jm, json_real(mean[i]));
+            json_array_append_new(js, json_real(std[i]));
+        }
+        json_decref(scaling);
+        scaling = json_pack("{s:o,s:o}", "mean", jm, "std", js);
+    }
+    char *sdef = def ? json_dumps(def, SPEC_JSON_DUMP_FLAGS) : NULL;
+    char *scls = json_dumps(classes, JSON_COMPACT);
+    char *sscale = json_dumps(scaling, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *meta[] = {"format", "traind", "version", TRAIND_VERSION,
+                          "model", sdef ? sdef : "", "classes", scls ? scls : "[]",
+                          "standardize", sscale ? sscale : "null"};
+    nn_err e;
+    int rc = nn_model_save_weights(m, o->out, meta, 5, &e);
+    if (rc)
+        fprintf(stderr, "traind train: cannot write %s: %s\n", o->out, e.msg);
+    free(sdef);
+    free(scls);
+    free(sscale);
+    json_decref(def);
+    json_decref(classes);
+    json_decref(scaling);
+    return rc;
+}
+
+int cli_train_main(int argc, char **argv)
+{
+    opts o;
+    if (parse_args(argc, argv, &o))
+        return 2;
+    int status = 1;
+    nn_spec spec = {0};
+    nn_train_cfg cfg;
+    nn_dataset train = {0}, val = {0}, test = {0};
+    nn_model *m = NULL;
+    nn_trainer *t = NULL;
+    double *mean = NULL, *std = NULL;
+    char *text = NULL;
+    progress p = {0};
+    nn_err e;
+    const double t0 = mono();
+
+    size_t len;
+    text = read_text(o.model, &len);
+    if (!text) {
+        fprintf(stderr, "traind train: cannot read %s: %s\n", o.model, strerror(errno));
+        goto out;
+    }
+    spec_json_err je;
+    if (spec_json_parse_text(text, len, &spec, &cfg, &je)) {
+        fprintf(stderr, "traind train: %s: %s%s%s\n", o.model, je.path[0] ? je.path : "",
+                je.path[0] ? ": " : "", je.msg);
+        goto out;
+    }
+    if (o.epochs)
+        cfg.epochs = (int)o.epochs;
+    if (o.batch)
+        cfg.batch_size = (int)o.batch;
+    if (o.have_seed)
+        cfg.seed = (uint64_t)o.seed;
+
+    nn_model_opts mo = {.seed = cfg.seed, .threads = (int)o.threads};
+    if (nn_model_new(&spec, &mo, &m, &e)) {
+        spec_json_err_from_nn(&e, &je);
+        fprintf(stderr, "traind train: %s: %s%s%s\n", o.model, je.path, je.path[0] ? ": " : "",
+                je.msg);
+        goto out;
+    }
+    if (load("training", o.train, o.n_train, &o, spec.loss, NULL, &train) ||
+        (o.n_val && load("validation", o.val, o.n_val, &o, spec.loss, &train, &val)) ||
+        (o.n_test && load("test", o.test, o.n_test, &o, spec.loss, &train, &test)))
+        goto out;
+    int64_t nfeat = nn_tensor_row_size(&train.x);
+    if (o.standardize) {
+        mean = malloc((size_t)nfeat * sizeof *mean);
+        std = malloc((size_t)nfeat * sizeof *std);
+        if (!mean || !std || nn_dataset_feature_stats(&train, mean, std)) {
+            fprintf(stderr, "traind train: out of memory\n");
+            goto out;
+        }
+        nn_dataset_standardize(&train, mean, std);
+        if (o.n_val)
+            nn_dataset_standardize(&val, mean, std);
+        if (o.n_test)
+            nn_dataset_standardize(&test, mean, std);
+    }
+    if (nn_trainer_new(m, &cfg, &train, o.n_val ? &val : NULL, &t, &e)) {
+        fprintf(stderr, "traind train: %s\n", e.msg);
+        goto out;
+    }
+
+    p = (progress){.tty = isatty(STDOUT_FILENO), .quiet = o.quiet, .epochs = cfg.epochs};
+    p.rates = calloc((size_t)cfg.epochs, sizeof *p.rates);
+    if (!o.quiet) {
+        char sh[64];
+        printf("model %s: %d layers, %lld parameters, loss %s, optimizer %s (lr %g), "
+               "batch %d\n",
+               o.model, spec.n_layers, (long long)total_params(m), nn_loss_name(spec.loss), nn_optim_name(cfg.optim.kind), cfg.optim.lr,
+               cfg.batch_size);
+        for (int i = 0; i < spec.n_layers; i++) {
+            nn_layer_info li;
+            nn_model_layer_info(m, i, &li);
+            nn_shape_str(&li.out, sh, sizeof sh);
+            printf("  %2d  %-12s %-16s %10lld params\n", i, li.type, sh, (long long)li.n_params);
+        }
+        describe("train", &train);
+        if (o.n_val)
+            describe("validation", &val);
+        if (o.n_test)
+            describe("test", &test);
+        printf("training on %lld samples, validating on %lld; %d threads; BLAS kernels %s\n",
+               (long long)nn_trainer_train_len(t), (long long)nn_trainer_val_len(t),
+               nn_model_threads(m), nn_blas_name());
+        if (blas_env_note())
+            printf("note: %s\n", blas_env_note());
+        fflush(stdout);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    nn_callbacks cb = {&p, on_step, on_epoch, should_stop};
+    nn_train_result res;
+    if (nn_trainer_run(t, &cb, &res, &e)) {
+        fprintf(stderr, "traind train: %s\n", e.msg);
+        goto out;
+    }
+    signal(SIGINT, SIG_DFL);
+    if (p.tty && !o.quiet)
+        printf("\r\033[K");
+    printf("stopped: %s after %d epochs", nn_stop_reason_name(res.reason), res.epochs_done);
+    if (res.best.epoch > 0) {
+        int has_val = !isnan(res.best.val_loss);
+        printf("; best epoch %d (%s %.4f)%s", res.best.epoch, has_val ? "val_loss" : "loss",
+               has_val ? res.best.val_loss : res.best.loss,
+               res.restored_best ? ", its weights restored" : "");
+    }
+    printf("\n");
+    if (o.n_test) {
+        double loss, acc;
+        if (nn_evaluate(m, &test, 256, &loss, &acc, &e)) {
+            fprintf(stderr, "traind train: test data: %s\n", e.msg);
+            goto out;
+        }
+        if (isnan(acc))
+            printf("test: loss %.4f (%lld samples)\n", loss, (long long)nn_dataset_len(&test));
+        else
+            printf("test: loss %.4f accuracy %.4f (%lld samples)\n", loss, acc,
+                   (long long)nn_dataset_len(&test));
+    }
+    if (o.out) {
+        if (write_weights(&o, m, &cfg, &train, mean, std, nfeat))
+            goto out;
+        printf("weights: %s\n", o.out);
+    }
+    print_speed(&p, m);
+    printf("time: %.1f s in all; peak RSS %ld MB\n", mono() - t0, peak_rss_mb());
+    status = res.reason == NN_STOP_DIVERGED || res.reason == NN_STOP_CANCELLED ? 1 : 0;
+out:
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&val);
+    nn_dataset_free(&test);
+    nn_spec_free(&spec);
+    free(mean);
+    free(std);
+    free(text);
+    free(p.rates);
+    return status;
+}
