@@ -2,13 +2,15 @@
 #
 #   make            deps, then build/libnn.a and ./traind
 #   make run        deps, build, and start traind (see README)
-#   make test       deps, every Check suite, then the same suites under ASan + UBSan
+#   make test       deps, every Check suite, then the same suites under ASan + UBSan,
+#                   then the core suites under ThreadSanitizer
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
 #   make deps       installs the Debian packages the build and the tests use
 #   make clean
 #
 # Variants: build/ (release), build/f64 (the core in double, for gradient
-# checks), build/asan (ASan + UBSan), build/asan-f64.
+# checks), build/asan (ASan + UBSan), build/asan-f64, build/tsan
+# (ThreadSanitizer).
 
 BUILD ?= build
 CC ?= cc
@@ -27,6 +29,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE
 OPT := -O3 -g
 SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+TSAN := -O1 -g -fsanitize=thread
 DEPFLAGS = -MMD -MP
 
 CORE_SRC := $(wildcard core/*.c)
@@ -38,7 +41,7 @@ TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
 TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
 TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
 
-.PHONY: all deps run test test-release test-asan bench clean check-deps
+.PHONY: all deps run test test-release test-asan test-tsan bench clean
 .DEFAULT_GOAL := all
 
 all: deps traind
@@ -81,6 +84,7 @@ $(eval $(call variant,$(BUILD),$(WARN) $(OPT)))
 $(eval $(call variant,$(BUILD)/f64,$(WARN) $(OPT) -DNN_DOUBLE))
 $(eval $(call variant,$(BUILD)/asan,$(WARN) $(SAN)))
 $(eval $(call variant,$(BUILD)/asan-f64,$(WARN) $(SAN) -DNN_DOUBLE))
+$(eval $(call variant,$(BUILD)/tsan,$(WARN) $(TSAN)))
 
 # Test binaries of a variant: $(1) = directory, $(2) = link flags, $(3) = f64 directory.
 define tests
@@ -106,6 +110,9 @@ endef
 comma := ,
 $(eval $(call tests,$(BUILD),,$(BUILD)/f64))
 $(eval $(call tests,$(BUILD)/asan,-fsanitize=address$(comma)undefined,$(BUILD)/asan-f64))
+$(eval $(call tests,$(BUILD)/tsan,-fsanitize=thread,$(BUILD)/tsan))
+# ThreadSanitizer: the core suites, whose training runs on the thread pool
+TSAN_TESTS := $(patsubst tests/%.c,$(BUILD)/tsan/tests/%,$(TEST_F32_SRC))
 
 # ---------------------------------------------------------------------------
 # The program.
@@ -126,6 +133,7 @@ run: all
 test: deps
 	@$(MAKE) --no-print-directory test-release
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-tsan
 
 test-release: traind $($(BUILD)_TESTS)
 	@tests/run.sh release $($(BUILD)_TESTS)
@@ -133,6 +141,9 @@ test-release: traind $($(BUILD)_TESTS)
 test-asan: traind $($(BUILD)/asan_TESTS)
 	@CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh asan $($(BUILD)/asan_TESTS)
+
+test-tsan: $(TSAN_TESTS)
+	@CK_FORK=no TSAN_OPTIONS=halt_on_error=1 tests/run.sh tsan $(TSAN_TESTS)
 
 bench: all
 	bench/run.sh

@@ -28,7 +28,7 @@
  * CPU picks at load time (the binary stays portable).  Sanitizer builds keep
  * one version. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define NN_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NN_VECTORIZE
