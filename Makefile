@@ -103,6 +103,10 @@ $(1)/tests/server/%: $(1)/obj/tests/server/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(T
 	@$(if $(Q),echo "  LD      $$@")
 	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
+$(1)/traind: $$(patsubst %.c,$(1)/obj/%.o,$$(SERVER_SRC)) $(1)/libnn.a
+	@$(if $(Q),echo "  LD      $$@")
+	$(Q)$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS) -lpthread -lm
+
 $(1)_TESTS := $$(patsubst tests/%.c,$(1)/tests/%,$$(TEST_F32_SRC) $$(TEST_SERVER_SRC)) \
               $$(patsubst tests/%.c,$(3)/tests/%,$$(TEST_F64_SRC))
 endef
@@ -138,8 +142,10 @@ test: deps
 test-release: traind $($(BUILD)_TESTS)
 	@tests/run.sh release $($(BUILD)_TESTS)
 
-test-asan: traind $($(BUILD)/asan_TESTS)
-	@CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+# the end-to-end suites drive the sanitized program too
+test-asan: $(BUILD)/asan/traind $($(BUILD)/asan_TESTS)
+	@CK_FORK=no TRAIND_BIN=$(BUILD)/asan/traind \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh asan $($(BUILD)/asan_TESTS)
 
 test-tsan: $(TSAN_TESTS)

@@ -334,6 +334,20 @@ static void describe(const char *what, const nn_dataset *d)
     printf("\n");
 }
 
+/* The metric the run ranks its epochs by (as the trainer does). */
+static double monitored(const nn_train_cfg *c, const nn_epoch_metrics *m, const char **name)
+{
+    nn_monitor mon = c->early.monitor;
+    if (!c->early.enabled)
+        mon = isnan(m->val_loss) ? NN_MON_LOSS : NN_MON_VAL_LOSS;
+    switch (mon) {
+    case NN_MON_VAL_LOSS: *name = "val_loss"; return m->val_loss;
+    case NN_MON_VAL_ACCURACY: *name = "val_accuracy"; return m->val_accuracy;
+    case NN_MON_LOSS: *name = "loss"; return m->loss;
+    default: *name = "accuracy"; return m->accuracy;
+    }
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -518,9 +532,9 @@ int cli_train_main(int argc, char **argv)
         printf("\r\033[K");
     printf("stopped: %s after %d epochs", nn_stop_reason_name(res.reason), res.epochs_done);
     if (res.best.epoch > 0) {
-        int has_val = !isnan(res.best.val_loss);
-        printf("; best epoch %d (%s %.4f)%s", res.best.epoch, has_val ? "val_loss" : "loss",
-               has_val ? res.best.val_loss : res.best.loss,
+        const char *name;
+        double v = monitored(&cfg, &res.best, &name);
+        printf("; best epoch %d (%s %.4f)%s", res.best.epoch, name, v,
                res.restored_best ? ", its weights restored" : "");
     }
     printf("\n");
