@@ -3,18 +3,25 @@
  */
 #include "gemm.h"
 
+#include "gemm_fast.h"
+
 #include <cblas.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* OpenBLAS's own controls; declared here because not every cblas.h has them. */
 void openblas_set_num_threads(int n);
 char *openblas_get_corename(void);
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static int use_fast;   /* 1: libnn's own kernel; set once, then only read */
 
 static void setup(void)
 {
     openblas_set_num_threads(1);
+    const char *e = getenv("TRAIND_GEMM");
+    use_fast = nn_sgemm_fast_available() && !(e && strcmp(e, "blas") == 0);
 }
 
 void nn_gemm_setup(void)
@@ -27,6 +34,25 @@ const char *nn_blas_name(void)
     return openblas_get_corename();
 }
 
+const char *nn_gemm_backend(void)
+{
+    nn_gemm_setup();
+    return use_fast ? "avx512" : "blas";
+}
+
+int nn_gemm_split_rows(void)
+{
+    nn_gemm_setup();
+    return use_fast;
+}
+
+void nn_gemm_force_blas(int on)
+{
+    nn_gemm_setup();
+    const char *e = getenv("TRAIND_GEMM");
+    use_fast = !on && nn_sgemm_fast_available() && !(e && strcmp(e, "blas") == 0);
+}
+
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, nn_real alpha,
              const nn_real *A, int lda, const nn_real *B, int ldb, nn_real beta,
              nn_real *C, int ldc)
@@ -37,6 +63,8 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, nn_real alpha,
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
+    if (use_fast && nn_sgemm_fast(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif

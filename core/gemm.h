@@ -1,10 +1,12 @@
 /*
  * gemm.h — matrix products for the layers, row-major as CBLAS:
  *   C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C
- * nn_gemm goes to CBLAS (sgemm, or dgemm in the double build) on the calling
- * thread only: libnn threads by splitting products among its own pool, never
- * through the BLAS's threads.  nn_gemm_ref is its plain-loop twin, which the
- * tests compare against.
+ * nn_gemm runs on the calling thread only: libnn threads by splitting
+ * products among its own pool, never through the BLAS's threads.  On CPUs
+ * with AVX-512 float products use libnn's own kernel (sgemm_avx512.c),
+ * elsewhere (and in the double build) CBLAS; TRAIND_GEMM=blas in the
+ * environment forces CBLAS.  nn_gemm_ref is the plain-loop twin that the
+ * tests compare both against.
  */
 #ifndef NN_GEMM_H
 #define NN_GEMM_H
@@ -24,5 +26,16 @@ void nn_gemm_ref(int trans_a, int trans_b, int M, int N, int K, nn_real alpha,
 
 /* Name of the BLAS kernel set in use ("SkylakeX", "Haswell", ...). */
 const char *nn_blas_name(void);
+
+/* "avx512" (libnn's own kernel) or "blas". */
+const char *nn_gemm_backend(void);
+
+/* Whether a product C = X W^T split among threads should be split by the
+ * rows of X (libnn's kernel: each thread then copies only its own rows)
+ * rather than by the columns of C (what suits the BLAS). */
+int nn_gemm_split_rows(void);
+
+/* Tests and benchmarks: 1 routes every product to CBLAS, 0 restores the default. */
+void nn_gemm_force_blas(int on);
 
 #endif

@@ -21,6 +21,7 @@
 
 #define ALIGN 16            /* columns per split unit: one AVX-512 vector of floats */
 #define MIN_SHARE 32        /* a thread's share of columns worth a hand-off */
+#define ROW_ALIGN 32        /* rows per split unit: one panel of libnn's kernel */
 
 typedef struct dense {
     nn_act_kind act;
@@ -108,15 +109,15 @@ static int dense_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-/* y[:, lo:hi] = f(x W[lo:hi]^T + b[lo:hi]) */
-static void fwd_cols(nn_layer *l, const nn_real *x, nn_real *y, int R, int lo, int hi, int act)
+/* z[:, lo:hi] = x W[lo:hi]^T + b[lo:hi]; y[:, lo:hi] = f(z) when act (z may be y) */
+static void fwd_cols(nn_layer *l, const nn_real *x, nn_real *z, nn_real *y, int R, int lo, int hi,
+                     int act)
 {
     dense *d = l->priv;
     const int out = l->spec.units, in = (int)l->tensors[0].shape[1];
     const nn_real *W = l->param, *b = l->param + (size_t)out * in;
     if (hi <= lo)
         return;
-    nn_real *z = d->z ? d->z : y;
     nn_gemm(0, 1, R, hi - lo, in, 1, x, in, W + (size_t)lo * in, in, 0, z + lo, out);
     if (d->use_bias)
         for (int r = 0; r < R; r++) {
@@ -134,7 +135,8 @@ static void fwd_task(void *ctx, int tid, int nth)
     dense *d = t->l->priv;
     int lo, hi;
     nn_split(t->l->spec.units, tid, nth, ALIGN, &lo, &hi);
-    fwd_cols(t->l, t->x, t->yout, t->R, lo, hi, !nn_act_is_rowwise(d->act));
+    fwd_cols(t->l, t->x, d->z ? d->z : t->yout, t->yout, t->R, lo, hi,
+             !nn_act_is_rowwise(d->act));
 }
 
 static void rowwise_fwd_task(void *ctx, int tid, int nth)
@@ -149,16 +151,37 @@ static void rowwise_fwd_task(void *ctx, int tid, int nth)
                    out, out);
 }
 
+/* y[lo:hi, :] = f(x[lo:hi] W^T + b): whole rows, so row-wise activations too */
+static void fwd_rows_task(void *ctx, int part, int nth)
+{
+    dense_task *t = ctx;
+    dense *d = t->l->priv;
+    const int out = t->l->spec.units;
+    int lo, hi;
+    nn_split(t->R, part, nth, ROW_ALIGN, &lo, &hi);
+    if (hi <= lo)
+        return;
+    size_t o = (size_t)lo * out;
+    nn_real *z = (d->z ? d->z : t->yout) + o;
+    fwd_cols(t->l, t->x + (size_t)lo * t->l->tensors[0].shape[1], z, t->yout + o, hi - lo, 0, out,
+             0);
+    nn_act_forward(d->act, d->alpha, z, t->yout + o, hi - lo, out, out);
+}
+
 static void dense_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
 {
     (void)train;
     dense *d = l->priv;
     dense_task t = {.l = l, .x = x, .yout = y, .R = rows_of(l, B)};
     int nth = nn_pool_size(l->pool);
+    if (nth > 1 && nn_gemm_split_rows() && t.R >= ROW_ALIGN * nth) {
+        nn_pool_run(l->pool, fwd_rows_task, &t);
+        return;
+    }
     if (nth > 1 && l->spec.units >= MIN_SHARE * nth)
         nn_pool_run(l->pool, fwd_task, &t);
     else
-        fwd_cols(l, x, y, t.R, 0, l->spec.units, !nn_act_is_rowwise(d->act));
+        fwd_cols(l, x, d->z ? d->z : y, y, t.R, 0, l->spec.units, !nn_act_is_rowwise(d->act));
     if (nn_act_is_rowwise(d->act))
         nn_pool_run(l->pool, rowwise_fwd_task, &t);
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
+#include "loss.h"
 #include "model.h"
 #include "rng.h"
 #include "testutil.h"
@@ -763,6 +765,59 @@ START_TEST(predict_is_eval_mode)
 }
 END_TEST
 
+/* Outputs and gradients of a model with every activation kind agree between
+ * libnn's own kernel and the BLAS, and between 1 and 2 threads (row and
+ * column splits, the narrow backward path). */
+static void grads_of(int threads, int blas, nn_real *out, nn_real *grad, size_t *n)
+{
+    nn_gemm_force_blas(blas);
+    nn_layer_spec L[5] = {dense(96, NN_ACT_GELU), dense(70, NN_ACT_SOFTMAX),
+                          dense(64, NN_ACT_ELU), dropout(0.0), dense(7, NN_ACT_SOFTMAX)};
+    nn_model *m = model(L, 5, 33, NN_LOSS_CROSS_ENTROPY, 5, threads);
+    enum { B = 100 };
+    static nn_real x[B * 33], y[B], dout[B * 7];
+    nn_rng r;
+    nn_rng_seed(&r, 8, 0);
+    for (int i = 0; i < B * 33; i++)
+        x[i] = (nn_real)nn_rng_normal(&r);
+    for (int i = 0; i < B; i++)
+        y[i] = (nn_real)(i % 7);
+    const nn_real *o = nn_model_forward(m, x, B, 1, NULL);
+    memcpy(out, o, sizeof(nn_real) * B * 7);
+    nn_loss_out lo;
+    nn_loss(NN_LOSS_CROSS_ENTROPY, o, y, NULL, B, 7, dout, &lo);
+    nn_model_backward(m, dout, 0);
+    *n = nn_model_n_params(m);
+    memcpy(grad, nn_model_grads(m), *n * sizeof *grad);
+    nn_model_free(m);
+    nn_gemm_force_blas(0);
+}
+
+START_TEST(backends_and_thread_counts_agree)
+{
+    static nn_real out[4][700], grad[4][20000];
+    size_t n = 0;
+    grads_of(1, 1, out[0], grad[0], &n);
+    grads_of(2, 1, out[1], grad[1], &n);
+    grads_of(1, 0, out[2], grad[2], &n);
+    grads_of(2, 0, out[3], grad[3], &n);
+    ck_assert_uint_lt(n, 20000);
+    for (int v = 1; v < 4; v++) {
+        for (int i = 0; i < 700; i++)
+            ck_assert_msg(fabs(out[v][i] - out[0][i]) <= 1e-5, "variant %d output %d: %g vs %g",
+                          v, i, (double)out[v][i], (double)out[0][i]);
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < n; i++) {
+            worst = fmax(worst, fabs(grad[v][i] - grad[0][i]));
+            scale = fmax(scale, fabs(grad[0][i]));
+        }
+        ck_assert_double_gt(scale, 1e-3);
+        ck_assert_msg(worst <= 1e-5 * scale, "variant %d: gradients differ by %g (scale %g)", v,
+                      worst, scale);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -784,6 +839,7 @@ int main(void)
     tcase_add_test(tc, bad_definitions);
     tcase_add_test(tc, data_that_does_not_fit);
     tcase_add_test(tc, predict_is_eval_mode);
+    tcase_add_test(tc, backends_and_thread_counts_agree);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
