@@ -26,7 +26,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE
+WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE -fno-math-errno
 OPT := -O3 -g
 SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN := -O1 -g -fsanitize=thread
@@ -41,7 +41,7 @@ TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
 TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
 TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
 
-.PHONY: all deps run test test-release test-asan test-tsan bench clean
+.PHONY: all deps run test test-release test-asan test-tsan bench clean FORCE
 .DEFAULT_GOAL := all
 
 all: deps traind
@@ -67,7 +67,12 @@ deps:
 # ---------------------------------------------------------------------------
 # One set of rules per variant: $(1) = directory, $(2) = compile flags.
 define variant
-$(1)/obj/%.o: %.c | deps
+# rebuild everything when the flags change: .flags is rewritten only then
+$(1)/.flags: FORCE
+	@mkdir -p $(1)
+	@echo '$(2)' | cmp -s - $$@ || echo '$(2)' > $$@
+
+$(1)/obj/%.o: %.c $(1)/.flags | deps
 	@mkdir -p $$(dir $$@)
 	@$(if $(Q),echo "  CC      $$@")
 	$(Q)$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -c $$< -o $$@
@@ -156,3 +161,5 @@ bench: all
 
 clean:
 	rm -rf $(BUILD) traind
+
+FORCE:

@@ -509,10 +509,12 @@ int cli_train_main(int argc, char **argv)
             describe("validation", &val);
         if (o.n_test)
             describe("test", &test);
-        printf("training on %lld samples, validating on %lld; %d threads; BLAS kernels %s\n",
+        int own = strcmp(nn_gemm_backend(), "avx512") == 0;
+        printf("training on %lld samples, validating on %lld; %d threads; matrix products: %s%s\n",
                (long long)nn_trainer_train_len(t), (long long)nn_trainer_val_len(t),
-               nn_model_threads(m), nn_blas_name());
-        if (blas_env_note())
+               nn_model_threads(m), own ? "libnn AVX-512" : "OpenBLAS ",
+               own ? "" : nn_blas_name());
+        if (!own && blas_env_note())
             printf("note: %s\n", blas_env_note());
         fflush(stdout);
     }
