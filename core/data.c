@@ -637,3 +637,49 @@ void nn_dataset_standardize(nn_dataset *d, const double *mean, const double *std
             x[i * f + j] = (nn_real)((x[i * f + j] - mean[j]) / s);
         }
 }
+
+int nn_data_read_pair(nn_tensor_reader read, int idx_rules, const char *x_path,
+                      const char *y_path, const nn_load_opts *o, nn_dataset *out, nn_err *e)
+{
+    nn_load_opts def;
+    nn_tensor y = {0};
+    int x_u8 = 0, y_int = 0;
+
+    memset(out, 0, sizeof *out);
+    if (!o) {
+        nn_load_opts_default(&def);
+        o = &def;
+    }
+    int64_t lim = nn_data_max_elems(o);
+    int rc = read(x_path, lim, &out->x, NULL, &x_u8, e);
+    if (rc < 0)
+        goto out;
+    if ((rc = read(y_path, lim, &y, &y_int, NULL, e)) < 0)
+        goto out;
+    if (y.dim[0] != out->x.dim[0]) {
+        rc = nn_errf(e, NN_EFORMAT, "%s has %lld %s but %s has %lld labels",
+                     nn_data_basename(x_path), (long long)out->x.dim[0],
+                     idx_rules ? "images" : "samples", nn_data_basename(y_path),
+                     (long long)y.dim[0]);
+        goto out;
+    }
+    nn_tensor *x = &out->x;
+    if (x->rank == 1) {
+        x->rank = 2;
+        x->dim[1] = 1;
+    } else if (idx_rules && x->rank == 3) {
+        /* IDX images [n, rows, cols] -> [n, 1, rows, cols]: one channel */
+        x->dim[3] = x->dim[2];
+        x->dim[2] = x->dim[1];
+        x->dim[1] = 1;
+        x->rank = 4;
+    }
+    if (x_u8 && o->scale_u8)
+        nn_data_scale_u8(x);
+    rc = nn_data_take_labels(out, &y, y_int, idx_rules, o, nn_data_basename(y_path), e);
+out:
+    nn_tensor_free(&y);
+    if (rc < 0)
+        nn_dataset_free(out);
+    return rc;
+}

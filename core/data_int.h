@@ -127,6 +127,16 @@ int nn_data_parse_int(const char *s, long long *v);
 int nn_data_take_labels(nn_dataset *d, nn_tensor *y, int is_int, int idx_rules,
                         const nn_load_opts *o, const char *name, nn_err *e);
 
+/* A reader of one file into a tensor (nn_idx_read_lim, nn_npy_read_lim). */
+typedef int (*nn_tensor_reader)(const char *path, int64_t max_elems, nn_tensor *out,
+                                int *is_int, int *is_u8, nn_err *e);
+
+/* The pair readers' common part: x and y through `read`, counts checked,
+ * x given a feature dimension (and a channel, [n, 1, rows, cols], for IDX
+ * images when idx_rules), uint8 scaled, y turned into classes or targets. */
+int nn_data_read_pair(nn_tensor_reader read, int idx_rules, const char *x_path,
+                      const char *y_path, const nn_load_opts *o, nn_dataset *out, nn_err *e);
+
 /* Internal entry points with an element limit (the public one-file readers
  * have no options and use NN_TENSOR_MAX_ELEMS). */
 int nn_idx_read_lim(const char *path, int64_t max_elems, nn_tensor *out, int *is_int,

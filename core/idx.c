@@ -107,46 +107,5 @@ int nn_idx_read(const char *path, nn_tensor *out, int *is_u8, nn_err *e)
 int nn_idx_read_pair(const char *images, const char *labels, const nn_load_opts *o,
                      nn_dataset *out, nn_err *e)
 {
-    nn_load_opts def;
-    nn_tensor y = {0};
-    int is_u8 = 0, is_int = 0;
-
-    memset(out, 0, sizeof *out);
-    if (!o) {
-        nn_load_opts_default(&def);
-        o = &def;
-    }
-    int64_t lim = nn_data_max_elems(o);
-    int rc = nn_idx_read_lim(images, lim, &out->x, NULL, &is_u8, e);
-    if (rc < 0)
-        goto out;
-    if ((rc = nn_idx_read_lim(labels, lim, &y, &is_int, NULL, e)) < 0)
-        goto out;
-    if (y.dim[0] != out->x.dim[0]) {
-        rc = nn_errf(e, NN_EFORMAT, "%s has %lld images but %s has %lld labels",
-                     nn_data_basename(images), (long long)out->x.dim[0],
-                     nn_data_basename(labels), (long long)y.dim[0]);
-        goto out;
-    }
-
-    nn_tensor *x = &out->x;
-    if (x->rank == 1) {
-        x->rank = 2;
-        x->dim[1] = 1;
-    } else if (x->rank == 3) {
-        /* [n, rows, cols] -> [n, 1, rows, cols]: one channel. */
-        x->dim[3] = x->dim[2];
-        x->dim[2] = x->dim[1];
-        x->dim[1] = 1;
-        x->rank = 4;
-    }
-    if (is_u8 && o->scale_u8)
-        nn_data_scale_u8(x);
-    rc = nn_data_take_labels(out, &y, is_int, 1, o, nn_data_basename(labels), e);
-
-out:
-    nn_tensor_free(&y);
-    if (rc < 0)
-        nn_dataset_free(out);
-    return rc;
+    return nn_data_read_pair(nn_idx_read_lim, 1, images, labels, o, out, e);
 }

@@ -395,38 +395,5 @@ int nn_npy_read(const char *path, nn_tensor *out, int *is_int, int *is_u8, nn_er
 int nn_npy_read_pair(const char *x_path, const char *y_path, const nn_load_opts *o,
                      nn_dataset *out, nn_err *e)
 {
-    nn_load_opts def;
-    nn_tensor y = {0};
-    int x_u8 = 0, y_int = 0;
-
-    memset(out, 0, sizeof *out);
-    if (!o) {
-        nn_load_opts_default(&def);
-        o = &def;
-    }
-    int64_t lim = nn_data_max_elems(o);
-    int rc = nn_npy_read_lim(x_path, lim, &out->x, NULL, &x_u8, e);
-    if (rc < 0)
-        goto out;
-    if ((rc = nn_npy_read_lim(y_path, lim, &y, &y_int, NULL, e)) < 0)
-        goto out;
-    if (y.dim[0] != out->x.dim[0]) {
-        rc = nn_errf(e, NN_EFORMAT, "%s has %lld samples but %s has %lld",
-                     nn_data_basename(x_path), (long long)out->x.dim[0],
-                     nn_data_basename(y_path), (long long)y.dim[0]);
-        goto out;
-    }
-    if (out->x.rank == 1) {
-        out->x.rank = 2;
-        out->x.dim[1] = 1;
-    }
-    if (x_u8 && o->scale_u8)
-        nn_data_scale_u8(&out->x);
-    rc = nn_data_take_labels(out, &y, y_int, 0, o, nn_data_basename(y_path), e);
-
-out:
-    nn_tensor_free(&y);
-    if (rc < 0)
-        nn_dataset_free(out);
-    return rc;
+    return nn_data_read_pair(nn_npy_read_lim, 0, x_path, y_path, o, out, e);
 }

@@ -127,42 +127,23 @@ static int check_data(const nn_model *m, const nn_dataset *d, const char *what, 
     }
     int is_class = d->n_classes > 0;
     int64_t ysz = nn_tensor_row_size(&d->y);
-    switch (s->loss) {
-    case NN_LOSS_CROSS_ENTROPY:
-        if (is_class && d->n_classes > out)
-            return nn_errf(e, NN_EINVAL,
-                           "the %s data have %d classes but the model outputs %lld values",
-                           what, d->n_classes, (long long)out);
-        if (!is_class && ysz != out)
-            return nn_errf(e, NN_EINVAL,
-                           "cross_entropy needs class labels or %lld-value target rows; the %s "
-                           "targets have %lld values per sample",
-                           (long long)out, what, (long long)ysz);
-        break;
-    case NN_LOSS_BCE:
-        if (is_class && (d->n_classes > 2 || out != 1))
-            return nn_errf(e, NN_EINVAL,
-                           "binary_cross_entropy with class labels needs 2 classes and one "
-                           "output; the %s data have %d classes and the model %lld outputs",
-                           what, d->n_classes, (long long)out);
-        if (!is_class && ysz != out)
-            return nn_errf(e, NN_EINVAL,
-                           "the %s targets have %lld values per sample but the model outputs "
-                           "%lld",
-                           what, (long long)ysz, (long long)out);
-        break;
-    default:
-        if (is_class)
-            return nn_errf(e, NN_EINVAL,
-                           "loss %s needs numeric targets but the %s data have class labels",
-                           nn_loss_name(s->loss), what);
-        if (ysz != out)
-            return nn_errf(e, NN_EINVAL,
-                           "the %s targets have %lld values per sample but the model outputs "
-                           "%lld",
-                           what, (long long)ysz, (long long)out);
-        break;
-    }
+    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && d->n_classes > out)
+        return nn_errf(e, NN_EINVAL, "the %s data have %d classes but the model outputs %lld values",
+                       what, d->n_classes, (long long)out);
+    if (is_class && s->loss == NN_LOSS_BCE && (d->n_classes > 2 || out != 1))
+        return nn_errf(e, NN_EINVAL,
+                       "binary_cross_entropy with class labels needs 2 classes and one output; "
+                       "the %s data have %d classes and the model %lld outputs",
+                       what, d->n_classes, (long long)out);
+    if (is_class && !nn_loss_is_classification(s->loss))
+        return nn_errf(e, NN_EINVAL,
+                       "loss %s needs numeric targets but the %s data have class labels",
+                       nn_loss_name(s->loss), what);
+    if (!is_class && ysz != out)
+        return nn_errf(e, NN_EINVAL,
+                       "the %s targets have %lld values per sample but the model outputs %lld%s",
+                       what, (long long)ysz, (long long)out,
+                       s->loss == NN_LOSS_CROSS_ENTROPY ? " (or give class labels)" : "");
     if (is_class) {
         if (ysz != 1)
             return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);

@@ -102,3 +102,12 @@ int tu_threads(void)
     int t = s ? atoi(s) : 2;
     return t > 0 ? t : 2;
 }
+
+int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

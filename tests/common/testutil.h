@@ -6,6 +6,7 @@
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 
 /* A fresh directory under $TMPDIR (or /tmp), removed with everything in it
@@ -28,6 +29,10 @@ const char *tu_fmnist_dir(void);
 /* Path of one Fashion-MNIST file ("train-images-idx3-ubyte.gz"); static buffer
  * per call site is not needed: returns malloc'd memory the caller frees. */
 char *tu_fmnist(const char *file);
+
+/* Runs a suite (every test case, Check's default fork mode unless CK_FORK
+ * says otherwise), frees it, and returns the process exit status. */
+int tu_run(Suite *s);
 
 /* Number of compute threads the suites use: $TEST_THREADS or 2. */
 int tu_threads(void);

@@ -6,6 +6,8 @@
  * for one parameter starting at 1.0 with gradients 0.5, -0.25, 0.125.
  */
 #include <check.h>
+
+#include "testutil.h"
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -296,9 +298,5 @@ int main(void)
     tcase_add_test(tc, pool_covers_every_index);
     tcase_add_test(tc, rng_is_seeded_and_saveable);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

@@ -1667,9 +1667,5 @@ static Suite *readers_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(readers_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(readers_suite());
 }

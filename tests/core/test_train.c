@@ -841,9 +841,5 @@ int main(void)
     tcase_add_test(tc, predict_is_eval_mode);
     tcase_add_test(tc, backends_and_thread_counts_agree);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

@@ -98,9 +98,5 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, example_mlp_reaches_088);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

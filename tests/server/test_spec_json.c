@@ -1681,9 +1681,5 @@ static Suite *spec_json_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(spec_json_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(spec_json_suite());
 }
