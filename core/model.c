@@ -128,8 +128,10 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
     m->final_act = nn_loss_fused_act(spec->loss);
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     m->acts = calloc((size_t)m->n_layers, sizeof *m->acts);
-    m->pool = nn_pool_new(opts && opts->threads > 0 ? opts->threads : 1);
-    if (!m->layers || !m->acts || !m->pool)
+    int shape_only = opts && opts->shape_only;
+    if (!shape_only)
+        m->pool = nn_pool_new(opts && opts->threads > 0 ? opts->threads : 1);
+    if (!m->layers || !m->acts || (!shape_only && !m->pool))
         goto out;
     m->in_size = nn_shape_numel(&spec->input);
 
@@ -166,6 +168,13 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
     }
     m->n_param = off;
     rc = NN_ENOMEM;
+    if (shape_only) {
+        /* the summary needs only the layers' shapes and tensor sizes */
+        for (int i = 0; i < m->n_layers; i++)
+            m->layers[i].param = m->layers[i].grad = NULL;
+        rc = NN_OK;
+        goto out;
+    }
     size_t bytes = (m->n_param ? m->n_param : ARENA_ALIGN) * sizeof(nn_real);
     m->param = aligned_alloc(64, bytes);
     m->grad = aligned_alloc(64, bytes);

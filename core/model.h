@@ -19,6 +19,8 @@ typedef struct nn_model nn_model;
 typedef struct nn_model_opts {
     uint64_t seed;     /* weight initialisation */
     int threads;       /* compute threads (the caller's included); >= 1 */
+    int shape_only;    /* infer shapes and count parameters only: no arena, no
+                          threads; such a model answers the summary calls only */
 } nn_model_opts;
 
 /* Checks the spec, infers every layer's shape, allocates the arena and

@@ -107,46 +107,56 @@ const char *nn_stop_reason_name(nn_stop_reason r)
 /* ---------------------------------------------------------------------------
  * Checks that data fit the model */
 
-static int check_data(const nn_model *m, const nn_dataset *d, const char *what, int *labels,
-                      nn_err *e)
+int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
+                 const nn_shape *y_sample, const char *what, nn_err *e)
 {
     char a[64], b[64];
     const nn_spec *s = nn_model_spec(m);
-    nn_shape in = s->input, ds = nn_tensor_sample_shape(&d->x);
-    int64_t out = nn_model_out_size(m);
-    if (nn_dataset_len(d) < 1 || d->y.rank < 1 || d->y.dim[0] != d->x.dim[0])
-        return nn_errf(e, NN_EINVAL, "the %s data are empty or x and y differ in length", what);
-    if (nn_tensor_row_size(&d->x) != nn_model_in_size(m)) {
-        nn_shape_str(&ds, a, sizeof a);
+    nn_shape in = s->input;
+    int64_t out = nn_model_out_size(m), xsz = nn_shape_numel(x_sample);
+    int64_t ysz = nn_shape_numel(y_sample);
+    int is_class = n_classes > 0;
+    if (xsz != nn_model_in_size(m)) {
+        nn_shape_str(x_sample, a, sizeof a);
         nn_shape_str(&in, b, sizeof b);
         return nn_errf(e, NN_EINVAL,
                        "the %s samples have shape %s (%lld values) but the model's input %s "
                        "takes %lld",
-                       what, a, (long long)nn_tensor_row_size(&d->x), b,
-                       (long long)nn_model_in_size(m));
+                       what, a, (long long)xsz, b, (long long)nn_model_in_size(m));
     }
-    int is_class = d->n_classes > 0;
-    int64_t ysz = nn_tensor_row_size(&d->y);
-    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && d->n_classes > out)
+    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && n_classes > out)
         return nn_errf(e, NN_EINVAL, "the %s data have %d classes but the model outputs %lld values",
-                       what, d->n_classes, (long long)out);
-    if (is_class && s->loss == NN_LOSS_BCE && (d->n_classes > 2 || out != 1))
+                       what, n_classes, (long long)out);
+    if (is_class && s->loss == NN_LOSS_BCE && (n_classes > 2 || out != 1))
         return nn_errf(e, NN_EINVAL,
                        "binary_cross_entropy with class labels needs 2 classes and one output; "
                        "the %s data have %d classes and the model %lld outputs",
-                       what, d->n_classes, (long long)out);
+                       what, n_classes, (long long)out);
     if (is_class && !nn_loss_is_classification(s->loss))
         return nn_errf(e, NN_EINVAL,
                        "loss %s needs numeric targets but the %s data have class labels",
                        nn_loss_name(s->loss), what);
+    if (is_class && ysz != 1)
+        return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);
     if (!is_class && ysz != out)
         return nn_errf(e, NN_EINVAL,
                        "the %s targets have %lld values per sample but the model outputs %lld%s",
                        what, (long long)ysz, (long long)out,
                        s->loss == NN_LOSS_CROSS_ENTROPY ? " (or give class labels)" : "");
+    return NN_OK;
+}
+
+static int check_data(const nn_model *m, const nn_dataset *d, const char *what, int *labels,
+                      nn_err *e)
+{
+    if (nn_dataset_len(d) < 1 || d->y.rank < 1 || d->y.dim[0] != d->x.dim[0])
+        return nn_errf(e, NN_EINVAL, "the %s data are empty or x and y differ in length", what);
+    nn_shape xs = nn_tensor_sample_shape(&d->x), ys = nn_tensor_sample_shape(&d->y);
+    int rc = nn_data_fits(m, &xs, d->n_classes, &ys, what, e);
+    if (rc)
+        return rc;
+    int is_class = d->n_classes > 0;
     if (is_class) {
-        if (ysz != 1)
-            return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);
         int64_t n = nn_dataset_len(d);
         for (int64_t i = 0; i < n; i++) {
             nn_real v = d->y.data[i];
@@ -507,6 +517,7 @@ static int track_best(nn_trainer *t, const nn_epoch_metrics *m)
         t->has_best = 1;
         t->best_value = v;
         t->best = *m;
+        t->best.is_best = 1;
         t->since_best = 0;
         if (t->best_params) {
             memcpy(t->best_params, nn_model_params(t->m),
@@ -606,6 +617,8 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
         m.elapsed = elapsed_now(t, t_start);
         t->last = m;
         int improved = track_best(t, &m);
+        m.is_best = improved;
+        t->last.is_best = improved;
         if (cb->on_epoch)
             cb->on_epoch(cb->user, &m);
 
@@ -717,6 +730,7 @@ static void put_metrics(wbuf *w, const nn_epoch_metrics *m)
 {
     put_u64(w, (uint64_t)m->epoch);
     put_u64(w, (uint64_t)m->global_step);
+    put_u64(w, (uint64_t)m->is_best);
     const double v[] = {m->loss, m->accuracy, m->val_loss, m->val_accuracy, m->lr,
                         m->seconds, m->elapsed, m->samples_per_sec};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
@@ -777,6 +791,7 @@ static void get_metrics(rbuf *r, nn_epoch_metrics *m)
 {
     m->epoch = (int)get_u64(r);
     m->global_step = (int64_t)get_u64(r);
+    m->is_best = (int)get_u64(r);
     double *v[] = {&m->loss, &m->accuracy, &m->val_loss, &m->val_accuracy, &m->lr,
                    &m->seconds, &m->elapsed, &m->samples_per_sec};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)

@@ -92,6 +92,7 @@ typedef struct nn_epoch_metrics {
     double seconds;            /* training time of this epoch (validation excluded) */
     double elapsed;            /* training seconds so far */
     double samples_per_sec;
+    int is_best;               /* the best epoch so far by the monitored metric */
 } nn_epoch_metrics;
 
 typedef struct nn_callbacks {
@@ -138,6 +139,13 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e);
 /* Restores a state written by nn_trainer_save for the same model definition,
  * data and cfg; NN_EFORMAT on a damaged blob, NN_EINVAL on a mismatch. */
 int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e);
+
+/* Whether data of these shapes fit m: samples x_sample (their element
+ * count must equal the model's input size), class labels (n_classes > 0)
+ * or targets of shape y_sample against the model's outputs and loss.
+ * `what` names the data in the message ("training"). NN_EINVAL if not. */
+int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
+                 const nn_shape *y_sample, const char *what, nn_err *e);
 
 /* Mean loss and accuracy (NAN for regression) of m on d, in eval mode. */
 int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
