@@ -18,13 +18,13 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
-            libmicrohttpd-dev libsqlite3-dev check python3 python3-numpy \
-            python3-jsonschema dataset-fashion-mnist
+            libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
+            python3-numpy python3-jsonschema python3-yaml jq dataset-fashion-mnist
 
-PKGS := openblas jansson libmicrohttpd sqlite3 zlib check
+PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib 2>/dev/null)
-CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check libcurl 2>/dev/null)
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE -fno-math-errno
 OPT := -O3 -g
