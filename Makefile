@@ -26,7 +26,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check libcurl 2>/dev/null)
 
-WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE -fno-math-errno
+WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -D_GNU_SOURCE -fno-math-errno
 OPT := -O3 -g
 SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 TSAN := -O1 -g -fsanitize=thread
@@ -35,6 +35,10 @@ DEPFLAGS = -MMD -MP
 CORE_SRC := $(wildcard core/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 SERVER_LIB_SRC := $(filter-out server/main.c,$(SERVER_SRC))
+# The SQL migrations, embedded by schema/embed.sh into a generated C file under
+# $(BUILD) (never in the tree) that each variant compiles like a source file.
+MIGRATIONS := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
+SERVER_GEN := $(BUILD)/gen/migrations.c
 TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
 TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
@@ -103,12 +107,12 @@ $(3)/tests/core/%_f64: $(3)/obj/tests/core/%_f64.o $$(patsubst %.c,$(3)/obj/%.o,
 	@$(if $(Q),echo "  LD      $$@")
 	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
-$(1)/tests/server/%: $(1)/obj/tests/server/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON) $$(SERVER_LIB_SRC)) $(1)/libnn.a
+$(1)/tests/server/%: $(1)/obj/tests/server/%.o $$(patsubst %.c,$(1)/obj/%.o,$$(TEST_COMMON) $$(SERVER_LIB_SRC) $$(SERVER_GEN)) $(1)/libnn.a
 	@mkdir -p $$(dir $$@)
 	@$(if $(Q),echo "  LD      $$@")
 	$(Q)$$(CC) $(2) -o $$@ $$^ $$(CHECK_LIBS) $$(PKG_LIBS) -lpthread -lm
 
-$(1)/traind: $$(patsubst %.c,$(1)/obj/%.o,$$(SERVER_SRC)) $(1)/libnn.a
+$(1)/traind: $$(patsubst %.c,$(1)/obj/%.o,$$(SERVER_SRC) $$(SERVER_GEN)) $(1)/libnn.a
 	@$(if $(Q),echo "  LD      $$@")
 	$(Q)$$(CC) $(2) -o $$@ $$^ $$(PKG_LIBS) -lpthread -lm
 
@@ -125,9 +129,16 @@ TSAN_TESTS := $(patsubst tests/%.c,$(BUILD)/tsan/tests/%,$(TEST_F32_SRC))
 
 # ---------------------------------------------------------------------------
 # The program.
-traind: $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC)) $(BUILD)/libnn.a
+traind: $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_GEN)) $(BUILD)/libnn.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+# The embedded migrations: regenerated every run, but replaced only when the
+# text changes (like .flags), so that nothing recompiles needlessly.
+$(SERVER_GEN): FORCE
+	@mkdir -p $(dir $@)
+	$(Q)sh schema/embed.sh $(MIGRATIONS) > $@.tmp && \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; $(if $(Q),echo "  GEN     $@";) fi
 
 # Until the server exists, `make run` trains the example MLP on Fashion-MNIST.
 FMNIST := /usr/share/datasets/fashion-mnist
@@ -163,3 +174,10 @@ clean:
 	rm -rf $(BUILD) traind
 
 FORCE:
+
+# ---------------------------------------------------------------------------
+# docker-test: build docker/Dockerfile with podman (a local debootstrap base
+# image, no registry) and drive the container over HTTP; see docker/test.sh.
+.PHONY: docker-test
+docker-test:
+	@bash docker/test.sh

@@ -3,9 +3,10 @@
  *
  * Invariants between steps (where callbacks run and state may be saved):
  *   - `epoch` epochs are complete and `step` steps of epoch epoch+1 are done;
- *   - perm is the order of epoch epoch+1, drawn from epoch_rng (the shuffle
- *     stream as it stood when that epoch began), so a loaded state can redraw
- *     it instead of storing it;
+ *   - once epoch_open, perm is the order of epoch epoch+1, drawn from
+ *     epoch_rng (the shuffle stream as it stood when that epoch began), so a
+ *     loaded state can redraw it instead of storing it; a run paused after
+ *     the draw but before the epoch's first step keeps that order;
  *   - sum_loss/seen/correct/counted cover exactly the `step` steps done;
  *   - the model's gradients are dead (each step writes them afresh).
  */
@@ -46,6 +47,7 @@ struct nn_trainer {
     nn_rng shuffle_rng, epoch_rng;
     /* progress */
     int epoch, step;
+    int epoch_open;            /* perm has been drawn for epoch epoch+1 */
     int64_t global_step;
     double sum_loss;
     int64_t seen, correct, counted;
@@ -444,6 +446,7 @@ static void start_epoch(nn_trainer *t)
     t->sum_loss = 0;
     t->seen = t->correct = t->counted = 0;
     t->epoch_seconds = 0;
+    t->epoch_open = 1;
 }
 
 /* Returns 0, or 1 when the loss was not finite (nothing was updated). */
@@ -560,7 +563,7 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
             stop = NN_STOP_MAX_EPOCHS;
             break;
         }
-        if (t->step == 0)
+        if (!t->epoch_open)
             start_epoch(t);
         /* the steps of this epoch */
         while (t->step < t->steps_per_epoch) {
@@ -614,6 +617,7 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
         m.samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
         t->epoch++;
         t->step = 0;
+        t->epoch_open = 0;
         m.elapsed = elapsed_now(t, t_start);
         t->last = m;
         int improved = track_best(t, &m);
@@ -832,6 +836,7 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
         put_u64(&w, st[i]);
     put_u64(&w, (uint64_t)t->epoch);
     put_u64(&w, (uint64_t)t->step);
+    put_u64(&w, (uint64_t)t->epoch_open);
     put_u64(&w, (uint64_t)t->global_step);
     put_f64(&w, t->sum_loss);
     put_u64(&w, (uint64_t)t->seen);
@@ -912,6 +917,7 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
         drop[i] = get_u64(&r);
     n.epoch = (int)get_u64(&r);
     n.step = (int)get_u64(&r);
+    n.epoch_open = (int)get_u64(&r);
     n.global_step = (int64_t)get_u64(&r);
     n.sum_loss = get_f64(&r);
     n.seen = (int64_t)get_u64(&r);
@@ -953,7 +959,7 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
     *t = n;
     t->best_params = keep_best;
     nn_model_set_dropout_state(t->m, drop);
-    if (t->step > 0) {
+    if (t->epoch_open) {
         /* redraw this epoch's order from the stream as it stood at its start */
         nn_rng r2 = t->epoch_rng;
         for (int64_t i = 0; i < t->n_train; i++)

@@ -2,6 +2,8 @@
  * main.c — the traind program: dispatches to a subcommand.
  */
 #include "cli_train.h"
+#include "config.h"
+#include "serve.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -13,6 +15,7 @@ static void usage(FILE *f)
             "usage: traind <command> [options]\n"
             "\n"
             "commands:\n"
+            "  serve      run the training server (the default: `traind` alone serves)\n"
             "  train      train a model definition on data files in the terminal\n"
             "\n"
             "  traind <command> --help   options of a command\n"
@@ -21,15 +24,18 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") && strcmp(argv[1], "-h") &&
+                     strcmp(argv[1], "--version")))
+        return serve_main(argc, argv);   /* traind [options] serves */
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "serve"))
+        return serve_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cli_train_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
+        printf("\n");
+        config_usage(stdout);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {

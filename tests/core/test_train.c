@@ -600,6 +600,46 @@ START_TEST(pause_and_continue)
 }
 END_TEST
 
+/* Paused by should_stop before each step in turn of the first two epochs
+ * (including the first step of an epoch, after its order is drawn), saved,
+ * and continued by a fresh trainer: always the uninterrupted run's weights. */
+START_TEST(pause_save_load_at_every_step)
+{
+    nn_dataset d;
+    spiral_data(&d, 500, 3);
+    nn_train_result full;
+    nn_real *want = run_params(11, &d, &full);
+    for (int at = 1; at <= 40; at += 3) {
+        nn_model *m = det_model(11);
+        nn_train_cfg c;
+        det_cfg(&c, 11);
+        nn_trainer *t;
+        ck_assert_int_eq(nn_trainer_new(m, &c, &d, NULL, &t, NULL), NN_OK);
+        counter k = {.pause_at = at};
+        nn_callbacks cb = {&k, count_step, NULL, stop_hook};
+        nn_train_result r;
+        ck_assert_int_eq(nn_trainer_run(t, &cb, &r, NULL), NN_OK);
+        ck_assert_int_eq(r.reason, NN_STOP_PAUSED);
+        void *blob;
+        size_t len;
+        ck_assert_int_eq(nn_trainer_save(t, &blob, &len, NULL), NN_OK);
+        nn_trainer_free(t);
+        nn_model_free(m);
+        m = det_model(1);
+        ck_assert_int_eq(nn_trainer_new(m, &c, &d, NULL, &t, NULL), NN_OK);
+        ck_assert_int_eq(nn_trainer_load(t, blob, len, NULL), NN_OK);
+        ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+        ck_assert_msg(memcmp(nn_model_params(m), want, nn_model_n_params(m) * sizeof *want) == 0,
+                      "paused before step %d: weights differ", at + 1);
+        free(blob);
+        nn_trainer_free(t);
+        nn_model_free(m);
+    }
+    free(want);
+    ds_free(&d);
+}
+END_TEST
+
 START_TEST(bad_states_are_refused)
 {
     nn_dataset d;
@@ -835,6 +875,7 @@ int main(void)
     tcase_add_test(tc, resume_at_epoch_end_is_bit_identical);
     tcase_add_test(tc, resume_at_last_step_of_epoch);
     tcase_add_test(tc, pause_and_continue);
+    tcase_add_test(tc, pause_save_load_at_every_step);
     tcase_add_test(tc, bad_states_are_refused);
     tcase_add_test(tc, bad_definitions);
     tcase_add_test(tc, data_that_does_not_fit);

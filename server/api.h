@@ -1,0 +1,67 @@
+/*
+ * api.h — the handlers of the REST API (docs/api.md), one per route of
+ * routes.c, and the JSON shapes they share.
+ */
+#ifndef API_H
+#define API_H
+
+#include "http.h"
+#include "spec.h"
+#include "store.h"
+#include "train.h"
+
+/* GET /healthz, GET /readyz */
+MHD_RESULT api_healthz(http_req *r);
+MHD_RESULT api_readyz(http_req *r);
+
+/* POST /v1/datasets, GET /v1/datasets, GET /v1/datasets/{id}, DELETE /v1/datasets/{id} */
+MHD_RESULT api_datasets_create(http_req *r);
+MHD_RESULT api_datasets_list(http_req *r);
+MHD_RESULT api_datasets_get(http_req *r);
+MHD_RESULT api_datasets_delete(http_req *r);
+
+/* POST /v1/models, GET /v1/models, GET /v1/models/{id}, DELETE /v1/models/{id} */
+MHD_RESULT api_models_create(http_req *r);
+MHD_RESULT api_models_list(http_req *r);
+MHD_RESULT api_models_get(http_req *r);
+MHD_RESULT api_models_delete(http_req *r);
+
+/* POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, DELETE /v1/jobs/{id},
+ * POST /v1/jobs/{id}/cancel */
+MHD_RESULT api_jobs_create(http_req *r);
+MHD_RESULT api_jobs_list(http_req *r);
+MHD_RESULT api_jobs_get(http_req *r);
+MHD_RESULT api_jobs_delete(http_req *r);
+MHD_RESULT api_jobs_cancel(http_req *r);
+
+/* GET /v1/jobs/{id}/metrics, GET /v1/jobs/{id}/events */
+MHD_RESULT api_jobs_metrics(http_req *r);
+MHD_RESULT api_jobs_events(http_req *r);
+
+/* GET /v1/jobs/{id}/weights, POST /v1/jobs/{id}/predict */
+MHD_RESULT api_jobs_weights(http_req *r);
+MHD_RESULT api_jobs_predict(http_req *r);
+
+/* Replies for a failed store call: 404 (not found, naming what), 409
+ * (conflict), 500 otherwise.  Returns the reply's result. */
+MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err);
+
+/* Parses and checks a model definition found at JSON Pointer `base` of the
+ * request body ("" for the whole body): fills spec (caller frees), cfg, the
+ * canonical definition and the summary (new references).  Otherwise replies
+ * 422 (with the path) or 500, and returns -1. */
+int api_model_check(http_req *r, const json_t *def, const char *base, nn_spec *spec,
+                    nn_train_cfg *cfg, json_t **canonical, json_t **summary);
+
+/* JSON of the stored objects (new references). */
+json_t *api_dataset_json(const store_dataset *d);
+json_t *api_model_json(const store_model *m);
+json_t *api_job_json(http_req *r, const store_job *j);
+
+/* A JSON number, or null for NaN. */
+json_t *api_num(double v);
+
+/* Parses the text as JSON, or null when text is NULL or not JSON. */
+json_t *api_parse_or_null(const char *text);
+
+#endif

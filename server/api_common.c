@@ -1,0 +1,164 @@
+/*
+ * api_common.c — what the handlers share: store errors as HTTP answers, the
+ * JSON of datasets, models and jobs, and the operations routes.
+ */
+#include "api.h"
+
+#include "jobs.h"
+#include "serve.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *api_num(double v)
+{
+    return isnan(v) || isinf(v) ? json_null() : json_real(v);
+}
+
+json_t *api_parse_or_null(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err)
+{
+    switch (rc) {
+    case STORE_ENOTFOUND:
+        return http_reply_error(r, 404, "not_found", NULL, "%s not found", what);
+    case STORE_ECONFLICT:
+        return http_reply_error(r, 409, "conflict", NULL, "%s", err && *err ? err : what);
+    case STORE_EINVAL:
+        return http_reply_error(r, 413, "too_large", NULL, "%s", err);
+    default:
+        return http_reply_error(r, 500, "internal", NULL, "%s: %s", what, err ? err : "");
+    }
+}
+
+static json_t *shape_json(int rank, const int64_t *dim)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < rank; i++)
+        json_array_append_new(a, json_integer((json_int_t)dim[i]));
+    return a;
+}
+
+json_t *api_dataset_json(const store_dataset *d)
+{
+    json_t *classes = json_array();
+    for (int i = 0; d->classes && i < d->n_classes; i++)
+        json_array_append_new(classes, json_string(d->classes[i]));
+    return json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:i,s:o,s:I,s:s,s:s}", "id", (json_int_t)d->id,
+                     "name", d->name ? d->name : "", "format", d->format ? d->format : "",
+                     "n_samples", (json_int_t)d->n_samples, "x_shape",
+                     shape_json(d->x_rank, d->x_shape), "y_shape",
+                     shape_json(d->y_rank, d->y_shape), "n_classes", d->n_classes, "classes",
+                     classes, "bytes", (json_int_t)d->bytes, "sha256", d->sha256, "created_at",
+                     d->created_at);
+}
+
+json_t *api_model_json(const store_model *m)
+{
+    return json_pack("{s:I,s:s,s:s,s:o,s:o}", "id", (json_int_t)m->id, "name",
+                     m->name ? m->name : "", "created_at", m->created_at, "definition",
+                     api_parse_or_null(m->definition), "summary", api_parse_or_null(m->summary));
+}
+
+static json_t *id_or_null(int64_t id)
+{
+    return id > 0 ? json_integer((json_int_t)id) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *progress_json(http_req *r, const store_job *j)
+{
+    jobs_live l;
+    int live = !strcmp(j->state, "running") && jobs_live_progress(r->app->jobs, j->id, &l) &&
+               l.steps_per_epoch > 0;
+    int epoch, epochs = j->epochs, step, spe;
+    double sps, eta;
+    if (live) {
+        epoch = l.epoch;
+        epochs = l.epochs;
+        step = l.step;
+        spe = l.steps_per_epoch;
+        sps = l.samples_per_sec;
+        eta = l.eta_seconds;
+    } else {
+        /* as of the last committed epoch */
+        epoch = j->epoch;
+        step = j->epoch > 0 ? j->steps_per_epoch : 0;
+        spe = j->steps_per_epoch;
+        sps = j->samples_per_sec;
+        eta = NAN;
+    }
+    double done = spe > 0 && epochs > 0
+                      ? ((double)(epoch > 0 ? epoch - 1 : 0) * spe + step) / ((double)epochs * spe)
+                      : 0;
+    if (!live && epoch > 0 && epochs > 0)
+        done = (double)epoch / epochs;
+    if (!strcmp(j->state, "succeeded"))
+        done = 1;
+    return json_pack("{s:i,s:i,s:i,s:i,s:f,s:o,s:o}", "epoch", epoch, "epochs", epochs, "step",
+                     step, "steps_per_epoch", spe, "fraction", done > 1 ? 1.0 : done,
+                     "samples_per_second", api_num(sps), "eta_seconds",
+                     api_num(eta));
+}
+
+json_t *api_job_json(http_req *r, const store_job *j)
+{
+    json_t *val = json_null();
+    if (j->val_dataset_id > 0)
+        val = json_pack("{s:I}", "dataset", (json_int_t)j->val_dataset_id);
+    else if (j->val_split >= 0)
+        val = json_pack("{s:f}", "split", j->val_split);
+    int pos = 0;
+    if (!strcmp(j->state, "queued"))
+        store_job_queue_position(r->app->store, j->id, &pos, NULL, 0);
+    return json_pack(
+        "{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,"
+        "s:o}",
+        "id", (json_int_t)j->id, "state", j->state, "stop_reason", str_or_null(j->stop_reason),
+        "error", str_or_null(j->error), "model", id_or_null(j->model_id), "dataset",
+        id_or_null(j->dataset_id), "validation", val, "definition",
+        api_parse_or_null(j->definition), "training", api_parse_or_null(j->training), "priority",
+        j->priority, "checkpoint_every", j->checkpoint_every, "log_every_steps",
+        j->log_every_steps, "threads", j->threads, "created_at", str_or_null(j->created_at),
+        "started_at", str_or_null(j->started_at), "finished_at", str_or_null(j->finished_at),
+        "queue_position", pos > 0 ? json_integer(pos) : json_null(), "cancel_requested",
+        j->cancel_requested, "attempts", j->attempts, "progress", progress_json(r, j),
+        "last_metrics", api_parse_or_null(j->last_metrics), "best_metrics",
+        api_parse_or_null(j->best_metrics));
+}
+
+/* GET /healthz */
+MHD_RESULT api_healthz(http_req *r)
+{
+    return http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz */
+MHD_RESULT api_readyz(http_req *r)
+{
+    app *a = r->app;
+    int version = a->store ? store_schema_version(a->store) : 0;
+    int db_ok = a->store && store_ping(a->store) == STORE_OK;
+    int workers = jobs_workers(a->jobs);
+    json_t *body = json_pack("{s:s,s:s,s:i,s:i}", "status", "ready", "database",
+                             db_ok ? "ok" : "unavailable", "schema_version", version, "workers",
+                             workers);
+    if (atomic_load(&a->stopping)) {
+        json_object_set_new(body, "status", json_string("shutting_down"));
+        return http_reply_json(r, 503, body);
+    }
+    if (!db_ok || version != store_schema_latest() || workers != a->cfg.workers) {
+        json_object_set_new(body, "status", json_string("not_ready"));
+        return http_reply_json(r, 503, body);
+    }
+    return http_reply_json(r, 200, body);
+}

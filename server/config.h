@@ -1,0 +1,44 @@
+/*
+ * config.h — the daemon's settings: defaults, then environment variables,
+ * then command-line flags (a flag wins over its variable).  Every limit the
+ * handlers enforce lives here with its default, not as a literal elsewhere.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct config {
+    char host[256];            /* --host, TRAIND_HOST: 127.0.0.1 */
+    int port;                  /* --port, TRAIND_PORT: 8080 (0: any free port) */
+    char db[1024];             /* --db, TRAIND_DB: ./traind.db */
+    int workers;               /* --workers, TRAIND_WORKERS: jobs at once, 1 */
+    int threads;               /* --threads, TRAIND_THREADS: per job; 0: cores / workers */
+    int64_t max_upload_mb;     /* --max-upload-mb: dataset uploads, 1024 */
+    int64_t max_body_mb;       /* --max-body-mb: other request bodies, 64 */
+    int max_predict;           /* --max-predict: instances per predict call, 10000 */
+    int64_t max_params;        /* --max-params: parameters of one model, 100 million */
+    int max_connections;       /* --max-connections: 256 */
+    char token[256];           /* --token, TRAIND_TOKEN: bearer token; "" none */
+    char token_file[1024];     /* --token-file, TRAIND_TOKEN_FILE */
+    int insecure;              /* --insecure, TRAIND_INSECURE: allow a public address without a token */
+    char log_level[16];        /* --log-level, TRAIND_LOG_LEVEL: info */
+    char port_file[1024];      /* --port-file: write the port listened on (for tests) */
+    int cores;                 /* online cores, detected */
+} config;
+
+void config_defaults(config *c);
+
+/* Applies TRAIND_* variables, then the flags (argv[0] is the command name).
+ * Reads the token file, checks the values and the thread budget.  Returns 0,
+ * 1 after printing help (--help), or -1 with err set. */
+int config_load(config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The flags, their variables, defaults and meaning. */
+void config_usage(FILE *f);
+
+/* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+int config_is_loopback(const char *host);
+
+#endif

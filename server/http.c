@@ -1,0 +1,585 @@
+/*
+ * http.c — libmicrohttpd glue (see http.h).
+ *
+ * libmicrohttpd runs a thread per connection (MHD_USE_THREAD_PER_CONNECTION),
+ * so a handler may take its time and an event stream may block waiting for
+ * news without holding up anyone else.  The access handler is called first
+ * with the headers, then with each piece of the body, then once more with
+ * none: the first call routes, authenticates and picks where the body goes;
+ * the pieces go to memory or to disk under the route's limit; the last call
+ * runs the handler.  A request rejected early (404, 401, 413, ...) gets its
+ * response queued at once: libmicrohttpd then stops reading its body and
+ * closes the connection after answering.
+ */
+#include "http.h"
+
+#include "log.h"
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_EXTRA_HEADERS 4
+#define POST_BUFFER 65536
+
+/* Headers queued by http_add_header for the next reply of this thread's
+ * request: a request is handled on one thread from start to end. */
+static _Thread_local struct {
+    char name[32], value[256];
+} extra[MAX_EXTRA_HEADERS];
+static _Thread_local int n_extra;
+
+static double mono(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---------------------------------------------------------------------------
+ * Routing */
+
+/* Matches one pattern against a path; {id} takes a positive integer. */
+static int match(const char *pat, const char *path, int64_t *id)
+{
+    *id = 0;
+    while (*pat && *path) {
+        if (!strncmp(pat, "{id}", 4)) {
+            int64_t v = 0;
+            int digits = 0;
+            while (*path >= '0' && *path <= '9') {
+                if (v > (INT64_MAX - 9) / 10)
+                    return 0;
+                v = v * 10 + (*path++ - '0');
+                digits++;
+            }
+            if (!digits || v < 1)
+                return 0;
+            *id = v;
+            pat += 4;
+            continue;
+        }
+        if (*pat++ != *path++)
+            return 0;
+    }
+    return *pat == 0 && *path == 0;
+}
+
+const route *http_route_find(const char *method, const char *path, int64_t *id,
+                             int *path_known, char *allow, size_t allow_len)
+{
+    *path_known = 0;
+    if (allow_len)
+        allow[0] = 0;
+    const route *found = NULL;
+    for (const route *rt = http_routes; rt->method; rt++) {
+        int64_t v;
+        if (!match(rt->pattern, path, &v))
+            continue;
+        *path_known = 1;
+        if (allow_len) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, allow_len - n, "%s%s", n ? ", " : "", rt->method);
+        }
+        if (!found && !strcmp(rt->method, method)) {
+            found = rt;
+            *id = v;
+        }
+    }
+    return found;
+}
+
+/* ---------------------------------------------------------------------------
+ * Replies */
+
+const char *http_query(http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_header(http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, key);
+}
+
+void http_add_header(http_req *r, const char *name, const char *value)
+{
+    (void)r;
+    if (n_extra < MAX_EXTRA_HEADERS) {
+        snprintf(extra[n_extra].name, sizeof extra[n_extra].name, "%s", name);
+        snprintf(extra[n_extra].value, sizeof extra[n_extra].value, "%s", value);
+        n_extra++;
+    }
+}
+
+static MHD_RESULT queue(http_req *r, unsigned status, struct MHD_Response *resp,
+                        const char *content_type)
+{
+    if (!resp) {
+        n_extra = 0;
+        r->replied = 1;
+        r->status = 500;
+        r->result = MHD_NO;   /* libmicrohttpd closes the connection */
+        return r->result;
+    }
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (int i = 0; i < n_extra; i++)
+        MHD_add_response_header(resp, extra[i].name, extra[i].value);
+    n_extra = 0;
+    r->result = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->replied = 1;
+    r->status = (int)status;
+    return r->result;
+}
+
+MHD_RESULT http_reply_bytes(http_req *r, unsigned status, const char *content_type, void *buf,
+                            size_t len, const char *disposition)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, buf ? buf : (void *)"", buf ? MHD_RESPMEM_MUST_FREE
+                                                                         : MHD_RESPMEM_PERSISTENT);
+    if (resp && disposition)
+        MHD_add_response_header(resp, "Content-Disposition", disposition);
+    return queue(r, status, resp, content_type);
+}
+
+MHD_RESULT http_reply_json(http_req *r, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(body);
+    if (!text)
+        return http_reply_bytes(r, 500, "application/json", strdup("{\"error\":{\"code\":"
+                                                                   "\"internal\",\"message\":"
+                                                                   "\"out of memory\"}}"),
+                                61, NULL);
+    size_t n = strlen(text);
+    char *t = realloc(text, n + 2);   /* a newline, for curl users */
+    if (t) {
+        text = t;
+        text[n++] = '\n';
+        text[n] = 0;
+    }
+    return http_reply_bytes(r, status, "application/json", text, n, NULL);
+}
+
+MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, const char *path,
+                            const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", msg);
+    if (e && path)
+        json_object_set_new(e, "path", json_string(path));
+    if (status >= 500)
+        log_msg(LOG_ERROR, "%s %s: %s", r->method, r->path, msg);
+    return http_reply_json(r, status, e ? json_pack("{s:o}", "error", e) : NULL);
+}
+
+MHD_RESULT http_reply_empty(http_req *r, unsigned status)
+{
+    return queue(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),
+                 NULL);
+}
+
+json_t *http_json_body_or_reply(http_req *r)
+{
+    if (strcmp(r->content_type, "application/json") != 0) {
+        http_reply_error(r, 415, "unsupported_media_type", NULL,
+                         "expected Content-Type: application/json, got '%s'",
+                         r->content_type[0] ? r->content_type : "none");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(r->body ? r->body : "", r->body_len,
+                           JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        http_reply_error(r, 400, "malformed_json", NULL, "invalid JSON at line %d, column %d: %s",
+                         je.line, je.column, je.text);
+    return j;
+}
+
+/* ---------------------------------------------------------------------------
+ * Streams */
+
+typedef struct stream {
+    http_stream_fill fill;
+    void (*done)(void *);
+    void *ctx;
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream *s = cls;
+    long n = s->fill(s->ctx, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    stream *s = cls;
+    if (s->done)
+        s->done(s->ctx);
+    free(s);
+}
+
+MHD_RESULT http_reply_stream(http_req *r, const char *content_type, http_stream_fill fill,
+                             void (*done)(void *ctx), void *ctx)
+{
+    stream *s = malloc(sizeof *s);
+    if (!s) {
+        if (done)
+            done(ctx);
+        return http_reply_error(r, 500, "internal", NULL, "out of memory");
+    }
+    *s = (stream){fill, done, ctx};
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!resp) {
+        stream_free(s);
+        return http_reply_error(r, 500, "internal", NULL, "cannot create a stream");
+    }
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    return queue(r, 200, resp, content_type);
+}
+
+/* ---------------------------------------------------------------------------
+ * Bodies */
+
+static int temp_file(http_req *r, http_file *f, const char *name)
+{
+    char dir[sizeof r->app->cfg.db];
+    snprintf(dir, sizeof dir, "%s", r->app->cfg.db);
+    snprintf(f->path, sizeof f->path, "%s/.traind-upload-XXXXXX", dirname(dir));
+    f->fd = mkstemp(f->path);
+    if (f->fd < 0) {
+        f->path[0] = 0;
+        return -1;
+    }
+    snprintf(f->name, sizeof f->name, "%s", name ? name : "");
+    f->size = 0;
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* multipart: each part named x or y goes to a file of its own */
+static MHD_RESULT on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                          const char *content_type, const char *transfer_encoding,
+                          const char *data, uint64_t off, size_t size)
+{
+    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+    http_req *r = cls;
+    if (!key || (strcmp(key, "x") != 0 && strcmp(key, "y") != 0)) {
+        http_reply_error(r, 400, "malformed_request", key ? key : NULL,
+                         "a dataset upload takes two file parts named x and y, not '%s'",
+                         key ? key : "");
+        return MHD_NO;
+    }
+    http_file *f = NULL;
+    for (int i = 0; i < r->n_files; i++)
+        if (!strcmp(r->files[i].name, key))
+            f = &r->files[i];
+    if (!f) {
+        if (r->n_files == HTTP_MAX_FILES || temp_file(r, &r->files[r->n_files], key)) {
+            http_reply_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
+                             strerror(errno));
+            return MHD_NO;
+        }
+        f = &r->files[r->n_files++];
+        snprintf(f->filename, sizeof f->filename, "%s", filename && *filename ? filename : key);
+    }
+    if (size && write_all(f->fd, data, size)) {
+        http_reply_error(r, 500, "internal", NULL, "cannot write the upload: %s",
+                         strerror(errno));
+        return MHD_NO;
+    }
+    f->size += (int64_t)size;
+    return MHD_YES;
+}
+
+static void content_type_of(http_req *r)
+{
+    const char *ct = http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t n = 0;
+    for (; ct && ct[n] && ct[n] != ';' && ct[n] != ' ' && n + 1 < sizeof r->content_type; n++)
+        r->content_type[n] = (char)(ct[n] >= 'A' && ct[n] <= 'Z' ? ct[n] + 32 : ct[n]);
+    r->content_type[n] = 0;
+}
+
+/* Sets up where the body goes; replies (415, 413, 500) when it cannot go anywhere. */
+static void prepare_body(http_req *r)
+{
+    const config *c = &r->app->cfg;
+    content_type_of(r);
+    r->limit = (r->route->body == BODY_UPLOAD ? c->max_upload_mb : c->max_body_mb) << 20;
+    const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoll(cl, NULL, 10) > r->limit) {
+        http_reply_error(r, 413, "too_large", NULL,
+                         "the body has %s bytes; the limit is %lld MB", cl,
+                         (long long)(r->limit >> 20));
+        return;
+    }
+    if (r->route->body != BODY_UPLOAD)
+        return;
+    if (!strcmp(r->content_type, "multipart/form-data")) {
+        r->multipart = 1;
+        r->pp = MHD_create_post_processor(r->conn, POST_BUFFER, on_part, r);
+        if (!r->pp)
+            http_reply_error(r, 400, "malformed_request", NULL,
+                             "cannot read the multipart body (is the boundary missing?)");
+    } else if (!strcmp(r->content_type, "text/csv") || !strcmp(r->content_type, "application/csv") ||
+               !strcmp(r->content_type, "application/json")) {
+        if (temp_file(r, &r->files[0], "body") == 0) {
+            r->n_files = 1;
+            snprintf(r->files[0].filename, sizeof r->files[0].filename, "the upload");
+        }
+        else
+            http_reply_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
+                             strerror(errno));
+    } else {
+        http_reply_error(r, 415, "unsupported_media_type", NULL,
+                         "a dataset is uploaded as text/csv, application/json or "
+                         "multipart/form-data (files x and y), not '%s'",
+                         r->content_type[0] ? r->content_type : "no Content-Type");
+    }
+}
+
+static void take_body(http_req *r, const char *data, size_t size)
+{
+    r->received += (int64_t)size;
+    if (r->received > r->limit) {
+        http_reply_error(r, 413, "too_large", NULL, "the body is larger than the limit of %lld MB",
+                         (long long)(r->limit >> 20));
+        return;
+    }
+    if (r->route->body == BODY_NONE)
+        return;
+    if (r->route->body == BODY_JSON) {
+        if (r->body_len + size + 1 > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap : 4096;
+            while (cap < r->body_len + size + 1)
+                cap *= 2;
+            char *b = realloc(r->body, cap);
+            if (!b) {
+                http_reply_error(r, 500, "internal", NULL, "out of memory");
+                return;
+            }
+            r->body = b;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, data, size);
+        r->body_len += size;
+        r->body[r->body_len] = 0;
+        return;
+    }
+    if (r->multipart) {
+        if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->replied)
+            http_reply_error(r, 400, "malformed_request", NULL, "malformed multipart body");
+        return;
+    }
+    if (write_all(r->files[0].fd, data, size))
+        http_reply_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
+    r->files[0].size += (int64_t)size;
+}
+
+/* ---------------------------------------------------------------------------
+ * The access handler */
+
+static int authorized(http_req *r)
+{
+    const char *tok = r->app->cfg.token;
+    if (!tok[0] || r->route->open)
+        return 1;
+    const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 0;
+    h += 7;
+    /* constant time in the token's length: every byte is compared */
+    size_t a = strlen(h), b = strlen(tok);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)tok[i] ^ (unsigned char)(i < a ? h[i] : 0);
+    return diff == 0;
+}
+
+static void begin(http_req *r)
+{
+    int known;
+    char allow[128];
+    r->route = http_route_find(r->method, r->path, &r->id, &known, allow, sizeof allow);
+    if (!r->route) {
+        if (known) {
+            http_add_header(r, "Allow", allow);
+            http_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s (allowed: %s)",
+                             r->method, r->path, allow);
+        } else {
+            http_reply_error(r, 404, "not_found", NULL, "no route %s %s", r->method, r->path);
+        }
+        return;
+    }
+    if (!authorized(r)) {
+        http_add_header(r, "WWW-Authenticate", "Bearer");
+        http_reply_error(r, 401, "unauthorized", NULL,
+                         "this server needs 'Authorization: Bearer <token>'");
+        return;
+    }
+    if (atomic_load(&r->app->stopping) && !r->route->open) {
+        http_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
+        return;
+    }
+    prepare_body(r);
+}
+
+static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload_data,
+                             size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    app *a = cls;
+    http_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->app = a;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        r->t0 = mono();
+        r->serial = atomic_fetch_add(&a->serial, 1) + 1;
+        for (int i = 0; i < HTTP_MAX_FILES; i++)
+            r->files[i].fd = -1;
+        *con_cls = r;
+        n_extra = 0;
+        begin(r);
+        return r->replied ? r->result : MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->replied)
+            take_body(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->replied)
+        return MHD_YES;
+    if (r->pp) {
+        MHD_destroy_post_processor(r->pp);
+        r->pp = NULL;
+        if (r->replied)
+            return r->result;
+    }
+    r->route->handler(r);
+    if (!r->replied)
+        http_reply_error(r, 500, "internal", NULL, "the handler gave no answer");
+    return r->result;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn;
+    http_req *r = *con_cls;
+    if (!r)
+        return;
+    log_msg(LOG_INFO, "%s %s %d %.1fms%s", r->method, r->path, r->status,
+            (mono() - r->t0) * 1000, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    for (int i = 0; i < r->n_files; i++) {
+        if (r->files[i].fd >= 0)
+            close(r->files[i].fd);
+        if (r->files[i].path[0])
+            unlink(r->files[i].path);
+    }
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_msg(LOG_DEBUG, "http: %s", msg);
+}
+
+int http_start(app *a, const config *c, int *port_out, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char port[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof port, "%d", c->port);
+    int g = getaddrinfo(c->host, port, &hints, &res);
+    if (g != 0) {
+        snprintf(err, errlen, "cannot resolve --host %s: %s", c->host, gai_strerror(g));
+        return -1;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    a->daemon = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, a,
+                                 MHD_OPTION_SOCK_ADDR, res->ai_addr,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
+    freeaddrinfo(res);
+    if (!a->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host?)",
+                 c->host, c->port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *port_out = di ? di->port : c->port;
+    return 0;
+}
+
+void http_quiesce(app *a)
+{
+    if (!a->daemon)
+        return;
+    MHD_socket s = MHD_quiesce_daemon(a->daemon);
+    if (s != MHD_INVALID_SOCKET)
+        close(s);
+}
+
+void http_stop(app *a)
+{
+    if (a->daemon)
+        MHD_stop_daemon(a->daemon);
+    a->daemon = NULL;
+}

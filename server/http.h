@@ -1,0 +1,126 @@
+/*
+ * http.h — the HTTP side of the daemon on libmicrohttpd: one request object
+ * per request, bodies read under limits (small ones into memory, uploads
+ * streamed to temporary files), routing, authentication, the JSON error
+ * format, one log line per request, and server-sent event streams.
+ *
+ * A handler runs once the whole body is in (or on disk), queues exactly
+ * one response through an http_reply_* function and returns its result.
+ * Handlers stay linear with the _or_reply helpers: on failure they have
+ * already queued the error response, and the handler returns what they
+ * returned:
+ *
+ *     json_t *body;
+ *     if (!(body = http_json_body_or_reply(r)))
+ *         return r->result;
+ */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+typedef struct app app;            /* the daemon's state (serve.h) */
+typedef struct http_req http_req;
+typedef MHD_RESULT (*http_handler)(http_req *r);
+
+/* What a route does with a request body. */
+enum { BODY_NONE = 0, BODY_JSON, BODY_UPLOAD };
+
+typedef struct route {
+    const char *method;
+    const char *pattern;           /* "/v1/jobs/{id}/cancel": {id} is a positive integer */
+    http_handler handler;
+    int body;                      /* BODY_* */
+    int open;                      /* served without a token (health checks) */
+} route;
+
+/* The routing table (routes.c), ended by a zeroed entry. */
+extern const route http_routes[];
+
+/* Finds the route of method + path.  Returns it and sets *id to the {id}
+ * (0 when none); NULL when nothing matches, with *path_known set when the
+ * path exists under other methods and allow filled with them ("GET, DELETE"). */
+const route *http_route_find(const char *method, const char *path, int64_t *id,
+                             int *path_known, char *allow, size_t allow_len);
+
+/* An uploaded file on disk (a streamed body, or one part of a multipart body). */
+typedef struct http_file {
+    char path[1100];               /* "" when absent */
+    int fd;
+    int64_t size;
+    char name[64];                 /* the multipart part name ("x", "y") */
+    char filename[128];            /* the client's file name, or "the upload" */
+} http_file;
+
+#define HTTP_MAX_FILES 2
+
+struct http_req {
+    app *app;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    const route *route;
+    int64_t id;                    /* the route's {id} */
+    char content_type[128];        /* without parameters, lower case */
+    /* BODY_JSON: the body in memory */
+    char *body;
+    size_t body_len, body_cap;
+    /* BODY_UPLOAD: the body (or its parts) on disk */
+    http_file files[HTTP_MAX_FILES];
+    int n_files;
+    struct MHD_PostProcessor *pp;
+    int64_t received, limit;
+    int multipart;
+    /* state */
+    int replied;                   /* a response is queued */
+    int status;
+    MHD_RESULT result;             /* what the queued response returned */
+    double t0;
+    uint64_t serial;               /* request number, for the log */
+};
+
+/* Query parameter, or NULL. */
+const char *http_query(http_req *r, const char *key);
+
+/* Request header, or NULL. */
+const char *http_header(http_req *r, const char *key);
+
+/* Responses.  Each queues the response and returns MHD's result (also kept
+ * in r->result).  http_reply_json steals the reference to body. */
+MHD_RESULT http_reply_json(http_req *r, unsigned status, json_t *body);
+MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, const char *path,
+                            const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+MHD_RESULT http_reply_bytes(http_req *r, unsigned status, const char *content_type,
+                            void *buf, size_t len, const char *disposition);   /* takes buf */
+MHD_RESULT http_reply_empty(http_req *r, unsigned status);
+/* Adds a header to the next reply (Location, Allow, ...); at most 4. */
+void http_add_header(http_req *r, const char *name, const char *value);
+
+/* The body as JSON: NULL after replying 400 (malformed_json), 415 (not
+ * application/json). Caller decrefs. */
+json_t *http_json_body_or_reply(http_req *r);
+
+/* A streamed response: fill() is called on the connection's own thread and
+ * may block; it returns bytes written to buf, 0 to be called again later, or
+ * -1 to end the stream.  done() frees ctx. */
+typedef long (*http_stream_fill)(void *ctx, char *buf, size_t max);
+MHD_RESULT http_reply_stream(http_req *r, const char *content_type, http_stream_fill fill,
+                             void (*done)(void *ctx), void *ctx);
+
+/* The daemon. */
+int http_start(app *a, const config *c, int *port_out, char *err, size_t errlen);
+/* Stops accepting connections (the listening socket closes). */
+void http_quiesce(app *a);
+/* Closes everything; waits for the connection threads. */
+void http_stop(app *a);
+
+#endif

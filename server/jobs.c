@@ -1,0 +1,499 @@
+/*
+ * jobs.c — the workers (see jobs.h).
+ *
+ * A worker loops: claim the next queued job, train it, finish it; when the
+ * queue is empty it sleeps until jobs_notify() or a second passes.  Training
+ * reports through the core's callbacks:
+ *   on_step      updates the live progress (and, with log_every_steps, a
+ *                metric row);
+ *   on_epoch     writes, in one store transaction, the epoch's metric row,
+ *                the progress columns, the best weights when the epoch is
+ *                the best so far, and every checkpoint_every epochs the
+ *                trainer's full state and the latest weights;
+ *   should_stop  answers the cancel flag (stop, keep the weights) and the
+ *                daemon's stop flag (pause: write a checkpoint, requeue).
+ * A job resumed from a checkpoint continues bit for bit (core/train.h), and
+ * epochs re-run after a crash find their metric rows already written (the
+ * store keeps the first, so none is duplicated).
+ */
+#include "jobs.h"
+
+#include "log.h"
+#include "model.h"
+#include "serve.h"
+#include "spec_json.h"
+#include "store.h"
+#include "train.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct worker {
+    jobs *owner;
+    pthread_t thread;
+    int index;
+    /* the job being trained, guarded by owner->mu */
+    int64_t job_id;
+    int cancel;
+    jobs_live live;
+} worker;
+
+struct jobs {
+    app *app;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t changes;
+    int stop;
+    int n;
+    worker *w;
+};
+
+/* ---------------------------------------------------------------------------
+ * Change notification */
+
+static void bump(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->changes++;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_notify(jobs *j)
+{
+    if (j)
+        bump(j);
+}
+
+uint64_t jobs_changes(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    uint64_t c = j->changes;
+    pthread_mutex_unlock(&j->mu);
+    return c;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+int jobs_wait_change(jobs *j, uint64_t *seen, int timeout_ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&j->mu);
+    while (j->changes == *seen && !j->stop && !atomic_load(&j->app->stopping))
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != 0)
+            break;
+    int changed = j->changes != *seen;
+    *seen = j->changes;
+    pthread_mutex_unlock(&j->mu);
+    return changed;
+}
+
+void jobs_cancel(jobs *j, int64_t id)
+{
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n; i++)
+        if (j->w[i].job_id == id)
+            j->w[i].cancel = 1;
+    j->changes++;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+int jobs_live_progress(jobs *j, int64_t id, jobs_live *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n && !found; i++)
+        if (j->w[i].job_id == id) {
+            *out = j->w[i].live;
+            found = 1;
+        }
+    pthread_mutex_unlock(&j->mu);
+    return found;
+}
+
+int jobs_workers(jobs *j)
+{
+    return j ? j->n : 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * One job */
+
+typedef struct run {
+    worker *w;
+    store *st;
+    store_job *job;
+    nn_model *m;
+    nn_trainer *t;
+    char *best_json;
+    char failure[512];             /* a store write failed: the job fails */
+} run;
+
+static json_t *num_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static char *metrics_json(const nn_epoch_metrics *m)
+{
+    json_t *o = json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "epoch", m->epoch,
+                          "global_step", (json_int_t)m->global_step, "loss", num_or_null(m->loss),
+                          "accuracy", num_or_null(m->accuracy), "val_loss",
+                          num_or_null(m->val_loss), "val_accuracy", num_or_null(m->val_accuracy),
+                          "lr", num_or_null(m->lr), "elapsed", num_or_null(m->elapsed),
+                          "samples_per_second", num_or_null(m->samples_per_sec));
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static void set_live(run *r, const nn_step_info *s)
+{
+    jobs *j = r->w->owner;
+    pthread_mutex_lock(&j->mu);
+    jobs_live *l = &r->w->live;
+    l->epoch = s->epoch;
+    l->step = s->step;
+    l->steps_per_epoch = s->steps_per_epoch;
+    l->samples_per_sec = s->samples_per_sec;
+    l->elapsed = s->elapsed;
+    double steps_left = (double)(l->epochs - s->epoch) * s->steps_per_epoch +
+                        (s->steps_per_epoch - s->step);
+    double per_step = s->global_step > 0 && s->elapsed > 0 ? s->elapsed / (double)s->global_step : 0;
+    l->eta_seconds = steps_left * per_step;
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void write_failed(run *r, const char *what, const char *err)
+{
+    if (!r->failure[0])
+        snprintf(r->failure, sizeof r->failure, "cannot write %s: %s", what, err);
+}
+
+static void on_step(void *user, const nn_step_info *s)
+{
+    run *r = user;
+    set_live(r, s);
+    int every = r->job->log_every_steps;
+    if (every <= 0 || s->global_step % every != 0 || s->step == s->steps_per_epoch)
+        return;
+    char err[256];
+    store_progress p = {.kind = "step", .epoch = s->epoch, .step = s->step,
+                        .global_step = s->global_step, .loss = s->loss, .accuracy = NAN,
+                        .val_loss = NAN, .val_accuracy = NAN, .lr = s->lr, .elapsed = s->elapsed,
+                        .samples_per_sec = s->samples_per_sec, .epochs = r->job->epochs,
+                        .steps_per_epoch = s->steps_per_epoch};
+    if (store_job_progress(r->st, r->job->id, &p, NULL, err, sizeof err))
+        write_failed(r, "a metric row", err);
+    bump(r->w->owner);
+}
+
+static void on_epoch(void *user, const nn_epoch_metrics *m)
+{
+    run *r = user;
+    char err[256];
+    nn_err e;
+    void *ckpt = NULL, *latest = NULL, *best = NULL;
+    size_t ckpt_len = 0, latest_len = 0, best_len = 0;
+    char *last = metrics_json(m);
+    if (m->is_best) {
+        free(r->best_json);
+        r->best_json = last ? strdup(last) : NULL;
+        if (nn_model_save_weights_mem(r->m, NULL, 0, &best, &best_len, &e))
+            write_failed(r, "the best weights", e.msg);
+    }
+    if (m->epoch % (r->job->checkpoint_every > 0 ? r->job->checkpoint_every : 1) == 0) {
+        if (nn_trainer_save(r->t, &ckpt, &ckpt_len, &e) ||
+            nn_model_save_weights_mem(r->m, NULL, 0, &latest, &latest_len, &e))
+            write_failed(r, "a checkpoint", e.msg);
+    }
+    store_progress p = {.kind = "epoch", .epoch = m->epoch,
+                        .step = nn_trainer_steps_per_epoch(r->t), .global_step = m->global_step,
+                        .loss = m->loss, .accuracy = m->accuracy, .val_loss = m->val_loss,
+                        .val_accuracy = m->val_accuracy, .lr = m->lr, .elapsed = m->elapsed,
+                        .samples_per_sec = m->samples_per_sec, .epochs = r->job->epochs,
+                        .steps_per_epoch = nn_trainer_steps_per_epoch(r->t),
+                        .last_metrics = last, .best_metrics = m->is_best ? r->best_json : NULL,
+                        .checkpoint = ckpt, .checkpoint_len = ckpt_len,
+                        .latest_weights = latest, .latest_len = latest_len,
+                        .best_weights = best, .best_len = best_len};
+    if (!r->failure[0] && store_job_progress(r->st, r->job->id, &p, NULL, err, sizeof err))
+        write_failed(r, "the epoch's progress", err);
+    free(ckpt);
+    free(latest);
+    free(best);
+    free(last);
+    bump(r->w->owner);
+}
+
+static int should_stop(void *user)
+{
+    run *r = user;
+    jobs *j = r->w->owner;
+    pthread_mutex_lock(&j->mu);
+    int stop = j->stop, cancel = r->w->cancel;
+    pthread_mutex_unlock(&j->mu);
+    if (r->failure[0] || cancel)
+        return NN_HOOK_CANCEL;
+    return stop ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
+}
+
+/* Builds everything a job needs; on failure err says why (the job fails). */
+static int prepare(run *r, nn_spec *spec, nn_train_cfg *cfg, nn_dataset *train, nn_dataset *val,
+                   char *err, size_t errlen)
+{
+    store_job *job = r->job;
+    spec_json_err je;
+    json_error_t jerr;
+    json_t *def = json_loads(job->definition, 0, &jerr);
+    json_t *tr = json_loads(job->training, 0, &jerr);
+    int rc = -1;
+    if (!def || !tr) {
+        snprintf(err, errlen, "the job's definition is not JSON: %s", jerr.text);
+        goto out;
+    }
+    if (spec_json_parse_model(def, spec, &je) ||
+        spec_json_parse_training(tr, "/training", cfg, &je)) {
+        snprintf(err, errlen, "the job's definition is invalid: %s: %s", je.path, je.msg);
+        goto out;
+    }
+    if (store_dataset_load(r->st, job->dataset_id, train, err, errlen))
+        goto out;
+    if (job->val_dataset_id > 0 && store_dataset_load(r->st, job->val_dataset_id, val, err, errlen))
+        goto out;
+    nn_err e;
+    nn_model_opts mo = {.seed = cfg->seed, .threads = job->threads > 0 ? job->threads : 1};
+    if (nn_model_new(spec, &mo, &r->m, &e) ||
+        nn_trainer_new(r->m, cfg, train, job->val_dataset_id > 0 ? val : NULL, &r->t, &e)) {
+        snprintf(err, errlen, "%s", e.msg);
+        goto out;
+    }
+    void *ckpt = NULL;
+    size_t len = 0;
+    int c = store_checkpoint_get(r->st, job->id, &ckpt, &len, err, errlen);
+    if (c == STORE_OK) {
+        c = nn_trainer_load(r->t, ckpt, len, &e);
+        free(ckpt);
+        if (c) {
+            snprintf(err, errlen, "cannot resume from the checkpoint: %s", e.msg);
+            goto out;
+        }
+        log_msg(LOG_INFO, "job %lld: resuming from its checkpoint", (long long)job->id);
+    } else if (c != STORE_ENOTFOUND) {
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(def);
+    json_decref(tr);
+    return rc;
+}
+
+static void finish(run *r, const char *state, const char *reason, const char *error)
+{
+    char err[256];
+    void *w = NULL;
+    size_t len = 0;
+    nn_err e;
+    if (r->m && nn_model_save_weights_mem(r->m, NULL, 0, &w, &len, &e))
+        log_msg(LOG_ERROR, "job %lld: cannot serialise its weights: %s", (long long)r->job->id,
+                e.msg);
+    if (store_job_finish(r->st, r->job->id, state, reason, error, w, len, err, sizeof err))
+        log_msg(LOG_ERROR, "job %lld: cannot record its end: %s", (long long)r->job->id, err);
+    else
+        log_msg(LOG_INFO, "job %lld: %s%s%s%s%s", (long long)r->job->id, state,
+                reason && *reason ? " (" : "", reason ? reason : "", reason && *reason ? ")" : "",
+                error ? "" : "");
+    if (error)
+        log_msg(LOG_WARN, "job %lld: %s", (long long)r->job->id, error);
+    free(w);
+}
+
+static void run_job(worker *w, store_job *job)
+{
+    app *a = w->owner->app;
+    run r = {.w = w, .st = a->store, .job = job};
+    nn_spec spec = {0};
+    nn_train_cfg cfg;
+    nn_dataset train = {0}, val = {0};
+    char err[512] = "";
+    log_msg(LOG_INFO, "job %lld: running (attempt %d, %d threads)", (long long)job->id,
+            job->attempts, job->threads);
+    if (prepare(&r, &spec, &cfg, &train, &val, err, sizeof err)) {
+        finish(&r, "failed", "", err);
+        goto out;
+    }
+    pthread_mutex_lock(&w->owner->mu);
+    w->live = (jobs_live){.epochs = cfg.epochs, .steps_per_epoch = nn_trainer_steps_per_epoch(r.t)};
+    pthread_mutex_unlock(&w->owner->mu);
+    job->epochs = cfg.epochs;
+
+    nn_callbacks cb = {&r, on_step, on_epoch, should_stop};
+    nn_train_result res;
+    nn_err e;
+    if (nn_trainer_run(r.t, &cb, &res, &e)) {
+        finish(&r, "failed", "", e.msg);
+        goto out;
+    }
+    if (r.failure[0]) {
+        finish(&r, "failed", "", r.failure);
+        goto out;
+    }
+    switch (res.reason) {
+    case NN_STOP_PAUSED: {
+        /* the daemon is stopping: keep the state reached, the job is requeued */
+        void *ckpt = NULL, *latest = NULL;
+        size_t cl = 0, ll = 0;
+        if (nn_trainer_save(r.t, &ckpt, &cl, &e) == NN_OK &&
+            nn_model_save_weights_mem(r.m, NULL, 0, &latest, &ll, &e) == NN_OK &&
+            store_job_checkpoint(r.st, job->id, res.epochs_done + 1, ckpt, cl, latest, ll, err,
+                                 sizeof err) == STORE_OK)
+            log_msg(LOG_INFO, "job %lld: paused at a checkpoint", (long long)job->id);
+        else
+            log_msg(LOG_WARN, "job %lld: paused; it will resume from its last epoch checkpoint",
+                    (long long)job->id);
+        free(ckpt);
+        free(latest);
+        break;
+    }
+    case NN_STOP_CANCELLED:
+        finish(&r, "cancelled", "cancelled", NULL);
+        break;
+    case NN_STOP_DIVERGED:
+        snprintf(err, sizeof err, "the loss became NaN or infinite in epoch %d",
+                 res.epochs_done + 1);
+        finish(&r, "failed", "diverged", err);
+        break;
+    default:
+        finish(&r, "succeeded", nn_stop_reason_name(res.reason), NULL);
+        break;
+    }
+out:
+    nn_trainer_free(r.t);
+    nn_model_free(r.m);
+    nn_dataset_free(&train);
+    nn_dataset_free(&val);
+    nn_spec_free(&spec);
+    free(r.best_json);
+}
+
+/* ---------------------------------------------------------------------------
+ * Workers */
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    jobs *j = w->owner;
+    app *a = j->app;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int stop = j->stop;
+        uint64_t seen = j->changes;
+        pthread_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+        store_job job;
+        char err[256];
+        int rc = store_job_claim(a->store, a->cfg.threads, &job, err, sizeof err);
+        if (rc == STORE_OK) {
+            pthread_mutex_lock(&j->mu);
+            w->job_id = job.id;
+            w->cancel = job.cancel_requested;
+            w->live = (jobs_live){0};
+            j->changes++;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+            run_job(w, &job);
+            pthread_mutex_lock(&j->mu);
+            w->job_id = 0;
+            w->cancel = 0;
+            j->changes++;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+            store_job_clear(&job);
+            continue;
+        }
+        if (rc != STORE_ENOTFOUND)
+            log_msg(LOG_ERROR, "worker %d: cannot claim a job: %s", w->index, err);
+        /* nothing queued: sleep until something changes (or a second passes) */
+        pthread_mutex_lock(&j->mu);
+        struct timespec ts;
+        deadline_in(&ts, 1000);
+        while (!j->stop && j->changes == seen)
+            if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != 0)
+                break;
+        pthread_mutex_unlock(&j->mu);
+    }
+    return NULL;
+}
+
+int jobs_start(app *a, jobs **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int n = 0;
+    if (store_job_requeue_running(a->store, &n, err, errlen))
+        return -1;
+    if (n)
+        log_msg(LOG_INFO, "%d job%s left running by the last process back in the queue", n,
+                n == 1 ? "" : "s");
+    jobs *j = calloc(1, sizeof *j);
+    if (!j || !(j->w = calloc((size_t)a->cfg.workers, sizeof *j->w))) {
+        free(j);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    j->app = a;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    for (int i = 0; i < a->cfg.workers; i++) {
+        j->w[i].owner = j;
+        j->w[i].index = i;
+        if (pthread_create(&j->w[i].thread, NULL, worker_main, &j->w[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker %d", i);
+            jobs_stop(j);
+            return -1;
+        }
+        j->n = i + 1;
+    }
+    *out = j;
+    return 0;
+}
+
+void jobs_stop(jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    j->stop = 1;
+    j->changes++;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    for (int i = 0; i < j->n; i++)
+        pthread_join(j->w[i].thread, NULL);
+    int n = 0;
+    char err[256];
+    if (store_job_requeue_running(j->app->store, &n, err, sizeof err))
+        log_msg(LOG_ERROR, "cannot requeue the running jobs: %s", err);
+    else if (n)
+        log_msg(LOG_INFO, "%d running job%s requeued; %s resume at the next start", n,
+                n == 1 ? "" : "s", n == 1 ? "it will" : "they will");
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->w);
+    free(j);
+}

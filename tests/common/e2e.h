@@ -1,0 +1,75 @@
+/*
+ * e2e.h — end-to-end test support: start the real traind on a free loopback
+ * port with its own database, talk to it over HTTP with libcurl as a client
+ * would, and stop it (politely, or with kill -9).
+ */
+#ifndef E2E_H
+#define E2E_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct e2e_daemon {
+    pid_t pid;
+    int port;
+    char base[64];                 /* "http://127.0.0.1:PORT" */
+    char db[512];
+    char log[512];                 /* the daemon's stderr */
+    char token[128];               /* sent as a bearer token when set */
+} e2e_daemon;
+
+/* Starts `traind serve --host 127.0.0.1 --port 0 --db DB EXTRA...` (the
+ * binary is $TRAIND_BIN, else ./traind) and waits until it listens.  db NULL
+ * makes a fresh database in the test's scratch directory.  Aborts the test
+ * when the daemon does not come up within 15 s (the log is printed). */
+void e2e_start(e2e_daemon *d, const char *db, const char *const *extra);
+
+/* SIGTERM, then waits (at most 20 s); returns the exit status (-1 if it
+ * had to be killed). */
+int e2e_stop(e2e_daemon *d);
+
+/* kill -9 and reap. */
+void e2e_kill9(e2e_daemon *d);
+
+typedef struct e2e_resp {
+    long status;
+    char *body;                    /* NUL-terminated */
+    size_t len;
+    char content_type[128];
+    char location[256];
+    char allow[128];
+    json_t *json;                  /* parsed body when it is JSON, else NULL */
+} e2e_resp;
+
+/* One request.  body may be NULL; content_type NULL sends none; extra_header
+ * (e.g. "Accept: text/csv") may be NULL.  The token is sent when set.
+ * Returns the response; free with e2e_resp_free. */
+e2e_resp e2e_req(const e2e_daemon *d, const char *method, const char *path,
+                 const char *content_type, const void *body, size_t len,
+                 const char *extra_header);
+
+/* Shorthands: JSON body given as text; GET; DELETE. */
+e2e_resp e2e_json(const e2e_daemon *d, const char *method, const char *path, const char *json);
+e2e_resp e2e_get(const e2e_daemon *d, const char *path);
+
+/* multipart/form-data upload of files x and y (paths). */
+e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y);
+
+void e2e_resp_free(e2e_resp *r);
+
+/* Waits until GET /v1/jobs/{id} reports one of the states (a space-separated
+ * list) or timeout_s passes; returns the job JSON (caller decrefs) or NULL. */
+json_t *e2e_wait_job(const e2e_daemon *d, long long id, const char *states, double timeout_s);
+
+/* Integer / string member of a JSON object (0 / "" when absent). */
+long long e2e_int(const json_t *o, const char *key);
+const char *e2e_str(const json_t *o, const char *key);
+
+/* The daemon's log, for failure messages (static buffer, last 4 KB). */
+const char *e2e_log_tail(const e2e_daemon *d);
+
+/* Resident memory of the daemon in kB (from /proc). */
+long e2e_rss_kb(const e2e_daemon *d);
+
+#endif
