@@ -8,6 +8,7 @@
 #   TRAIND_TOKEN  the bearer token, if the server has one
 #   EPOCHS        epochs to train (default 3, to keep it short)
 #   FMNIST_DIR    the IDX files (default Debian's dataset-fashion-mnist)
+#   OUT           where the weights go (default fmnist-mlp.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 URL=${TRAIND_URL:-http://127.0.0.1:8080}
@@ -43,12 +44,16 @@ c "$URL/v1/jobs/$JOB" | jq -c '{state, stop_reason, best_metrics}'
 c "$URL/v1/jobs/$JOB/metrics" | jq -c '.metrics[] | {epoch, loss, val_loss, val_accuracy}'
 
 echo "== 7. download the weights (safetensors)"
-c -o fmnist-mlp.safetensors "$URL/v1/jobs/$JOB/weights"
-ls -l fmnist-mlp.safetensors
+OUT=${OUT:-fmnist-mlp.safetensors}
+c -o "$OUT" "$URL/v1/jobs/$JOB/weights"
+ls -l "$OUT"
 
 echo "== 8. classify the first two test images (pixels scaled to 0..1, as in training)"
-zcat "$F/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568 | od -An -tu1 -v |
-  tr -s ' \n' '\n' | grep . | jq -s '{instances: [.[0:784], .[784:1568]] | map(map(. / 255))}' |
+# the IDX file: a 16-byte header, then 784 bytes per image; zcat stops early
+# when head has what it needs, hence the || true
+pixels=$(zcat "$F/t10k-images-idx3-ubyte.gz" | head -c 1584 | tail -c 1568 | od -An -tu1 -v || true)
+echo "$pixels" | tr -s ' \n' '\n' | grep . |
+  jq -s '{instances: [.[0:784], .[784:1568]] | map(map(. / 255))}' |
   c -H 'Content-Type: application/json' -d @- "$URL/v1/jobs/$JOB/predict" |
   jq -c '.predictions[] | {class, probability: (.probabilities | max)}'
 echo "(the test set's first two labels are 9 and 2)"

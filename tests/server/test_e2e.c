@@ -868,6 +868,37 @@ START_TEST(live_event_stream)
 }
 END_TEST
 
+/* The README's walk-through (examples/walkthrough.sh), word for word, with a
+ * token and one epoch. */
+START_TEST(readme_walkthrough)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--token", "walk-through", NULL};
+    e2e_start(&d, NULL, extra);
+    const char *src = getenv("TRAIND_SRCDIR");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "TRAIND_URL=%s TRAIND_TOKEN=walk-through EPOCHS=1 OUT=%s/w.safetensors "
+             "bash %s/examples/walkthrough.sh 2>&1",
+             d.base, tu_tmpdir(), src && *src ? src : ".");
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *out = malloc(cap);
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0)
+        n += got;
+    out[n] = 0;
+    int st = pclose(p);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "walk-through failed:\n%s\n%s", out,
+                  e2e_log_tail(&d));
+    ck_assert_ptr_nonnull(strstr(out, "\"state\":\"succeeded\",\"stop_reason\":\"max_epochs\""));
+    ck_assert_int_eq(count(out, "{\"class\":"), 2);
+    ck_assert_ptr_nonnull(strstr(out, "\"total_params\":235146"));
+    free(out);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("e2e");
@@ -885,6 +916,7 @@ int main(void)
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
     tcase_add_test(tc, live_event_stream);
+    tcase_add_test(tc, readme_walkthrough);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
