@@ -87,3 +87,6 @@ echo
 echo "== examples/fmnist-mlp.json (Adam, 10 epochs, validation split 0.1), $(nproc) threads"
 ./traind train --model examples/fmnist-mlp.json --train "${TRAIN[@]}" --test "${TEST[@]}" --quiet \
   | sed 's/^/  /'
+
+echo
+bench/server.sh

@@ -2,14 +2,20 @@
  * pool.c — the compute team (see pool.h).
  *
  * A task is cut into nth parts.  The driver publishes (fn, ctx) and a new
- * generation in `state` (generation in the high 32 bits, the next unclaimed
- * part in the low 32); every thread of the team, the driver included, then
- * claims parts with a compare-and-swap on `state` until none are left, and
- * counts each finished part in `done`.  The driver returns when done == nth.
- * A part is identified by its number, not by the thread that runs it, so the
- * results do not depend on which thread ran what; and when a worker is slow
- * to wake (or descheduled on a busy machine) the driver simply runs its
- * parts itself instead of waiting for it.
+ * generation g; every thread of the team, the driver included, then claims
+ * parts and counts each finished one in `done`; the driver returns when
+ * done == nth.  Part i belongs first to thread i (so that a thread keeps
+ * working on the same slice of every matrix, which stays in its cache), but
+ * any thread may take a part nobody has started: when a worker is slow to
+ * wake, or descheduled on a busy machine, the driver runs its part instead
+ * of waiting.  A part is identified by its number, not by the thread that
+ * runs it, so the results do not depend on which thread ran what.
+ *
+ * Claiming: owner[i] holds the generation that last ran part i.  Every
+ * generation runs every part exactly once, so when generation g starts all
+ * owners read g - 1, and a claim is the compare-and-swap g - 1 -> g.  A
+ * worker still looking at an older generation expects an older value and
+ * cannot claim anything of the new one.
  *
  * A worker that saw no new generation for SPIN_NS sleeps on the condition
  * variable; it first counts itself in `sleepers` and re-checks under the
@@ -42,7 +48,8 @@ struct nn_pool {
     pthread_t *threads;
     nn_task_fn fn;
     void *ctx;
-    _Atomic uint64_t state;      /* generation << 32 | next part */
+    atomic_uint gen;             /* the task's generation */
+    atomic_uint *owner;          /* per part: the generation that last ran it */
     atomic_int done;
     atomic_int sleepers;
     atomic_int stop;
@@ -57,32 +64,32 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static uint32_t gen_of(uint64_t s)
+static int claim(nn_pool *p, int part, unsigned g)
 {
-    return (uint32_t)(s >> 32);
+    unsigned expect = g - 1;
+    return atomic_compare_exchange_strong(&p->owner[part], &expect, g);
 }
 
-/* Claims and runs parts of generation g until none are left. */
-static void work(nn_pool *p, uint32_t g)
+/* Runs parts of generation g: this thread's own first, then any left. */
+static void work(nn_pool *p, unsigned g, int self)
 {
-    uint64_t s = atomic_load(&p->state);
-    for (;;) {
-        if (gen_of(s) != g || (uint32_t)s >= (uint32_t)p->n)
-            return;
-        if (!atomic_compare_exchange_weak(&p->state, &s, s + 1))
-            continue;   /* s was reloaded */
-        p->fn(p->ctx, (int)(uint32_t)s, p->n);
+    if (self < p->n && claim(p, self, g)) {
+        p->fn(p->ctx, self, p->n);
         atomic_fetch_add(&p->done, 1);
-        s = atomic_load(&p->state);
     }
+    for (int i = 0; i < p->n; i++)
+        if (i != self && claim(p, i, g)) {
+            p->fn(p->ctx, i, p->n);
+            atomic_fetch_add(&p->done, 1);
+        }
 }
 
 /* Waits until the generation differs from seen; returns the new one. */
-static uint32_t wait_gen(nn_pool *p, uint32_t seen)
+static unsigned wait_gen(nn_pool *p, unsigned seen)
 {
     int64_t t0 = now_ns();
     for (unsigned i = 0;; i++) {
-        uint32_t g = gen_of(atomic_load(&p->state));
+        unsigned g = atomic_load(&p->gen);
         if (g != seen)
             return g;
         if ((i & 63) == 63 && now_ns() - t0 > SPIN_NS)
@@ -91,23 +98,29 @@ static uint32_t wait_gen(nn_pool *p, uint32_t seen)
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->sleepers, 1);
-    uint32_t g;
-    while ((g = gen_of(atomic_load(&p->state))) == seen)
+    unsigned g;
+    while ((g = atomic_load(&p->gen)) == seen)
         pthread_cond_wait(&p->cv, &p->mu);
     atomic_fetch_sub(&p->sleepers, 1);
     pthread_mutex_unlock(&p->mu);
     return g;
 }
 
+typedef struct worker_arg {
+    nn_pool *p;
+    int tid;
+} worker_arg;
+
 static void *worker_main(void *arg)
 {
-    nn_pool *p = arg;
-    uint32_t seen = 0;
+    worker_arg a = *(worker_arg *)arg;
+    free(arg);
+    unsigned seen = 0;
     for (;;) {
-        seen = wait_gen(p, seen);
-        if (atomic_load(&p->stop))
+        seen = wait_gen(a.p, seen);
+        if (atomic_load(&a.p->stop))
             break;
-        work(p, seen);
+        work(a.p, seen, a.tid);
     }
     return NULL;
 }
@@ -123,7 +136,8 @@ nn_pool *nn_pool_new(int nthreads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)nthreads, sizeof *p->threads);
-    if (!p->threads) {
+    p->owner = calloc((size_t)nthreads, sizeof *p->owner);
+    if (!p->threads || !p->owner) {
         nn_pool_free(p);
         return NULL;
     }
@@ -131,8 +145,14 @@ nn_pool *nn_pool_new(int nthreads)
     p->n = nthreads;
     int started = 1;
     for (int i = 1; i < nthreads; i++) {
-        if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0)
+        worker_arg *a = malloc(sizeof *a);
+        if (!a)
             break;
+        *a = (worker_arg){p, i};
+        if (pthread_create(&p->threads[i], NULL, worker_main, a) != 0) {
+            free(a);
+            break;
+        }
         started++;
     }
     if (started < nthreads) {
@@ -150,7 +170,7 @@ void nn_pool_free(nn_pool *p)
     if (p->n > 1 && p->threads) {
         atomic_store(&p->stop, 1);
         pthread_mutex_lock(&p->mu);
-        atomic_fetch_add(&p->state, (uint64_t)1 << 32);
+        atomic_fetch_add(&p->gen, 1);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->n; i++)
@@ -159,6 +179,7 @@ void nn_pool_free(nn_pool *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->threads);
+    free(p->owner);
     free(p);
 }
 
@@ -176,14 +197,14 @@ void nn_pool_run(nn_pool *p, nn_task_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->done, 0);
-    uint32_t g = gen_of(atomic_load(&p->state)) + 1;
-    atomic_store(&p->state, (uint64_t)g << 32);
+    unsigned g = atomic_load(&p->gen) + 1;
+    atomic_store(&p->gen, g);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    work(p, g);
+    work(p, g, 0);
     /* parts claimed by workers may still be running */
     for (unsigned i = 0; atomic_load(&p->done) < p->n; i++) {
         if ((i & 255) == 255)

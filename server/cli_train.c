@@ -558,7 +558,8 @@ int cli_train_main(int argc, char **argv)
         printf("weights: %s\n", o.out);
     }
     print_speed(&p, m);
-    printf("time: %.1f s in all; peak RSS %ld MB\n", mono() - t0, peak_rss_mb());
+    printf("time: %.3f s training, %.1f s in all; peak RSS %ld MB\n", res.last.elapsed,
+           mono() - t0, peak_rss_mb());
     status = res.reason == NN_STOP_DIVERGED || res.reason == NN_STOP_CANCELLED ? 1 : 0;
 out:
     nn_trainer_free(t);

@@ -6,10 +6,13 @@
  * reports through the core's callbacks:
  *   on_step      updates the live progress (and, with log_every_steps, a
  *                metric row);
- *   on_epoch     writes, in one store transaction, the epoch's metric row,
- *                the progress columns, the best weights when the epoch is
- *                the best so far, and every checkpoint_every epochs the
- *                trainer's full state and the latest weights;
+ *   on_epoch     hands to the job's writer thread what one store
+ *                transaction then writes: the epoch's metric row, the
+ *                progress columns, the best weights when the epoch is the
+ *                best so far, and every checkpoint_every epochs the trainer's
+ *                full state and the latest weights.  Training goes on while
+ *                the writer waits for the disk; at most WRITE_QUEUE epochs
+ *                wait to be written, and the job ends only after all are;
  *   should_stop  answers the cancel flag (stop, keep the weights) and the
  *                daemon's stop flag (pause: write a checkpoint, requeue).
  * A job resumed from a checkpoint continues bit for bit (core/train.h), and
@@ -134,6 +137,17 @@ int jobs_workers(jobs *j)
 /* ---------------------------------------------------------------------------
  * One job */
 
+#define WRITE_QUEUE 4
+
+/* One store_job_progress call waiting to be made; owns its strings and blobs. */
+typedef struct pending {
+    struct pending *next;
+    store_progress p;
+    char kind[8];
+    char *last, *best;
+    void *ckpt, *latest, *bestw;
+} pending;
+
 typedef struct run {
     worker *w;
     store *st;
@@ -141,6 +155,13 @@ typedef struct run {
     nn_model *m;
     nn_trainer *t;
     char *best_json;
+    /* the writer thread and its queue, guarded by wmu */
+    pthread_t writer;
+    int writer_up;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    pending *head, *tail;
+    int queued, busy, closing;
     char failure[512];             /* a store write failed: the job fails */
 } run;
 
@@ -181,8 +202,101 @@ static void set_live(run *r, const nn_step_info *s)
 
 static void write_failed(run *r, const char *what, const char *err)
 {
+    pthread_mutex_lock(&r->wmu);
     if (!r->failure[0])
         snprintf(r->failure, sizeof r->failure, "cannot write %s: %s", what, err);
+    pthread_mutex_unlock(&r->wmu);
+}
+
+static int failed(run *r)
+{
+    pthread_mutex_lock(&r->wmu);
+    int f = r->failure[0] != 0;
+    pthread_mutex_unlock(&r->wmu);
+    return f;
+}
+
+static void pending_free(pending *q)
+{
+    if (!q)
+        return;
+    free(q->last);
+    free(q->best);
+    free(q->ckpt);
+    free(q->latest);
+    free(q->bestw);
+    free(q);
+}
+
+static void *writer_main(void *arg)
+{
+    run *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->wmu);
+        while (!r->head && !r->closing)
+            pthread_cond_wait(&r->wcv, &r->wmu);
+        pending *q = r->head;
+        if (!q) {
+            pthread_mutex_unlock(&r->wmu);
+            break;
+        }
+        r->head = q->next;
+        if (!r->head)
+            r->tail = NULL;
+        r->busy = 1;
+        pthread_mutex_unlock(&r->wmu);
+        char err[256];
+        if (store_job_progress(r->st, r->job->id, &q->p, NULL, err, sizeof err))
+            write_failed(r, "the job's progress", err);
+        pending_free(q);
+        bump(r->w->owner);
+        pthread_mutex_lock(&r->wmu);
+        r->busy = 0;
+        r->queued--;
+        pthread_cond_broadcast(&r->wcv);
+        pthread_mutex_unlock(&r->wmu);
+    }
+    return NULL;
+}
+
+/* Queues a write; waits while WRITE_QUEUE are already waiting. Takes q. */
+static void enqueue(run *r, pending *q)
+{
+    pthread_mutex_lock(&r->wmu);
+    while (r->queued >= WRITE_QUEUE)
+        pthread_cond_wait(&r->wcv, &r->wmu);
+    q->next = NULL;
+    if (r->tail)
+        r->tail->next = q;
+    else
+        r->head = q;
+    r->tail = q;
+    r->queued++;
+    pthread_cond_broadcast(&r->wcv);
+    pthread_mutex_unlock(&r->wmu);
+}
+
+/* Waits until everything queued is written, then stops the writer. */
+static void writer_close(run *r)
+{
+    if (!r->writer_up)
+        return;
+    pthread_mutex_lock(&r->wmu);
+    r->closing = 1;
+    pthread_cond_broadcast(&r->wcv);
+    pthread_mutex_unlock(&r->wmu);
+    pthread_join(r->writer, NULL);
+    r->writer_up = 0;
+}
+
+static pending *new_pending(const char *kind)
+{
+    pending *q = calloc(1, sizeof *q);
+    if (q) {
+        snprintf(q->kind, sizeof q->kind, "%s", kind);
+        q->p.kind = q->kind;
+    }
+    return q;
 }
 
 static void on_step(void *user, const nn_step_info *s)
@@ -192,53 +306,54 @@ static void on_step(void *user, const nn_step_info *s)
     int every = r->job->log_every_steps;
     if (every <= 0 || s->global_step % every != 0 || s->step == s->steps_per_epoch)
         return;
-    char err[256];
-    store_progress p = {.kind = "step", .epoch = s->epoch, .step = s->step,
-                        .global_step = s->global_step, .loss = s->loss, .accuracy = NAN,
-                        .val_loss = NAN, .val_accuracy = NAN, .lr = s->lr, .elapsed = s->elapsed,
-                        .samples_per_sec = s->samples_per_sec, .epochs = r->job->epochs,
-                        .steps_per_epoch = s->steps_per_epoch};
-    if (store_job_progress(r->st, r->job->id, &p, NULL, err, sizeof err))
-        write_failed(r, "a metric row", err);
-    bump(r->w->owner);
+    pending *q = new_pending("step");
+    if (!q) {
+        write_failed(r, "a metric row", "out of memory");
+        return;
+    }
+    q->p = (store_progress){.kind = q->kind, .epoch = s->epoch, .step = s->step,
+                            .global_step = s->global_step, .loss = s->loss, .accuracy = NAN,
+                            .val_loss = NAN, .val_accuracy = NAN, .lr = s->lr,
+                            .elapsed = s->elapsed, .samples_per_sec = s->samples_per_sec,
+                            .epochs = r->job->epochs, .steps_per_epoch = s->steps_per_epoch};
+    enqueue(r, q);
 }
 
 static void on_epoch(void *user, const nn_epoch_metrics *m)
 {
     run *r = user;
-    char err[256];
     nn_err e;
-    void *ckpt = NULL, *latest = NULL, *best = NULL;
+    pending *q = new_pending("epoch");
+    if (!q) {
+        write_failed(r, "the epoch's progress", "out of memory");
+        return;
+    }
     size_t ckpt_len = 0, latest_len = 0, best_len = 0;
-    char *last = metrics_json(m);
+    q->last = metrics_json(m);
     if (m->is_best) {
         free(r->best_json);
-        r->best_json = last ? strdup(last) : NULL;
-        if (nn_model_save_weights_mem(r->m, NULL, 0, &best, &best_len, &e))
+        r->best_json = q->last ? strdup(q->last) : NULL;
+        q->best = r->best_json ? strdup(r->best_json) : NULL;
+        if (nn_model_save_weights_mem(r->m, NULL, 0, &q->bestw, &best_len, &e))
             write_failed(r, "the best weights", e.msg);
     }
     if (m->epoch % (r->job->checkpoint_every > 0 ? r->job->checkpoint_every : 1) == 0) {
-        if (nn_trainer_save(r->t, &ckpt, &ckpt_len, &e) ||
-            nn_model_save_weights_mem(r->m, NULL, 0, &latest, &latest_len, &e))
+        if (nn_trainer_save(r->t, &q->ckpt, &ckpt_len, &e) ||
+            nn_model_save_weights_mem(r->m, NULL, 0, &q->latest, &latest_len, &e))
             write_failed(r, "a checkpoint", e.msg);
     }
-    store_progress p = {.kind = "epoch", .epoch = m->epoch,
-                        .step = nn_trainer_steps_per_epoch(r->t), .global_step = m->global_step,
-                        .loss = m->loss, .accuracy = m->accuracy, .val_loss = m->val_loss,
-                        .val_accuracy = m->val_accuracy, .lr = m->lr, .elapsed = m->elapsed,
-                        .samples_per_sec = m->samples_per_sec, .epochs = r->job->epochs,
-                        .steps_per_epoch = nn_trainer_steps_per_epoch(r->t),
-                        .last_metrics = last, .best_metrics = m->is_best ? r->best_json : NULL,
-                        .checkpoint = ckpt, .checkpoint_len = ckpt_len,
-                        .latest_weights = latest, .latest_len = latest_len,
-                        .best_weights = best, .best_len = best_len};
-    if (!r->failure[0] && store_job_progress(r->st, r->job->id, &p, NULL, err, sizeof err))
-        write_failed(r, "the epoch's progress", err);
-    free(ckpt);
-    free(latest);
-    free(best);
-    free(last);
-    bump(r->w->owner);
+    q->p = (store_progress){.kind = q->kind, .epoch = m->epoch,
+                            .step = nn_trainer_steps_per_epoch(r->t),
+                            .global_step = m->global_step, .loss = m->loss,
+                            .accuracy = m->accuracy, .val_loss = m->val_loss,
+                            .val_accuracy = m->val_accuracy, .lr = m->lr, .elapsed = m->elapsed,
+                            .samples_per_sec = m->samples_per_sec, .epochs = r->job->epochs,
+                            .steps_per_epoch = nn_trainer_steps_per_epoch(r->t),
+                            .last_metrics = q->last, .best_metrics = q->best,
+                            .checkpoint = q->ckpt, .checkpoint_len = ckpt_len,
+                            .latest_weights = q->latest, .latest_len = latest_len,
+                            .best_weights = q->bestw, .best_len = best_len};
+    enqueue(r, q);
 }
 
 static int should_stop(void *user)
@@ -248,7 +363,7 @@ static int should_stop(void *user)
     pthread_mutex_lock(&j->mu);
     int stop = j->stop, cancel = r->w->cancel;
     pthread_mutex_unlock(&j->mu);
-    if (r->failure[0] || cancel)
+    if (cancel || failed(r))
         return NN_HOOK_CANCEL;
     return stop ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
 }
@@ -328,6 +443,8 @@ static void run_job(worker *w, store_job *job)
 {
     app *a = w->owner->app;
     run r = {.w = w, .st = a->store, .job = job};
+    pthread_mutex_init(&r.wmu, NULL);
+    pthread_cond_init(&r.wcv, NULL);
     nn_spec spec = {0};
     nn_train_cfg cfg;
     nn_dataset train = {0}, val = {0};
@@ -343,10 +460,17 @@ static void run_job(worker *w, store_job *job)
     pthread_mutex_unlock(&w->owner->mu);
     job->epochs = cfg.epochs;
 
+    if (pthread_create(&r.writer, NULL, writer_main, &r) != 0) {
+        finish(&r, "failed", "", "cannot start the job's writer thread");
+        goto out;
+    }
+    r.writer_up = 1;
     nn_callbacks cb = {&r, on_step, on_epoch, should_stop};
     nn_train_result res;
     nn_err e;
-    if (nn_trainer_run(r.t, &cb, &res, &e)) {
+    int rc = nn_trainer_run(r.t, &cb, &res, &e);
+    writer_close(&r);   /* every epoch written before the job's end */
+    if (rc) {
         finish(&r, "failed", "", e.msg);
         goto out;
     }
@@ -384,6 +508,9 @@ static void run_job(worker *w, store_job *job)
         break;
     }
 out:
+    writer_close(&r);
+    pthread_mutex_destroy(&r.wmu);
+    pthread_cond_destroy(&r.wcv);
     nn_trainer_free(r.t);
     nn_model_free(r.m);
     nn_dataset_free(&train);
