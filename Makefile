@@ -1,7 +1,7 @@
 # traind — one non-recursive Makefile.
 #
 #   make            deps, then build/libnn.a and ./traind
-#   make run        deps, build, and start traind (see README)
+#   make run        deps, build, and start the server (traind serve)
 #   make test       deps, every Check suite, then the same suites under ASan + UBSan,
 #                   then the core suites under ThreadSanitizer
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
@@ -140,13 +140,9 @@ $(SERVER_GEN): FORCE
 	$(Q)sh schema/embed.sh $(MIGRATIONS) > $@.tmp && \
 	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; $(if $(Q),echo "  GEN     $@";) fi
 
-# Until the server exists, `make run` trains the example MLP on Fashion-MNIST.
-FMNIST := /usr/share/datasets/fashion-mnist
+# `make run` starts the server on 127.0.0.1:8080 with ./traind.db (Ctrl-C stops it).
 run: all
-	./traind train --model examples/fmnist-mlp.json \
-	  --train $(FMNIST)/train-images-idx3-ubyte.gz $(FMNIST)/train-labels-idx1-ubyte.gz \
-	  --test $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz \
-	  --out fmnist-mlp.safetensors
+	./traind serve
 
 # ---------------------------------------------------------------------------
 # Tests: the release build first, then the sanitizer build.
