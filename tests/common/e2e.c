@@ -33,6 +33,40 @@ static double now(void)
 
 static int counter;
 
+/* Daemons this process started and has not reaped: a failing test leaves
+ * through exit(), and these go with it instead of running on. */
+static pid_t started[64];
+static int n_started;
+
+static void kill_started(void)
+{
+    for (int i = 0; i < n_started; i++)
+        if (started[i] > 0) {
+            kill(started[i], SIGKILL);
+            waitpid(started[i], NULL, 0);
+        }
+}
+
+static void remember(pid_t pid)
+{
+    if (n_started == 0)
+        atexit(kill_started);
+    for (int i = 0; i < n_started; i++)
+        if (started[i] <= 0) {
+            started[i] = pid;
+            return;
+        }
+    if (n_started < 64)
+        started[n_started++] = pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < n_started; i++)
+        if (started[i] == pid)
+            started[i] = 0;
+}
+
 void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
 {
     char portfile[512];
@@ -66,6 +100,7 @@ void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
         _exit(127);
     }
     d->pid = pid;
+    remember(pid);
     for (double t0 = now(); now() - t0 < 15;) {
         FILE *f = fopen(portfile, "r");
         if (f) {
@@ -78,6 +113,7 @@ void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
         }
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
+            forget(pid);
             d->pid = 0;
             ck_abort_msg("traind exited at start (status %d):\n%s", st, e2e_log_tail(d));
         }
@@ -85,6 +121,7 @@ void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    forget(pid);
     d->pid = 0;
     ck_abort_msg("traind did not listen within 15 s:\n%s", e2e_log_tail(d));
 }
@@ -97,11 +134,13 @@ int e2e_stop(e2e_daemon *d)
     int st = 0;
     for (double t0 = now(); now() - t0 < 20; usleep(20000))
         if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            forget(d->pid);
             d->pid = 0;
             return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         }
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
+    forget(d->pid);
     d->pid = 0;
     return -1;
 }
@@ -112,6 +151,7 @@ void e2e_kill9(e2e_daemon *d)
         return;
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
+    forget(d->pid);
     d->pid = 0;
 }
 
