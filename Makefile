@@ -5,6 +5,7 @@
 #   make test       deps, every Check suite, then the same suites under ASan + UBSan,
 #                   then the core suites under ThreadSanitizer
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
+#   make lint       lints the OpenAPI document
 #   make deps       installs the Debian packages the build and the tests use
 #   make clean
 #
@@ -45,7 +46,7 @@ TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
 TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
 TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
 
-.PHONY: all deps run test test-release test-asan test-tsan bench clean FORCE
+.PHONY: all deps run test test-release test-asan test-tsan bench lint clean FORCE
 .DEFAULT_GOAL := all
 
 all: deps traind
@@ -165,6 +166,10 @@ test-tsan: $(TSAN_TESTS)
 
 bench: all
 	bench/run.sh
+
+# Lints schema/openapi.yaml with Redocly's CLI (installed from npm into build/npm once).
+lint:
+	schema/lint-openapi.sh
 
 clean:
 	rm -rf $(BUILD) traind
