@@ -16,7 +16,7 @@
 #include "pool.h"
 #include "spec.h"
 
-#define NN_LAYER_MAX_TENSORS 4
+#define NN_LAYER_MAX_TENSORS 6
 
 typedef struct nn_layer nn_layer;
 
@@ -34,13 +34,18 @@ typedef struct nn_layer_ops {
     void (*flops)(const nn_layer *l, int need_dx, double *fwd, double *bwd);
 } nn_layer_ops;
 
-/* One parameter tensor of a layer, named "weight" or "bias" after PyTorch. */
+/* One tensor of a layer, named after PyTorch ("weight", "bias",
+ * "running_mean").  A buffer is state that training updates without
+ * gradients (batchnorm's running statistics): it lives in the model's buffer
+ * arena, is saved with the weights and checkpoints, and the optimizer never
+ * sees it. */
 typedef struct nn_layer_tensor {
     const char *name;
     int rank;
     int64_t shape[NN_MAX_RANK];
-    size_t offset;      /* within the layer's slice */
+    size_t offset;      /* within the layer's slice of its arena */
     size_t numel;
+    int buffer;         /* 0: a trainable parameter; 1: a buffer */
 } nn_layer_tensor;
 
 struct nn_layer {
@@ -50,16 +55,27 @@ struct nn_layer {
     nn_shape in, out;
     int64_t in_size, out_size;
     size_t n_param;
+    size_t n_buffer;          /* reals of buffers (see nn_layer_tensor) */
     int n_tensors;
     nn_layer_tensor tensors[NN_LAYER_MAX_TENSORS];
     nn_real *param, *grad;    /* slices of the model's arena */
+    nn_real *buffer;          /* slice of the model's buffer arena */
     nn_pool *pool;
     uint64_t *drop_key;       /* the model's dropout stream: key, counter */
     int reserved;             /* batch size the buffers hold */
     void *priv;               /* the layer's own state */
 };
 
-extern const nn_layer_ops nn_dense_ops, nn_dropout_ops, nn_act_ops;
+extern const nn_layer_ops nn_dense_ops, nn_dropout_ops, nn_act_ops, nn_conv2d_ops,
+    nn_maxpool2d_ops, nn_avgpool2d_ops, nn_global_avgpool_ops, nn_batchnorm_ops, nn_flatten_ops;
+
+/* Rank-3 values between layers ([channels, height, width] in shapes) are
+ * stored channel-last in memory: element (c, h, w) of a sample is at
+ * (h * W + w) * C + c.  Convolutions then read whole pixels as rows, and
+ * batchnorm sees channels as the fastest-moving index, as after a dense
+ * layer.  The model converts its input from the data's channel-first
+ * layout, and flatten converts back, so shapes, data and exported weights
+ * all follow PyTorch's [C, H, W]. */
 
 /* Fills weights from the named initializer:
  *   he:     std sqrt(2 / fan_in);  uniform bound sqrt(6 / fan_in)
@@ -67,5 +83,12 @@ extern const nn_layer_ops nn_dense_ops, nn_dropout_ops, nn_act_ops;
  * drawing from a stream seeded with (seed, the layer's index). */
 void nn_init_weights(nn_init_kind k, nn_real *w, size_t n, int fan_in, int fan_out,
                      uint64_t seed, int layer_index);
+
+/* Direct convolution on channel-first data (x [B, C, H, W], w [O, C, kh, kw],
+ * y [B, O, OH, OW]; bias may be NULL), the reference the tests compare the
+ * im2col lowering with. */
+void nn_conv2d_ref(const nn_real *x, const nn_real *w, const nn_real *bias, nn_real *y, int B,
+                   int C, int H, int W, int O, int kh, int kw, int sh, int sw, int pt, int pl,
+                   int OH, int OW);
 
 #endif

@@ -21,8 +21,9 @@ static int act_setup(nn_layer *l, nn_err *e)
         return nn_errf_at(e, NN_EINVAL, l->index, "alpha", "leaky_relu alpha must be >= 0");
     if (s->act == NN_ACT_ELU && !(nn_act_alpha(s->act, s->alpha) > 0))
         return nn_errf_at(e, NN_EINVAL, l->index, "alpha", "elu alpha must be > 0");
-    if (s->act == NN_ACT_SOFTMAX && l->in.rank < 1)
-        return nn_errf_at(e, NN_EINVAL, l->index, "type", "softmax needs an input dimension");
+    if (s->act == NN_ACT_SOFTMAX && (l->in.rank < 1 || l->in.rank == 3))
+        return nn_errf_at(e, NN_EINVAL, l->index, "type",
+                          "softmax runs over features; flatten an image first");
     l->out = l->in;
     return NN_OK;
 }

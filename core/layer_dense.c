@@ -53,7 +53,8 @@ static int dense_setup(nn_layer *l, nn_err *e)
     if (l->in.rank != 1 && l->in.rank != 2) {
         nn_shape_str(&l->in, sh, sizeof sh);
         return nn_errf_at(e, NN_EINVAL, l->index, "type",
-                          "dense needs an input of [features] or [time, features], got %s", sh);
+                          "dense needs an input of [features] or [time, features], got %s%s", sh,
+                          l->in.rank == 3 ? ": add a flatten layer before it" : "");
     }
     if (s->units < 1)
         return nn_errf_at(e, NN_EINVAL, l->index, "units", "units must be at least 1, got %d",
@@ -72,10 +73,10 @@ static int dense_setup(nn_layer *l, nn_err *e)
     l->out = l->in;
     l->out.dim[l->out.rank - 1] = s->units;
     l->n_tensors = 1;
-    l->tensors[0] = (nn_layer_tensor){"weight", 2, {s->units, in}, 0, (size_t)s->units * in};
+    l->tensors[0] = (nn_layer_tensor){"weight", 2, {s->units, in}, 0, (size_t)s->units * in, 0};
     l->n_param = (size_t)s->units * in;
     if (s->use_bias) {
-        l->tensors[1] = (nn_layer_tensor){"bias", 1, {s->units}, l->n_param, (size_t)s->units};
+        l->tensors[1] = (nn_layer_tensor){"bias", 1, {s->units}, l->n_param, (size_t)s->units, 0};
         l->n_tensors = 2;
         l->n_param += (size_t)s->units;
     }

@@ -31,8 +31,10 @@ struct nn_model {
     int n_layers;
     nn_layer *layers;
     int64_t in_size;
-    size_t n_param;
+    size_t n_param, n_buffer;
     nn_real *param, *grad;
+    nn_real *buffer;            /* non-trainable state (batchnorm running statistics) */
+    nn_real *input_nhwc;        /* the batch converted to channel-last, for image inputs */
     nn_pool *pool;
     uint64_t drop_key[2];       /* dropout stream: key, element counter */
     int reserved;
@@ -51,6 +53,12 @@ static const nn_layer_ops *ops_for(nn_layer_kind k)
     case NN_LAYER_DENSE: return &nn_dense_ops;
     case NN_LAYER_DROPOUT: return &nn_dropout_ops;
     case NN_LAYER_ACT: return &nn_act_ops;
+    case NN_LAYER_CONV2D: return &nn_conv2d_ops;
+    case NN_LAYER_MAXPOOL2D: return &nn_maxpool2d_ops;
+    case NN_LAYER_AVGPOOL2D: return &nn_avgpool2d_ops;
+    case NN_LAYER_GLOBAL_AVGPOOL: return &nn_global_avgpool_ops;
+    case NN_LAYER_BATCHNORM: return &nn_batchnorm_ops;
+    case NN_LAYER_FLATTEN: return &nn_flatten_ops;
     default: return NULL;
     }
 }
@@ -81,10 +89,11 @@ static int check_spec(const nn_spec *s, nn_err *e)
                               "unknown activation");
         if ((unsigned)l->init >= NN_INIT_COUNT)
             return nn_errf_at(e, NN_EINVAL, i, "init", "unknown initializer");
-        if (l->kind == NN_LAYER_DENSE && l->act == NN_ACT_LEAKY_RELU &&
+        int has_act = l->kind == NN_LAYER_DENSE || l->kind == NN_LAYER_CONV2D;
+        if (has_act && l->act == NN_ACT_LEAKY_RELU &&
             !(nn_act_alpha(l->act, l->alpha) >= 0))
             return nn_errf_at(e, NN_EINVAL, i, "activation", "leaky_relu alpha must be >= 0");
-        if (l->kind == NN_LAYER_DENSE && l->act == NN_ACT_ELU &&
+        if (has_act && l->act == NN_ACT_ELU &&
             !(nn_act_alpha(l->act, l->alpha) > 0))
             return nn_errf_at(e, NN_EINVAL, i, "activation", "elu alpha must be > 0");
     }
@@ -95,7 +104,7 @@ static int check_spec(const nn_spec *s, nn_err *e)
         const nn_layer_spec *l = &s->layers[last];
         nn_act_kind want = nn_loss_fused_act(s->loss);
         const char *field = l->kind == NN_LAYER_ACT ? "type" : "activation";
-        if (l->kind == NN_LAYER_DROPOUT)
+        if (l->kind != NN_LAYER_DENSE && l->kind != NN_LAYER_ACT && l->kind != NN_LAYER_CONV2D)
             return nn_errf_at(e, NN_EINVAL, last, "type",
                               "with loss %s the last layer must be dense or an activation",
                               nn_loss_name(s->loss));
@@ -137,7 +146,7 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
 
     /* shapes, parameter counts and arena offsets */
     nn_shape shape = spec->input;
-    size_t off = 0;
+    size_t off = 0, boff = 0;
     int n_tensors = 0;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
@@ -161,39 +170,51 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
             goto out;
         }
         shape = l->out;
-        /* param holds the offset until the arena exists */
+        if (i == m->n_layers - 1 && m->final_act != NN_ACT_LINEAR && shape.rank == 3) {
+            rc = nn_errf_at(e, NN_EINVAL, i, "type",
+                            "loss %s needs a flat output; end with flatten and dense",
+                            nn_loss_name(spec->loss));
+            goto out;
+        }
+        /* param and buffer hold the offsets until the arenas exist */
         l->param = (nn_real *)(uintptr_t)off;
+        l->buffer = (nn_real *)(uintptr_t)boff;
         off = round_up(off + l->n_param);
+        boff = round_up(boff + l->n_buffer);
         n_tensors += l->n_tensors;
     }
     m->n_param = off;
+    m->n_buffer = boff;
     rc = NN_ENOMEM;
     if (shape_only) {
         /* the summary needs only the layers' shapes and tensor sizes */
         for (int i = 0; i < m->n_layers; i++)
-            m->layers[i].param = m->layers[i].grad = NULL;
+            m->layers[i].param = m->layers[i].grad = m->layers[i].buffer = NULL;
         rc = NN_OK;
         goto out;
     }
     size_t bytes = (m->n_param ? m->n_param : ARENA_ALIGN) * sizeof(nn_real);
     m->param = aligned_alloc(64, bytes);
     m->grad = aligned_alloc(64, bytes);
+    m->buffer = calloc(m->n_buffer ? m->n_buffer : 1, sizeof *m->buffer);
     m->tensors = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *m->tensors);
-    if (!m->param || !m->grad || !m->tensors)
+    if (!m->param || !m->grad || !m->buffer || !m->tensors)
         goto out;
     memset(m->param, 0, bytes);
     memset(m->grad, 0, bytes);
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
-        size_t o = (size_t)(uintptr_t)l->param;
+        size_t o = (size_t)(uintptr_t)l->param, bo = (size_t)(uintptr_t)l->buffer;
         l->param = m->param + o;
         l->grad = m->grad + o;
+        l->buffer = m->buffer + bo;
         for (int k = 0; k < l->n_tensors; k++) {
             nn_param_tensor *t = &m->tensors[m->n_tensors++];
             snprintf(t->name, sizeof t->name, "layers.%d.%s", i, l->tensors[k].name);
             t->rank = l->tensors[k].rank;
             memcpy(t->shape, l->tensors[k].shape, sizeof t->shape);
-            t->offset = o + l->tensors[k].offset;
+            t->buffer = l->tensors[k].buffer;
+            t->offset = (t->buffer ? bo : o) + l->tensors[k].offset;
             t->numel = l->tensors[k].numel;
         }
         l->ops->init(l, opts ? opts->seed : 0);
@@ -224,6 +245,8 @@ void nn_model_free(nn_model *m)
     free(m->layers);
     free(m->param);
     free(m->grad);
+    free(m->buffer);
+    free(m->input_nhwc);
     free(m->tensors);
     nn_pool_free(m->pool);
     nn_spec_free(&m->spec);
@@ -236,6 +259,8 @@ nn_shape nn_model_out_shape(const nn_model *m) { return m->layers[m->n_layers - 
 int64_t nn_model_out_size(const nn_model *m) { return m->layers[m->n_layers - 1].out_size; }
 int nn_model_threads(const nn_model *m) { return nn_pool_size(m->pool); }
 size_t nn_model_n_params(const nn_model *m) { return m->n_param; }
+size_t nn_model_n_buffers(const nn_model *m) { return m->n_buffer; }
+nn_real *nn_model_buffers(nn_model *m) { return m->buffer; }
 nn_real *nn_model_params(nn_model *m) { return m->param; }
 nn_real *nn_model_grads(nn_model *m) { return m->grad; }
 int nn_model_n_tensors(const nn_model *m) { return m->n_tensors; }
@@ -263,8 +288,16 @@ void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info)
     info->out = l->out;
     int64_t n = 0;
     for (int k = 0; k < l->n_tensors; k++)
-        n += (int64_t)l->tensors[k].numel;
+        if (!l->tensors[k].buffer)
+            n += (int64_t)l->tensors[k].numel;
     info->n_params = n;
+}
+
+/* Image inputs with more than one channel arrive channel-first and are
+ * stored channel-last between layers (layer.h). */
+static int channels_first_input(const nn_model *m)
+{
+    return m->spec.input.rank == 3 && m->spec.input.dim[0] > 1;
 }
 
 /* Makes the buffers hold B samples. */
@@ -290,8 +323,37 @@ static int reserve(nn_model *m, int B)
             return NN_ENOMEM;
         m->gbuf[k] = g;
     }
+    if (channels_first_input(m)) {
+        nn_real *c = realloc(m->input_nhwc, (size_t)B * (size_t)m->in_size * sizeof *c);
+        if (!c)
+            return NN_ENOMEM;
+        m->input_nhwc = c;
+    }
     m->reserved = B;
     return NN_OK;
+}
+
+/* [B, C, H, W] <-> [B, H, W, C], for C > 1 (with one channel both are the same). */
+static void to_channel_last(const nn_real *x, nn_real *y, int B, int C, int HW)
+{
+    for (int b = 0; b < B; b++) {
+        const nn_real *xb = x + (size_t)b * C * HW;
+        nn_real *yb = y + (size_t)b * C * HW;
+        for (int c = 0; c < C; c++)
+            for (int p = 0; p < HW; p++)
+                yb[(size_t)p * C + c] = xb[(size_t)c * HW + p];
+    }
+}
+
+static void to_channel_first(const nn_real *x, nn_real *y, int64_t B, int C, int HW)
+{
+    for (int64_t b = 0; b < B; b++) {
+        const nn_real *xb = x + (size_t)b * C * HW;
+        nn_real *yb = y + (size_t)b * C * HW;
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                yb[(size_t)c * HW + p] = xb[(size_t)p * C + c];
+    }
 }
 
 const nn_real *nn_model_forward(nn_model *m, const nn_real *x, int B, int train, nn_err *e)
@@ -299,6 +361,11 @@ const nn_real *nn_model_forward(nn_model *m, const nn_real *x, int B, int train,
     if (B < 1 || reserve(m, B)) {
         nn_errf(e, NN_ENOMEM, "cannot allocate activations for a batch of %d", B);
         return NULL;
+    }
+    if (channels_first_input(m)) {
+        const nn_shape *sh = &m->spec.input;
+        to_channel_last(x, m->input_nhwc, B, sh->dim[0], sh->dim[1] * sh->dim[2]);
+        x = m->input_nhwc;
     }
     m->last_input = x;
     m->last_batch = B;
@@ -353,6 +420,17 @@ int nn_model_predict(nn_model *m, const nn_real *x, int64_t n, nn_real *out, nn_
             return NN_ENOMEM;
         memcpy(out + s * osz, y, (size_t)B * (size_t)osz * sizeof *out);
     }
+    if (os.rank == 3 && os.dim[0] > 1 && n > 0) {
+        /* an image output goes back to [C, H, W] */
+        nn_real *tmp = malloc((size_t)osz * sizeof *tmp);
+        if (!tmp)
+            return nn_errf(e, NN_ENOMEM, "out of memory");
+        for (int64_t s = 0; s < n; s++) {
+            to_channel_first(out + s * osz, tmp, 1, os.dim[0], os.dim[1] * os.dim[2]);
+            memcpy(out + s * osz, tmp, (size_t)osz * sizeof *tmp);
+        }
+        free(tmp);
+    }
     if (m->final_act != NN_ACT_LINEAR && n > 0) {
         /* softmax runs along the last dimension, so a sequence output gets one
          * distribution per time step */
@@ -396,7 +474,7 @@ static int tensor_list(const nn_model *m, nn_st_tensor **out)
         t[i].name = p->name;
         t[i].rank = p->rank;
         memcpy(t[i].shape, p->shape, sizeof t[i].shape);
-        t[i].data = m->param + p->offset;
+        t[i].data = (p->buffer ? m->buffer : m->param) + p->offset;
     }
     *out = t;
     return NN_OK;
@@ -430,13 +508,16 @@ int nn_model_save_weights(const nn_model *m, const char *path, const char *const
  * fails half-way leaves the model's weights untouched. */
 static int load_from(nn_model *m, const nn_st_file *f, nn_err *e)
 {
-    nn_real *scratch = malloc((m->n_param ? m->n_param : 1) * sizeof *scratch);
+    size_t total = m->n_param + m->n_buffer;
+    nn_real *scratch = malloc((total ? total : 1) * sizeof *scratch);
     if (!scratch)
         return nn_errf(e, NN_ENOMEM, "out of memory");
     memcpy(scratch, m->param, m->n_param * sizeof *scratch);
+    memcpy(scratch + m->n_param, m->buffer, m->n_buffer * sizeof *scratch);
     for (int i = 0; i < m->n_tensors; i++) {
         const nn_param_tensor *p = &m->tensors[i];
-        int rc = nn_st_copy(f, p->name, p->rank, p->shape, scratch + p->offset, e);
+        nn_real *dst = scratch + (p->buffer ? m->n_param : 0) + p->offset;
+        int rc = nn_st_copy(f, p->name, p->rank, p->shape, dst, e);
         if (rc) {
             free(scratch);
             return rc;
@@ -454,6 +535,7 @@ static int load_from(nn_model *m, const nn_st_file *f, nn_err *e)
         }
     }
     memcpy(m->param, scratch, m->n_param * sizeof *scratch);
+    memcpy(m->buffer, scratch + m->n_param, m->n_buffer * sizeof *scratch);
     free(scratch);
     return NN_OK;
 }

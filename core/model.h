@@ -54,6 +54,9 @@ double nn_model_train_flops(const nn_model *m);
 
 /* The arena. */
 size_t nn_model_n_params(const nn_model *m);
+/* The buffer arena: state updated by training without gradients. */
+size_t nn_model_n_buffers(const nn_model *m);
+nn_real *nn_model_buffers(nn_model *m);
 nn_real *nn_model_params(nn_model *m);
 nn_real *nn_model_grads(nn_model *m);
 
@@ -63,8 +66,9 @@ typedef struct nn_param_tensor {
     char name[48];
     int rank;
     int64_t shape[NN_MAX_RANK];
-    size_t offset;         /* into the arena */
+    size_t offset;         /* into the arena, or the buffer arena when buffer */
     size_t numel;
+    int buffer;            /* a non-trainable buffer (batchnorm's running statistics) */
 } nn_param_tensor;
 int nn_model_n_tensors(const nn_model *m);
 const nn_param_tensor *nn_model_tensor(const nn_model *m, int i);

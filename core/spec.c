@@ -12,7 +12,8 @@ static const char *const act_names[NN_ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "gelu",
 };
 static const char *const layer_names[NN_LAYER_COUNT] = {
-    "dense", "dropout", "activation",
+    "dense", "dropout", "activation", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool",
+    "batchnorm", "flatten",
 };
 static const char *const init_names[NN_INIT_COUNT] = {
     "default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "zeros",
@@ -49,6 +50,11 @@ void nn_layer_spec_default(nn_layer_spec *l)
     l->act = NN_ACT_LINEAR;
     l->alpha = NAN;
     l->rate = 0;
+    l->kernel[0] = l->kernel[1] = 0;
+    l->stride[0] = l->stride[1] = 0;
+    l->padding = NN_PAD_VALID;
+    l->momentum = 0.1;
+    l->eps = 1e-5;
 }
 
 void nn_spec_free(nn_spec *s)

@@ -26,8 +26,22 @@ typedef enum nn_layer_kind {
     NN_LAYER_DENSE = 0,  /* units, activation, use_bias, init */
     NN_LAYER_DROPOUT,    /* rate */
     NN_LAYER_ACT,        /* a standalone activation: act, alpha */
+    NN_LAYER_CONV2D,     /* filters, kernel, stride, padding, activation, use_bias, init */
+    NN_LAYER_MAXPOOL2D,  /* kernel (the window, "size" in JSON), stride (default: the window) */
+    NN_LAYER_AVGPOOL2D,  /* as maxpool2d */
+    NN_LAYER_GLOBAL_AVGPOOL, /* [C, H, W] -> [C] */
+    NN_LAYER_BATCHNORM,  /* momentum, eps: per channel of [C, H, W], per feature of [F] */
+    NN_LAYER_FLATTEN,    /* [C, H, W] (or any shape) -> [C * H * W], in that order */
     NN_LAYER_COUNT
 } nn_layer_kind;
+
+/* How a convolution pads its input. */
+typedef enum nn_padding {
+    NN_PAD_EXPLICIT = 0, /* pad[0] rows above and below, pad[1] columns left and right */
+    NN_PAD_VALID,        /* none */
+    NN_PAD_SAME,         /* the output has the input's height and width (stride 1 only);
+                            an even kernel puts the extra row/column after, as PyTorch */
+} nn_padding;
 
 typedef enum nn_init_kind {
     NN_INIT_DEFAULT = 0, /* he_uniform before relu-like activations, else glorot_uniform */
@@ -55,6 +69,13 @@ typedef struct nn_layer_spec {
     nn_act_kind act;      /* dense's activation, or the ACT layer's function */
     double alpha;         /* leaky_relu / elu parameter; NAN means the default */
     double rate;          /* dropout probability in [0, 1) */
+    int filters;          /* conv2d: output channels */
+    int kernel[2];        /* conv2d: kernel height, width; pooling: window height, width */
+    int stride[2];        /* conv2d: default 1, 1; pooling: 0 means the window */
+    nn_padding padding;   /* conv2d; default valid */
+    int pad[2];           /* conv2d with NN_PAD_EXPLICIT */
+    double momentum;      /* batchnorm: weight of the new batch in the running stats, 0.1 */
+    double eps;           /* batchnorm: added to the variance, 1e-5 */
 } nn_layer_spec;
 
 typedef struct nn_spec {

@@ -286,7 +286,9 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     if (!t->xb || !t->yb || !t->dout || !t->perm || !t->bidx || !t->opt_state || !t->norm_part)
         goto out;
     if (cfg->early.enabled && cfg->early.restore_best) {
-        t->best_params = malloc((np ? np : 1) * sizeof *t->best_params);
+        /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
+        size_t nb = np + nn_model_n_buffers(m);
+        t->best_params = malloc((nb ? nb : 1) * sizeof *t->best_params);
         if (!t->best_params)
             goto out;
     }
@@ -507,6 +509,20 @@ static double monitored(const nn_trainer *t, const nn_epoch_metrics *m, int *low
     }
 }
 
+/* Copies the model's parameters and buffers to snap (back = 0) or back from it. */
+static void copy_weights(nn_trainer *t, nn_real *snap, int back)
+{
+    size_t np = nn_model_n_params(t->m), nb = nn_model_n_buffers(t->m);
+    nn_real *p = nn_model_params(t->m), *b = nn_model_buffers(t->m);
+    if (back) {
+        memcpy(p, snap, np * sizeof *snap);
+        memcpy(b, snap + np, nb * sizeof *snap);
+    } else {
+        memcpy(snap, p, np * sizeof *snap);
+        memcpy(snap + np, b, nb * sizeof *snap);
+    }
+}
+
 /* Records the epoch against the best so far; returns 1 when it improved. */
 static int track_best(nn_trainer *t, const nn_epoch_metrics *m)
 {
@@ -523,8 +539,7 @@ static int track_best(nn_trainer *t, const nn_epoch_metrics *m)
         t->best.is_best = 1;
         t->since_best = 0;
         if (t->best_params) {
-            memcpy(t->best_params, nn_model_params(t->m),
-                   nn_model_n_params(t->m) * sizeof *t->best_params);
+            copy_weights(t, t->best_params, 0);
             t->has_best_params = 1;
         }
     } else {
@@ -644,8 +659,7 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
      * epoch's weights; a cancelled or paused one keeps its last weights */
     if (stop != NN_STOP_CANCELLED && stop != NN_STOP_PAUSED && t->has_best_params &&
         t->best.epoch != t->last.epoch) {
-        memcpy(nn_model_params(t->m), t->best_params,
-               nn_model_n_params(t->m) * sizeof *t->best_params);
+        copy_weights(t, t->best_params, 1);
         t->restored_best = 1;
     }
     return finish(t, stop, res);
@@ -807,6 +821,7 @@ static void put_fingerprint(wbuf *w, const nn_trainer *t)
 {
     put_u64(w, sizeof(nn_real));
     put_u64(w, nn_model_n_params(t->m));
+    put_u64(w, nn_model_n_buffers(t->m));
     put_u64(w, t->n_state);
     put_u64(w, (uint64_t)t->n_train);
     put_u64(w, (uint64_t)t->n_val);
@@ -819,13 +834,14 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
 {
     wbuf w = {0};
     uint64_t st[4];
-    size_t np = nn_model_n_params(t->m);
+    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m);
     *buf = NULL;
     *len = 0;
     put(&w, STATE_MAGIC, 4);
     put_u64(&w, STATE_VERSION);
     put_fingerprint(&w, t);
     put_reals(&w, nn_model_params(t->m), np);
+    put_reals(&w, nn_model_buffers(t->m), nbuf);
     put_reals(&w, t->opt_state, t->n_state);
     for (int i = 0; i < 4; i++)
         put_u64(&w, t->shuffle_rng.s[i]);
@@ -851,7 +867,7 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
     put_metrics(&w, &t->last);
     put_u64(&w, (uint64_t)t->has_best_params);
     if (t->has_best_params)
-        put_reals(&w, t->best_params, np);
+        put_reals(&w, t->best_params, np + nbuf);
     put_u64(&w, (uint64_t)t->done);
     put_u64(&w, (uint64_t)t->reason);
     put_u64(&w, (uint64_t)t->restored_best);
@@ -871,7 +887,7 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
 int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
 {
     rbuf r = {buf, len, 0, 0};
-    size_t np = nn_model_n_params(t->m);
+    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m), nall = np + nbuf;
     if (len < 4 + 8 + 8 || memcmp(buf, STATE_MAGIC, 4) != 0)
         return nn_errf(e, NN_EFORMAT, "not a training state (bad magic)");
     {
@@ -896,9 +912,9 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
                        "batch size, seed or optimizer differ)");
 
     /* decode into temporaries so that a bad blob changes nothing */
-    nn_real *params = malloc((np ? np : 1) * sizeof *params);
+    nn_real *params = malloc((nall ? nall : 1) * sizeof *params);
     nn_real *state = malloc((t->n_state ? t->n_state : 1) * sizeof *state);
-    nn_real *best = t->best_params ? malloc((np ? np : 1) * sizeof *best) : NULL;
+    nn_real *best = t->best_params ? malloc((nall ? nall : 1) * sizeof *best) : NULL;
     if (!params || !state || (t->best_params && !best)) {
         free(params);
         free(state);
@@ -907,7 +923,7 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
     }
     nn_trainer n = *t;
     uint64_t drop[4];
-    get_reals(&r, params, np);
+    get_reals(&r, params, nall);   /* parameters, then buffers */
     get_reals(&r, state, t->n_state);
     for (int i = 0; i < 4; i++)
         n.shuffle_rng.s[i] = get_u64(&r);
@@ -933,7 +949,7 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
     n.has_best_params = (int)get_u64(&r);
     if (n.has_best_params) {
         if (best)
-            get_reals(&r, best, np);
+            get_reals(&r, best, nall);
         else
             r.bad = 1;
     }
@@ -949,10 +965,11 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
         return nn_errf(e, NN_EFORMAT, "training state is malformed");
     }
     memcpy(nn_model_params(t->m), params, np * sizeof *params);
+    memcpy(nn_model_buffers(t->m), params + np, nbuf * sizeof *params);
     memcpy(t->opt_state, state, t->n_state * sizeof *state);
     nn_real *keep_best = t->best_params;
     if (n.has_best_params)
-        memcpy(keep_best, best, np * sizeof *best);
+        memcpy(keep_best, best, nall * sizeof *best);
     free(params);
     free(state);
     free(best);

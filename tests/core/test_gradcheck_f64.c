@@ -26,7 +26,7 @@
 #include "rng.h"
 #include "testutil.h"
 
-#define H 1e-6
+#define STEP 1e-6
 #define BOUND 1e-6
 
 typedef struct gc_case {
@@ -104,12 +104,12 @@ static double gradcheck(const nn_spec *spec, const gc_case *c)
         for (size_t k = 0; k < pt->numel; k++) {
             size_t i = pt->offset + k;
             nn_real keep = p[i];
-            p[i] = keep + H;
+            p[i] = keep + STEP;
             double lp = batch_loss(m, c, x, y, drop);
-            p[i] = keep - H;
+            p[i] = keep - STEP;
             double lm = batch_loss(m, c, x, y, drop);
             p[i] = keep;
-            double num = (lp - lm) / (2 * H);
+            double num = (lp - lm) / (2 * STEP);
             double scale = fmax(1.0, fmax(fabs(num), fabs(g[i])));
             double err = fabs(num - g[i]) / scale;
             if (err > worst)
@@ -238,6 +238,108 @@ START_TEST(dense_on_sequence)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------
+ * Convolutional layers: pre conv (3 channels) -> layer -> flatten -> dense */
+
+static nn_layer_spec conv(int filters, int kh, int kw, int sh, int sw, nn_padding pad, int ph,
+                          int pw, nn_act_kind act)
+{
+    nn_layer_spec l;
+    nn_layer_spec_default(&l);
+    l.kind = NN_LAYER_CONV2D;
+    l.filters = filters;
+    l.kernel[0] = kh;
+    l.kernel[1] = kw;
+    l.stride[0] = sh;
+    l.stride[1] = sw;
+    l.padding = pad;
+    l.pad[0] = ph;
+    l.pad[1] = pw;
+    l.act = act;
+    return l;
+}
+
+static nn_layer_spec kind(nn_layer_kind k, int kh, int kw, int sh, int sw)
+{
+    nn_layer_spec l;
+    nn_layer_spec_default(&l);
+    l.kind = k;
+    l.kernel[0] = kh;
+    l.kernel[1] = kw;
+    l.stride[0] = sh;
+    l.stride[1] = sw;
+    return l;
+}
+
+/* input [C, H, W] -> conv 3x3 same (3 filters, tanh) -> mid -> flatten -> dense 3 -> mse */
+static double run_image(nn_layer_spec mid, int C, int H, int W, int threads)
+{
+    nn_layer_spec layers[4] = {conv(3, 3, 3, 1, 1, NN_PAD_SAME, 0, 0, NN_ACT_TANH), mid,
+                               kind(NN_LAYER_FLATTEN, 0, 0, 0, 0), dense(3, NN_ACT_LINEAR)};
+    nn_spec s = {.input = {3, {C, H, W}}, .n_layers = 4, .layers = layers, .loss = NN_LOSS_MSE};
+    gc_case c = {.loss = NN_LOSS_MSE, .B = 3, .in = C * H * W, .labels = 0, .threads = threads};
+    return gradcheck(&s, &c);
+}
+
+START_TEST(conv2d_layers)
+{
+    struct {
+        nn_layer_spec l;
+        int C, H, W;
+        const char *what;
+    } cases[] = {
+        {conv(4, 3, 3, 1, 1, NN_PAD_VALID, 0, 0, NN_ACT_LINEAR), 2, 6, 7, "3x3 valid"},
+        {conv(2, 3, 3, 1, 1, NN_PAD_SAME, 0, 0, NN_ACT_RELU), 1, 5, 5, "3x3 same, relu"},
+        {conv(2, 2, 2, 1, 1, NN_PAD_SAME, 0, 0, NN_ACT_GELU), 2, 5, 4, "2x2 same (uneven), gelu"},
+        {conv(3, 3, 3, 2, 2, NN_PAD_EXPLICIT, 1, 1, NN_ACT_TANH), 3, 7, 6, "3x3 stride 2 pad 1"},
+        {conv(2, 3, 2, 2, 1, NN_PAD_EXPLICIT, 0, 1, NN_ACT_SIGMOID), 1, 6, 5, "3x2 stride 2x1"},
+        {conv(3, 1, 1, 1, 1, NN_PAD_VALID, 0, 0, NN_ACT_ELU), 2, 3, 3, "1x1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double w = run_image(cases[i].l, cases[i].C, cases[i].H, cases[i].W, 1);
+        ck_assert_msg(w <= BOUND, "conv2d %s: error %g", cases[i].what, w);
+        w = run_image(cases[i].l, cases[i].C, cases[i].H, cases[i].W, 2);
+        ck_assert_msg(w <= BOUND, "conv2d %s, 2 threads: error %g", cases[i].what, w);
+    }
+    nn_layer_spec nb = conv(2, 3, 3, 1, 1, NN_PAD_VALID, 0, 0, NN_ACT_LINEAR);
+    nb.use_bias = 0;
+    ck_assert_double_le(run_image(nb, 2, 5, 5, 1), BOUND);
+}
+END_TEST
+
+START_TEST(pooling_layers)
+{
+    struct {
+        nn_layer_spec l;
+        int C, H, W;
+        const char *what;
+    } cases[] = {
+        {kind(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0), 2, 6, 6, "max 2x2"},
+        {kind(NN_LAYER_MAXPOOL2D, 3, 3, 2, 2), 1, 7, 7, "max 3x3 stride 2 (overlapping)"},
+        {kind(NN_LAYER_MAXPOOL2D, 2, 3, 2, 1), 2, 5, 6, "max 2x3 stride 2x1, odd sizes"},
+        {kind(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0), 2, 6, 5, "avg 2x2 (dropping a column)"},
+        {kind(NN_LAYER_AVGPOOL2D, 3, 2, 1, 1), 1, 5, 5, "avg 3x2 stride 1"},
+        {kind(NN_LAYER_GLOBAL_AVGPOOL, 0, 0, 0, 0), 2, 4, 5, "global average"},
+        {kind(NN_LAYER_BATCHNORM, 0, 0, 0, 0), 2, 4, 4, "batchnorm on channels (train mode)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int th = 1; th <= 2; th++) {
+            double w = run_image(cases[i].l, cases[i].C, cases[i].H, cases[i].W, th);
+            ck_assert_msg(w <= BOUND, "%s (%d threads): error %g", cases[i].what, th, w);
+        }
+}
+END_TEST
+
+START_TEST(batchnorm_on_features)
+{
+    nn_layer_spec mid = kind(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
+    mid.momentum = 0.3;
+    mid.eps = 1e-3;
+    ck_assert_double_le(run3(mid, NN_LOSS_MSE, NN_ACT_LINEAR, 3, 0, 1), BOUND);
+    ck_assert_double_le(run3(mid, NN_LOSS_CROSS_ENTROPY, NN_ACT_SOFTMAX, 4, 1, 2), BOUND);
+}
+END_TEST
+
 /* The check itself must catch a wrong gradient: scale one analytic value. */
 START_TEST(check_detects_errors)
 {
@@ -254,14 +356,14 @@ START_TEST(check_detects_errors)
     nn_model_backward(m, dout, 0);
     nn_real *p = nn_model_params(m);
     double g0 = nn_model_grads(m)[0];
-    p[0] += H;
+    p[0] += STEP;
     out = nn_model_forward(m, x, 2, 1, NULL);
     nn_loss(NN_LOSS_MSE, out, NULL, y, 2, 3, NULL, &lo);
     double lp = lo.loss;
-    p[0] -= 2 * H;
+    p[0] -= 2 * STEP;
     out = nn_model_forward(m, x, 2, 1, NULL);
     nn_loss(NN_LOSS_MSE, out, NULL, y, 2, 3, NULL, &lo);
-    double num = (lp - lo.loss) / (2 * H);
+    double num = (lp - lo.loss) / (2 * STEP);
     ck_assert_double_le(fabs(num - g0), BOUND);
     ck_assert_double_gt(fabs(num - 1.01 * g0), BOUND);   /* a 1% error is visible */
     nn_model_free(m);
@@ -281,6 +383,9 @@ int main(void)
     tcase_add_test(tc, threaded_paths);
     tcase_add_test(tc, dense_on_sequence);
     tcase_add_test(tc, check_detects_errors);
+    tcase_add_test(tc, conv2d_layers);
+    tcase_add_test(tc, pooling_layers);
+    tcase_add_test(tc, batchnorm_on_features);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,0 +1,437 @@
+/*
+ * layer_conv.c — 2-D convolution with a fused activation, lowered to matrix
+ * products (im2col).
+ *
+ * Images are stored channel-last (layer.h), so a sample's patch for output
+ * pixel p is kh * kw runs of C contiguous values, and the whole batch's
+ * patches form one matrix cols [P, K] (P = B OH OW rows, K = kh kw C, in
+ * (i, j, c) order).  The weights are PyTorch's [O, C, kh, kw]; each pass
+ * rearranges them (O K values, tiny) into the (i, j, c) order it needs.
+ *
+ *   forward:   cols = im2col(x)                       [P, K] (and a column of ones)
+ *              z = cols wt + b,  y = f(z)             wt [K, O];  y [P, O] is the
+ *                                                     channel-last output as it stands
+ *   backward:  dz = dy * f'(z)                        (in place in dy)
+ *              db = sum_p dz
+ *              dwt = cols^T dz                        [K, O], then into dW [O, C, kh, kw]
+ *              dcols = dz wp                          wp [O, K]; written over cols
+ *              dx = col2im(dcols)                     (sums overlapping patches)
+ *
+ * Why this lowering: with channel-last rows every product reads both its
+ * operands in place (libnn's kernel needs no copies), the products are as
+ * large as the batch (B OH OW rows) rather than one per sample, and a
+ * thread that owns a range of samples owns their rows of cols, z and dx.
+ * The gradient of the weights sums over every row: each thread sums its own
+ * samples' rows into a share of its own, and the shares are added in order.  conv_ref() below is the direct convolution the
+ * tests compare with.
+ */
+#include "act.h"
+#include "gemm.h"
+#include "layer.h"
+#include "nn_math.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct conv {
+    int C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, K;
+    int KB;                  /* K, plus a column of ones when there is a bias */
+    nn_act_kind act;
+    double alpha;
+    nn_real *cols;           /* [B P, KB]: patches, then their gradient */
+    nn_real *z;              /* pre-activations when f' needs them */
+    nn_real *wt, *wp;        /* [KB, O] (the bias its last row), [O, KB] */
+    nn_real *dwt;            /* per part: [KB, O], that part's samples' share */
+    int nparts;
+} conv;
+
+typedef struct conv_task {
+    nn_layer *l;
+    const nn_real *x, *y;
+    nn_real *yout, *dy, *dx;
+    int B;
+} conv_task;
+
+static int conv_setup(nn_layer *l, nn_err *e)
+{
+    char sh[64];
+    const nn_layer_spec *s = &l->spec;
+    if (l->in.rank != 3) {
+        nn_shape_str(&l->in, sh, sizeof sh);
+        return nn_errf_at(e, NN_EINVAL, l->index, "type",
+                          "conv2d needs an image [channels, height, width], got %s", sh);
+    }
+    conv c = {.C = l->in.dim[0], .H = l->in.dim[1], .W = l->in.dim[2], .O = s->filters,
+              .kh = s->kernel[0], .kw = s->kernel[1], .sh = s->stride[0] > 0 ? s->stride[0] : 1,
+              .sw = s->stride[1] > 0 ? s->stride[1] : 1, .act = s->act,
+              .alpha = nn_act_alpha(s->act, s->alpha)};
+    if (c.O < 1)
+        return nn_errf_at(e, NN_EINVAL, l->index, "filters", "filters must be at least 1");
+    if (c.kh < 1 || c.kw < 1)
+        return nn_errf_at(e, NN_EINVAL, l->index, "kernel", "the kernel must be at least 1x1");
+    int ph = 0, pw = 0;   /* total padding */
+    if (s->padding == NN_PAD_SAME) {
+        if (c.sh != 1 || c.sw != 1)
+            return nn_errf_at(e, NN_EINVAL, l->index, "padding",
+                              "padding \"same\" needs stride 1 (as in PyTorch)");
+        ph = c.kh - 1;
+        pw = c.kw - 1;
+        c.pt = ph / 2;   /* an odd total puts the extra row below, as PyTorch */
+        c.pl = pw / 2;
+    } else if (s->padding == NN_PAD_EXPLICIT) {
+        if (s->pad[0] < 0 || s->pad[1] < 0)
+            return nn_errf_at(e, NN_EINVAL, l->index, "padding", "padding must be >= 0");
+        c.pt = s->pad[0];
+        c.pl = s->pad[1];
+        ph = 2 * s->pad[0];
+        pw = 2 * s->pad[1];
+    }
+    if (c.kh > c.H + ph || c.kw > c.W + pw)
+        return nn_errf_at(e, NN_EINVAL, l->index, "kernel",
+                          "the %dx%d kernel is larger than the %dx%d input (with padding %dx%d)",
+                          c.kh, c.kw, c.H, c.W, ph, pw);
+    if (nn_act_is_rowwise(c.act))
+        return nn_errf_at(e, NN_EINVAL, l->index, "activation",
+                          "softmax runs over features; flatten the image first");
+    c.OH = (c.H + ph - c.kh) / c.sh + 1;
+    c.OW = (c.W + pw - c.kw) / c.sw + 1;
+    c.K = c.kh * c.kw * c.C;
+    c.KB = c.K + (s->use_bias ? 1 : 0);
+    if ((int64_t)c.K * c.O > ((int64_t)1 << 30))
+        return nn_errf_at(e, NN_EINVAL, l->index, "filters", "more than 2^30 weights");
+    conv *d = malloc(sizeof *d);
+    if (!d)
+        return NN_ENOMEM;
+    *d = c;
+    l->priv = d;
+    l->out.rank = 3;
+    l->out.dim[0] = c.O;
+    l->out.dim[1] = c.OH;
+    l->out.dim[2] = c.OW;
+    size_t nw = (size_t)c.O * c.K;
+    l->tensors[0] = (nn_layer_tensor){"weight", 4, {c.O, c.C, c.kh, c.kw}, 0, nw, 0};
+    l->n_tensors = 1;
+    l->n_param = nw;
+    if (s->use_bias) {
+        l->tensors[1] = (nn_layer_tensor){"bias", 1, {c.O}, nw, (size_t)c.O, 0};
+        l->n_tensors = 2;
+        l->n_param += (size_t)c.O;
+    }
+    return NN_OK;
+}
+
+static void conv_init(nn_layer *l, uint64_t seed)
+{
+    conv *d = l->priv;
+    nn_init_kind k = l->spec.init;
+    if (k == NN_INIT_DEFAULT) {
+        nn_act_kind a = d->act;
+        int relu_like = a == NN_ACT_RELU || a == NN_ACT_LEAKY_RELU || a == NN_ACT_ELU ||
+                        a == NN_ACT_GELU;
+        k = relu_like ? NN_INIT_HE_UNIFORM : NN_INIT_GLOROT_UNIFORM;
+    }
+    /* fans as PyTorch counts them: in C kh kw, out O kh kw */
+    nn_init_weights(k, l->param, (size_t)d->O * d->K, d->K, d->O * d->kh * d->kw, seed, l->index);
+    if (l->spec.use_bias)
+        memset(l->param + (size_t)d->O * d->K, 0, (size_t)d->O * sizeof(nn_real));
+}
+
+static int conv_reserve(nn_layer *l, int B)
+{
+    conv *d = l->priv;
+    size_t rows = (size_t)B * d->OH * d->OW;
+    nn_real *cols = realloc(d->cols, rows * (size_t)d->KB * sizeof *cols);
+    if (!cols)
+        return NN_ENOMEM;
+    d->cols = cols;
+    if (nn_act_needs_z(d->act)) {
+        nn_real *z = realloc(d->z, rows * (size_t)d->O * sizeof *z);
+        if (!z)
+            return NN_ENOMEM;
+        d->z = z;
+    }
+    if (!d->wt) {
+        size_t nw = (size_t)d->O * d->KB;
+        d->nparts = nn_pool_size(l->pool);
+        d->wt = malloc(nw * sizeof *d->wt);
+        d->wp = calloc(nw, sizeof *d->wp);
+        d->dwt = malloc((size_t)d->nparts * nw * sizeof *d->dwt);
+        if (!d->wt || !d->wp || !d->dwt)
+            return NN_ENOMEM;
+    }
+    return NN_OK;
+}
+
+/* The position of weight (o, c, i, j) in PyTorch's layout and in (i, j, c) order. */
+static size_t w_torch(const conv *d, int o, int c, int i, int j)
+{
+    return (((size_t)o * d->C + c) * d->kh + i) * d->kw + j;
+}
+
+static size_t k_of(const conv *d, int c, int i, int j)
+{
+    return ((size_t)i * d->kw + j) * d->C + c;
+}
+
+/* wt [KB, O] and wp [O, KB] from the weights, in (i, j, c) order; the bias
+ * is wt's last row, so that the product adds it (cols end in a column of
+ * ones) and the weight gradient's product sums it (wp's last column stays 0) */
+static void arrange_weights(conv *d, const nn_real *w)
+{
+    for (int o = 0; o < d->O; o++)
+        for (int c = 0; c < d->C; c++)
+            for (int i = 0; i < d->kh; i++)
+                for (int j = 0; j < d->kw; j++) {
+                    nn_real v = w[w_torch(d, o, c, i, j)];
+                    size_t k = k_of(d, c, i, j);
+                    d->wt[k * d->O + o] = v;
+                    d->wp[(size_t)o * d->KB + k] = v;
+                }
+    if (d->KB > d->K)
+        for (int o = 0; o < d->O; o++)
+            d->wt[(size_t)d->K * d->O + o] = w[(size_t)d->O * d->K + o];
+}
+
+/* A pixel's C channels.  C is small (1 to a few hundred): a call to memcpy
+ * per pixel would cost more than the copy, so the loop stays a loop (the
+ * attribute keeps the compiler from turning it back into a call). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LIBCALL
+#endif
+
+NO_LIBCALL static inline void copy_pixel(nn_real *restrict dst, const nn_real *restrict src,
+                                         size_t C)
+{
+    for (size_t c = 0; c < C; c++)
+        dst[c] = src[c];
+}
+
+/* The patches of samples [b0, b1) into their rows of cols. */
+NO_LIBCALL static void im2col(const conv *d, const nn_real *x, int b0, int b1)
+{
+    const size_t in_n = (size_t)d->H * d->W * d->C, C = (size_t)d->C;
+    for (int b = b0; b < b1; b++) {
+        const nn_real *xb = x + b * in_n;
+        nn_real *row = d->cols + (size_t)b * d->OH * d->OW * d->KB;
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
+                nn_real *r = row;
+                if (d->KB > d->K)
+                    row[d->K] = 1;
+                for (int i = 0; i < d->kh; i++) {
+                    int ih = oh * d->sh - d->pt + i;
+                    for (int j = 0; j < d->kw; j++, r += C) {
+                        int iw = ow * d->sw - d->pl + j;
+                        if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
+                            for (size_t c = 0; c < C; c++)
+                                r[c] = 0;
+                        else
+                            copy_pixel(r, xb + ((size_t)ih * d->W + iw) * C, C);
+                    }
+                }
+            }
+    }
+}
+
+/* dx of samples [b0, b1) from their rows of dcols (held in cols). */
+NO_LIBCALL static void col2im(const conv *d, nn_real *dx, int b0, int b1)
+{
+    const size_t in_n = (size_t)d->H * d->W * d->C, C = (size_t)d->C;
+    for (int b = b0; b < b1; b++) {
+        nn_real *xb = dx + b * in_n;
+        const nn_real *row = d->cols + (size_t)b * d->OH * d->OW * d->KB;
+        memset(xb, 0, in_n * sizeof *xb);
+        for (int oh = 0; oh < d->OH; oh++)
+            for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
+                const nn_real *r = row;
+                for (int i = 0; i < d->kh; i++) {
+                    int ih = oh * d->sh - d->pt + i;
+                    for (int j = 0; j < d->kw; j++, r += C) {
+                        int iw = ow * d->sw - d->pl + j;
+                        if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
+                            continue;
+                        nn_real *t = xb + ((size_t)ih * d->W + iw) * C;
+                        for (size_t c = 0; c < C; c++)
+                            t[c] += r[c];
+                    }
+                }
+            }
+    }
+}
+
+static void fwd_task(void *ctx, int part, int nth)
+{
+    conv_task *t = ctx;
+    nn_layer *l = t->l;
+    conv *d = l->priv;
+    int b0, b1;
+    nn_split(t->B, part, nth, 1, &b0, &b1);
+    if (b1 <= b0)
+        return;
+    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
+    const int rows = (int)((size_t)(b1 - b0) * P), O = d->O;
+    im2col(d, t->x, b0, b1);
+    nn_real *z = (d->z ? d->z : t->yout) + r0 * O, *y = t->yout + r0 * O;
+    nn_gemm(0, 0, rows, O, d->KB, 1, d->cols + r0 * d->KB, d->KB, d->wt, O, 0, z, O);
+    nn_act_forward(d->act, d->alpha, z, y, rows, O, O);
+}
+
+static void conv_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+{
+    (void)train;
+    conv *d = l->priv;
+    arrange_weights(d, l->param);
+    conv_task t = {.l = l, .x = x, .yout = y, .B = B};
+    nn_pool_run(l->pool, fwd_task, &t);
+}
+
+/* dz in place in dy */
+static void dz_task(void *ctx, int part, int nth)
+{
+    conv_task *t = ctx;
+    conv *d = t->l->priv;
+    int b0, b1;
+    nn_split(t->B, part, nth, 1, &b0, &b1);
+    if (b1 <= b0)
+        return;
+    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
+    const int rows = (int)((size_t)(b1 - b0) * P), O = d->O;
+    nn_real *dz = t->dy + r0 * O;
+    nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 * O : NULL, t->y + r0 * O, dz, dz, rows, O,
+                    O);
+}
+
+/* The part's share of the weight gradient: cols^T dz over its own samples'
+ * rows (the rows it built in the forward pass, still in its cache).  The
+ * shares are added in part order afterwards. */
+static void dw_task(void *ctx, int part, int nth)
+{
+    conv_task *t = ctx;
+    conv *d = t->l->priv;
+    nn_real *dwt = d->dwt + (size_t)part * d->KB * d->O;
+    int b0, b1;
+    nn_split(t->B, part, nth, 1, &b0, &b1);
+    if (b1 <= b0) {
+        memset(dwt, 0, (size_t)d->KB * d->O * sizeof *dwt);
+        return;
+    }
+    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
+    nn_gemm(1, 0, d->KB, d->O, (int)((size_t)(b1 - b0) * P), 1, d->cols + r0 * d->KB, d->KB,
+            t->dy + r0 * d->O, d->O, 0, dwt, d->O);
+}
+
+/* dcols = dz wp over the part's rows (written over cols), then dx */
+static void dx_task(void *ctx, int part, int nth)
+{
+    conv_task *t = ctx;
+    conv *d = t->l->priv;
+    int b0, b1;
+    nn_split(t->B, part, nth, 1, &b0, &b1);
+    if (b1 <= b0)
+        return;
+    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
+    nn_gemm(0, 0, (int)((size_t)(b1 - b0) * P), d->KB, d->O, 1, t->dy + r0 * d->O, d->O, d->wp,
+            d->KB, 0, d->cols + r0 * d->KB, d->KB);
+    col2im(d, t->dx, b0, b1);
+}
+
+/* Everything of the backward pass that a part can do on its own samples, in
+ * one go: their dz, their share of the weight gradient, their input gradient. */
+static void bwd_task(void *ctx, int part, int nth)
+{
+    conv_task *t = ctx;
+    dz_task(ctx, part, nth);
+    dw_task(ctx, part, nth);
+    if (t->dx)
+        dx_task(ctx, part, nth);
+}
+
+static void conv_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
+                          nn_real *dx, int B, int accumulate)
+{
+    (void)x;
+    conv *d = l->priv;
+    conv_task t = {.l = l, .y = y, .dy = dy, .dx = dx, .B = B};
+    nn_pool_run(l->pool, bwd_task, &t);
+    const int O = d->O;
+    nn_real *dW = l->grad;
+    for (int o = 0; o < O; o++)
+        for (int c = 0; c < d->C; c++)
+            for (int i = 0; i < d->kh; i++)
+                for (int j = 0; j < d->kw; j++) {
+                    size_t w = w_torch(d, o, c, i, j), k = k_of(d, c, i, j) * O + o;
+                    nn_real g = 0;
+                    for (int p = 0; p < d->nparts; p++)
+                        g += d->dwt[(size_t)p * d->KB * O + k];
+                    dW[w] = accumulate ? dW[w] + g : g;
+                }
+    if (l->spec.use_bias) {
+        /* the last row of the shares: the sums of dz over the rows */
+        nn_real *db = l->grad + (size_t)O * d->K;
+        for (int o = 0; o < O; o++) {
+            nn_real g = 0;
+            for (int p = 0; p < d->nparts; p++)
+                g += d->dwt[((size_t)p * d->KB + d->K) * O + o];
+            db[o] = accumulate ? db[o] + g : g;
+        }
+    }
+}
+
+static void conv_flops(const nn_layer *l, int need_dx, double *fwd, double *bwd)
+{
+    const conv *d = l->priv;
+    double f = 2.0 * d->OH * d->OW * (double)d->K * d->O;
+    *fwd = f;
+    *bwd = need_dx ? 2 * f : f;
+}
+
+static void conv_destroy(nn_layer *l)
+{
+    conv *d = l->priv;
+    if (d) {
+        free(d->cols);
+        free(d->z);
+        free(d->wt);
+        free(d->wp);
+        free(d->dwt);
+    }
+    free(d);
+    l->priv = NULL;
+}
+
+const nn_layer_ops nn_conv2d_ops = {
+    .setup = conv_setup,
+    .init = conv_init,
+    .reserve = conv_reserve,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .destroy = conv_destroy,
+    .flops = conv_flops,
+};
+
+/* ---------------------------------------------------------------------------
+ * The reference: a direct convolution on channel-first data, for the tests. */
+
+void nn_conv2d_ref(const nn_real *x, const nn_real *w, const nn_real *bias, nn_real *y, int B,
+                   int C, int H, int W, int O, int kh, int kw, int sh, int sw, int pt, int pl,
+                   int OH, int OW)
+{
+    for (int b = 0; b < B; b++)
+        for (int o = 0; o < O; o++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    double s = bias ? bias[o] : 0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < kh; i++)
+                            for (int j = 0; j < kw; j++) {
+                                int ih = oh * sh - pt + i, iw = ow * sw - pl + j;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                s += (double)x[(((size_t)b * C + c) * H + ih) * W + iw] *
+                                     w[(((size_t)o * C + c) * kh + i) * kw + j];
+                            }
+                    y[(((size_t)b * O + o) * OH + oh) * OW + ow] = (nn_real)s;
+                }
+}

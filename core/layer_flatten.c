@@ -1,0 +1,106 @@
+/*
+ * layer_flatten.c — any sample shape to one dimension, in PyTorch's order:
+ * an image [C, H, W] (stored channel-last, layer.h) becomes [C * H * W]
+ * with the channel slowest, so that a dense layer after it has the weights
+ * a PyTorch nn.Flatten + nn.Linear would have.  Other shapes are already in
+ * that order and are copied.
+ *
+ *   image:  y[c * HW + p] = x[p * C + c];   dx[p * C + c] = dy[c * HW + p]
+ */
+#include "layer.h"
+
+#include <string.h>
+
+typedef struct flat_task {
+    const nn_layer *l;
+    const nn_real *src;
+    nn_real *dst;
+    int B;
+    int to_flat;
+} flat_task;
+
+static int is_image(const nn_layer *l)
+{
+    return l->in.rank == 3 && l->in.dim[0] > 1;
+}
+
+static int flatten_setup(nn_layer *l, nn_err *e)
+{
+    (void)e;
+    l->out.rank = 1;
+    l->out.dim[0] = (int)l->in_size;
+    return NN_OK;
+}
+
+static void flatten_init(nn_layer *l, uint64_t seed)
+{
+    (void)l, (void)seed;
+}
+
+static int flatten_reserve(nn_layer *l, int B)
+{
+    (void)l, (void)B;
+    return NN_OK;
+}
+
+static void task(void *ctx, int part, int nth)
+{
+    flat_task *t = ctx;
+    const int C = t->l->in.dim[0], HW = t->l->in.dim[1] * t->l->in.dim[2];
+    const size_t n = (size_t)C * HW;
+    int lo, hi;
+    nn_split(t->B, part, nth, 1, &lo, &hi);
+    for (int b = lo; b < hi; b++) {
+        const nn_real *s = t->src + b * n;
+        nn_real *d = t->dst + b * n;
+        if (!is_image(t->l)) {
+            memcpy(d, s, n * sizeof *d);
+            continue;
+        }
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++) {
+                if (t->to_flat)
+                    d[(size_t)c * HW + p] = s[(size_t)p * C + c];
+                else
+                    d[(size_t)p * C + c] = s[(size_t)c * HW + p];
+            }
+    }
+}
+
+static void run(nn_layer *l, const nn_real *src, nn_real *dst, int B, int to_flat)
+{
+    if (!is_image(l)) {
+        memcpy(dst, src, (size_t)B * (size_t)l->in_size * sizeof *dst);
+        return;
+    }
+    flat_task t = {l, src, dst, B, to_flat};
+    nn_pool_run(l->pool, task, &t);
+}
+
+static void flatten_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+{
+    (void)train;
+    run(l, x, y, B, 1);
+}
+
+static void flatten_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
+                             nn_real *dx, int B, int accumulate)
+{
+    (void)x, (void)y, (void)accumulate;
+    if (dx)
+        run(l, dy, dx, B, 0);
+}
+
+static void flatten_destroy(nn_layer *l)
+{
+    (void)l;
+}
+
+const nn_layer_ops nn_flatten_ops = {
+    .setup = flatten_setup,
+    .init = flatten_init,
+    .reserve = flatten_reserve,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+    .destroy = flatten_destroy,
+};

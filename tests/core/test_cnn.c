@@ -1,0 +1,429 @@
+/*
+ * test_cnn.c — convolutional layers in the float build: the im2col
+ * convolution against the direct reference on random shapes (both matrix
+ * backends, 1 and 2 threads), small hand-computed cases for convolution and
+ * pooling, flatten's PyTorch order, batchnorm in train and eval mode and
+ * its statistics in weight files and checkpoints, and a small CNN that
+ * learns and resumes bit for bit.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "layer.h"
+#include "model.h"
+#include "rng.h"
+#include "testutil.h"
+#include "train.h"
+
+static nn_layer_spec conv(int filters, int kh, int kw, int sh, int sw, nn_padding pad, int ph,
+                          int pw)
+{
+    nn_layer_spec l;
+    nn_layer_spec_default(&l);
+    l.kind = NN_LAYER_CONV2D;
+    l.filters = filters;
+    l.kernel[0] = kh;
+    l.kernel[1] = kw;
+    l.stride[0] = sh;
+    l.stride[1] = sw;
+    l.padding = pad;
+    l.pad[0] = ph;
+    l.pad[1] = pw;
+    return l;
+}
+
+static nn_layer_spec layer(nn_layer_kind k, int kh, int kw, int sh, int sw)
+{
+    nn_layer_spec l;
+    nn_layer_spec_default(&l);
+    l.kind = k;
+    l.kernel[0] = kh;
+    l.kernel[1] = kw;
+    l.stride[0] = sh;
+    l.stride[1] = sw;
+    return l;
+}
+
+static nn_model *model(nn_layer_spec *L, int n, int C, int H, int W, nn_loss_kind loss,
+                       int threads)
+{
+    nn_spec s = {.input = {3, {C, H, W}}, .n_layers = n, .layers = L, .loss = loss};
+    nn_model_opts o = {.seed = 3, .threads = threads};
+    nn_model *m;
+    nn_err e;
+    ck_assert_msg(nn_model_new(&s, &o, &m, &e) == NN_OK, "%s", e.msg);
+    return m;
+}
+
+/* One conv layer's output (through predict, back in [O, OH, OW]) against
+ * the direct convolution, for random shapes and both backends. */
+START_TEST(conv_matches_reference)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 17, 0);
+    for (int trial = 0; trial < 24; trial++) {
+        int C = 1 + (int)nn_rng_below(&r, 4), H = 3 + (int)nn_rng_below(&r, 9);
+        int W = 3 + (int)nn_rng_below(&r, 9), O = 1 + (int)nn_rng_below(&r, 40);
+        int kh = 1 + (int)nn_rng_below(&r, 3), kw = 1 + (int)nn_rng_below(&r, 3);
+        int sh = 1 + (int)nn_rng_below(&r, 2), sw = 1 + (int)nn_rng_below(&r, 2);
+        int mode = trial % 3, ph = 0, pw = 0, pt = 0, pl = 0;
+        nn_padding pad = mode == 0 ? NN_PAD_VALID : mode == 1 ? NN_PAD_EXPLICIT : NN_PAD_SAME;
+        if (pad == NN_PAD_EXPLICIT) {
+            ph = pt = (int)nn_rng_below(&r, 2);
+            pw = pl = (int)nn_rng_below(&r, 2);
+        }
+        if (pad == NN_PAD_SAME) {
+            sh = sw = 1;
+            pt = (kh - 1) / 2;
+            pl = (kw - 1) / 2;
+        }
+        int toth = pad == NN_PAD_SAME ? kh - 1 : 2 * ph, totw = pad == NN_PAD_SAME ? kw - 1 : 2 * pw;
+        int OH = (H + toth - kh) / sh + 1, OW = (W + totw - kw) / sw + 1;
+        nn_gemm_force_blas(trial & 1);
+        nn_layer_spec L[1] = {conv(O, kh, kw, sh, sw, pad, ph, pw)};
+        nn_model *m = model(L, 1, C, H, W, NN_LOSS_MSE, 1 + trial % 2);
+        nn_real *p = nn_model_params(m);
+        for (size_t i = 0; i < nn_model_n_params(m); i++)
+            p[i] = (nn_real)nn_rng_normal(&r);   /* the bias too */
+        enum { B = 3 };
+        size_t in = (size_t)C * H * W, out = (size_t)O * OH * OW;
+        nn_real *x = malloc(B * in * sizeof *x), *y = malloc(B * out * sizeof *y);
+        nn_real *want = malloc(B * out * sizeof *want);
+        for (size_t i = 0; i < B * in; i++)
+            x[i] = (nn_real)nn_rng_normal(&r);
+        ck_assert_int_eq(nn_model_out_size(m), (int64_t)out);
+        ck_assert_int_eq(nn_model_predict(m, x, B, y, NULL), NN_OK);
+        nn_conv2d_ref(x, p, p + (size_t)O * C * kh * kw, want, B, C, H, W, O, kh, kw, sh, sw, pt,
+                      pl, OH, OW);
+        for (size_t i = 0; i < B * out; i++)
+            ck_assert_msg(fabs(y[i] - want[i]) <= 1e-4 * (1 + fabs(want[i])),
+                          "trial %d (C%d %dx%d O%d k%dx%d s%dx%d pad %d): %zu: %g vs %g", trial,
+                          C, H, W, O, kh, kw, sh, sw, mode, i, (double)y[i], (double)want[i]);
+        free(x);
+        free(y);
+        free(want);
+        nn_model_free(m);
+    }
+    nn_gemm_force_blas(0);
+}
+END_TEST
+
+/* A 3x3 image, one 2x2 filter of ones, bias 0.5, valid: sums of windows. */
+START_TEST(conv_and_pool_by_hand)
+{
+    nn_layer_spec L[1] = {conv(1, 2, 2, 1, 1, NN_PAD_VALID, 0, 0)};
+    nn_model *m = model(L, 1, 1, 3, 3, NN_LOSS_MSE, 1);
+    nn_real *p = nn_model_params(m);
+    p[0] = p[1] = p[2] = p[3] = 1;
+    p[4] = 0.5f;
+    nn_real x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, y[4];
+    ck_assert_int_eq(nn_model_predict(m, x, 1, y, NULL), NN_OK);
+    const nn_real want[4] = {12.5f, 16.5f, 24.5f, 28.5f};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq(y[i], want[i]);
+    nn_model_free(m);
+
+    /* max and average pooling of a 2-channel 4x4 image by 2x2 windows */
+    nn_real img[32];
+    for (int i = 0; i < 32; i++)
+        img[i] = (nn_real)((i * 7) % 11) - (i >= 16 ? 20 : 0);
+    nn_layer_spec P[1] = {layer(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0)};
+    m = model(P, 1, 2, 4, 4, NN_LOSS_MSE, 1);
+    nn_real out[8];
+    ck_assert_int_eq(nn_model_predict(m, img, 1, out, NULL), NN_OK);
+    for (int c = 0; c < 2; c++)
+        for (int oh = 0; oh < 2; oh++)
+            for (int ow = 0; ow < 2; ow++) {
+                nn_real mx = -1e9f, sum = 0;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        nn_real v = img[c * 16 + (2 * oh + i) * 4 + 2 * ow + j];
+                        mx = v > mx ? v : mx;
+                        sum += v;
+                    }
+                ck_assert_double_eq(out[c * 4 + oh * 2 + ow], mx);
+                (void)sum;
+            }
+    nn_model_free(m);
+    nn_layer_spec A[1] = {layer(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0)};
+    m = model(A, 1, 2, 4, 4, NN_LOSS_MSE, 1);
+    ck_assert_int_eq(nn_model_predict(m, img, 1, out, NULL), NN_OK);
+    ck_assert_double_eq_tol(out[0], (img[0] + img[1] + img[4] + img[5]) / 4, 1e-6);
+    ck_assert_double_eq_tol(out[7], (img[26] + img[27] + img[30] + img[31]) / 4, 1e-6);
+    nn_model_free(m);
+}
+END_TEST
+
+/* flatten keeps PyTorch's [C, H, W] order after channel-last layers */
+START_TEST(flatten_order)
+{
+    nn_layer_spec L[1] = {layer(NN_LAYER_FLATTEN, 0, 0, 0, 0)};
+    nn_model *m = model(L, 1, 3, 2, 2, NN_LOSS_MSE, 2);
+    nn_real x[24], y[24];
+    for (int i = 0; i < 24; i++)
+        x[i] = (nn_real)i;
+    ck_assert_int_eq(nn_model_predict(m, x, 2, y, NULL), NN_OK);
+    for (int i = 0; i < 24; i++)
+        ck_assert_double_eq(y[i], x[i]);
+    nn_shape os = nn_model_out_shape(m);
+    ck_assert_int_eq(os.rank, 1);
+    ck_assert_int_eq(os.dim[0], 12);
+    nn_model_free(m);
+}
+END_TEST
+
+START_TEST(batchnorm_train_and_eval)
+{
+    nn_layer_spec L[1] = {layer(NN_LAYER_BATCHNORM, 0, 0, 0, 0)};
+    L[0].momentum = 0.5;
+    nn_model *m = model(L, 1, 2, 3, 3, NN_LOSS_MSE, 1);
+    ck_assert_int_eq(nn_model_n_buffers(m) >= 5, 1);
+    nn_real *gamma = nn_model_params(m);
+    gamma[0] = 2;
+    gamma[1] = 0.5f;
+    gamma[2] = 1;   /* beta of channel 0 */
+    gamma[3] = -1;
+    enum { B = 4, N = B * 18 };
+    nn_real x[N];
+    nn_rng r;
+    nn_rng_seed(&r, 2, 0);
+    for (int i = 0; i < N; i++)
+        x[i] = (nn_real)(3 + 2 * nn_rng_normal(&r) + (i % 18 >= 9 ? 10 : 0));
+    const nn_real *y = nn_model_forward(m, x, B, 1, NULL);
+    /* training mode: each channel normalised over the batch, then gamma, beta
+     * (channel-last in memory: channel c of value k is y[k * 2 + c]) */
+    for (int c = 0; c < 2; c++) {
+        double s = 0, s2 = 0, xm = 0, xv = 0;
+        for (int k = 0; k < N / 2; k++) {
+            s += y[2 * k + c];
+            s2 += (double)y[2 * k + c] * y[2 * k + c];
+        }
+        double mean = s / (N / 2), var = s2 / (N / 2) - mean * mean;
+        ck_assert_double_eq_tol(mean, c == 0 ? 1 : -1, 1e-4);
+        ck_assert_double_eq_tol(sqrt(var), c == 0 ? 2 : 0.5, 1e-3);
+        /* the running statistics moved halfway to the batch's */
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < 9; p++)
+                xm += x[b * 18 + c * 9 + p];
+        xm /= N / 2;
+        for (int b = 0; b < B; b++)
+            for (int p = 0; p < 9; p++)
+                xv += (x[b * 18 + c * 9 + p] - xm) * (x[b * 18 + c * 9 + p] - xm);
+        xv /= N / 2 - 1;
+        ck_assert_double_eq_tol(nn_model_buffers(m)[c], 0.5 * xm, 1e-4);
+        ck_assert_double_eq_tol(nn_model_buffers(m)[2 + c], 0.5 * 1 + 0.5 * xv, 1e-3);
+    }
+    ck_assert_double_eq(nn_model_buffers(m)[4], 1);   /* batches seen */
+    /* eval mode uses the running statistics */
+    nn_real out[N];
+    ck_assert_int_eq(nn_model_predict(m, x, B, out, NULL), NN_OK);
+    const nn_real *buf = nn_model_buffers(m);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < 2; c++)
+            for (int p = 0; p < 9; p++) {
+                int i = b * 18 + c * 9 + p;
+                double want = gamma[c] * (x[i] - buf[c]) / sqrt(buf[2 + c] + 1e-5) + gamma[2 + c];
+                ck_assert_double_eq_tol(out[i], want, 1e-4);
+            }
+    /* the statistics travel with the weights, under PyTorch's names */
+    void *w;
+    size_t len;
+    ck_assert_int_eq(nn_model_save_weights_mem(m, NULL, 0, &w, &len, NULL), NN_OK);
+    nn_model *m2 = model(L, 1, 2, 3, 3, NN_LOSS_MSE, 1);
+    ck_assert_int_eq(nn_model_load_weights_mem(m2, w, len, NULL), NN_OK);
+    ck_assert_int_eq(memcmp(nn_model_buffers(m2), nn_model_buffers(m),
+                            nn_model_n_buffers(m) * sizeof(nn_real)), 0);
+    int found = 0;
+    for (int t = 0; t < nn_model_n_tensors(m); t++) {
+        const char *n = nn_model_tensor(m, t)->name;
+        found += !strcmp(n, "layers.0.running_mean") || !strcmp(n, "layers.0.running_var") ||
+                 !strcmp(n, "layers.0.num_batches_tracked");
+    }
+    ck_assert_int_eq(found, 3);
+    nn_layer_info li;
+    nn_model_layer_info(m, 0, &li);
+    ck_assert_int_eq(li.n_params, 4);   /* the buffers are not trainable parameters */
+    free(w);
+    nn_model_free(m2);
+    nn_model_free(m);
+}
+END_TEST
+
+START_TEST(bad_shapes)
+{
+    struct {
+        nn_layer_spec l[3];
+        int n;
+        int C, H, W;
+        int layer;
+        const char *field;
+    } cases[4];
+    memset(cases, 0, sizeof cases);
+    cases[0].l[0] = conv(4, 5, 5, 1, 1, NN_PAD_VALID, 0, 0);
+    cases[0].n = 1, cases[0].C = 1, cases[0].H = 3, cases[0].W = 3, cases[0].field = "kernel";
+    cases[1].l[0] = layer(NN_LAYER_MAXPOOL2D, 4, 4, 0, 0);
+    cases[1].n = 1, cases[1].C = 1, cases[1].H = 3, cases[1].W = 8, cases[1].field = "size";
+    nn_layer_spec_default(&cases[2].l[0]);
+    cases[2].l[0].units = 3;   /* dense on an image */
+    cases[2].n = 1, cases[2].C = 1, cases[2].H = 3, cases[2].W = 3, cases[2].field = "type";
+    cases[3].l[0] = conv(2, 2, 2, 2, 2, NN_PAD_SAME, 0, 0);
+    cases[3].n = 1, cases[3].C = 1, cases[3].H = 4, cases[3].W = 4, cases[3].field = "padding";
+    for (int i = 0; i < 4; i++) {
+        nn_spec s = {.input = {3, {cases[i].C, cases[i].H, cases[i].W}}, .n_layers = cases[i].n,
+                     .layers = cases[i].l, .loss = NN_LOSS_MSE};
+        nn_model_opts o = {.threads = 1};
+        nn_model *m;
+        nn_err e;
+        ck_assert_int_eq(nn_model_new(&s, &o, &m, &e), NN_EINVAL);
+        ck_assert_int_eq(e.layer, cases[i].layer);
+        ck_assert_str_eq(e.field, cases[i].field);
+    }
+    /* conv2d needs an image */
+    nn_layer_spec c[1] = {conv(2, 1, 1, 1, 1, NN_PAD_VALID, 0, 0)};
+    nn_spec s = {.input = {1, {8}}, .n_layers = 1, .layers = c, .loss = NN_LOSS_MSE};
+    nn_model_opts o = {.threads = 1};
+    nn_model *m;
+    nn_err e;
+    ck_assert_int_eq(nn_model_new(&s, &o, &m, &e), NN_EINVAL);
+    ck_assert_str_eq(e.field, "type");
+}
+END_TEST
+
+/* Images with a bright 3x3 patch in one of four quadrants; the class is the
+ * quadrant.  Two channels, so the channel-last conversion of the input is
+ * exercised too. */
+static void quadrants(nn_dataset *d, int n, uint64_t seed)
+{
+    nn_rng r;
+    nn_rng_seed(&r, seed, 0);
+    memset(d, 0, sizeof *d);
+    int64_t xd[4] = {n, 2, 8, 8}, yd[1] = {n};
+    ck_assert_int_eq(nn_tensor_alloc(&d->x, 4, xd), NN_OK);
+    ck_assert_int_eq(nn_tensor_alloc(&d->y, 1, yd), NN_OK);
+    d->n_classes = 4;
+    for (int i = 0; i < n; i++) {
+        nn_real *img = d->x.data + (size_t)i * 128;
+        for (int k = 0; k < 128; k++)
+            img[k] = (nn_real)(0.3 * nn_rng_uniform(&r));
+        int q = (int)nn_rng_below(&r, 4), ch = (int)nn_rng_below(&r, 2);
+        int r0 = (q / 2) * 4 + (int)nn_rng_below(&r, 2), c0 = (q % 2) * 4 + (int)nn_rng_below(&r, 2);
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                img[ch * 64 + (r0 + a) * 8 + c0 + b] += 1;
+        d->y.data[i] = (nn_real)q;
+    }
+}
+
+static void count_step(void *u, const nn_step_info *si)
+{
+    (void)si;
+    (*(int *)u)++;
+}
+
+static int pause_at_30(void *u)
+{
+    return *(int *)u >= 30 ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
+}
+
+static nn_model *small_cnn(uint64_t seed)
+{
+    static nn_layer_spec L[7];
+    L[0] = conv(6, 3, 3, 1, 1, NN_PAD_SAME, 0, 0);
+    L[1] = layer(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
+    L[2] = layer(NN_LAYER_ACT, 0, 0, 0, 0);
+    L[2].act = NN_ACT_RELU;
+    L[3] = layer(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0);
+    L[4] = layer(NN_LAYER_FLATTEN, 0, 0, 0, 0);
+    nn_layer_spec_default(&L[5]);
+    L[5].kind = NN_LAYER_DROPOUT;
+    L[5].rate = 0.1;
+    nn_layer_spec_default(&L[6]);
+    L[6].units = 4;
+    L[6].act = NN_ACT_SOFTMAX;
+    nn_spec s = {.input = {3, {2, 8, 8}}, .n_layers = 7, .layers = L,
+                 .loss = NN_LOSS_CROSS_ENTROPY};
+    nn_model_opts o = {.seed = seed, .threads = tu_threads()};
+    nn_model *m;
+    nn_err e;
+    ck_assert_msg(nn_model_new(&s, &o, &m, &e) == NN_OK, "%s", e.msg);
+    return m;
+}
+
+static void cnn_cfg(nn_train_cfg *c)
+{
+    nn_train_cfg_default(c);
+    c->optim.lr = 0.01;
+    c->batch_size = 32;
+    c->epochs = 6;
+    c->validation_split = 0.2;
+    c->seed = 4;
+}
+
+START_TEST(small_cnn_learns_and_resumes)
+{
+    nn_dataset tr, te;
+    quadrants(&tr, 800, 1);
+    quadrants(&te, 400, 2);
+    nn_train_cfg c;
+    cnn_cfg(&c);
+    nn_model *m = small_cnn(4);
+    nn_trainer *t;
+    nn_err e;
+    ck_assert_msg(nn_trainer_new(m, &c, &tr, NULL, &t, &e) == NN_OK, "%s", e.msg);
+    nn_train_result r;
+    ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+    nn_trainer_free(t);
+    double loss, acc;
+    ck_assert_int_eq(nn_evaluate(m, &te, 64, &loss, &acc, NULL), NN_OK);
+    ck_assert_msg(acc >= 0.95, "held-out accuracy %.3f", acc);
+    size_t np = nn_model_n_params(m), nb = nn_model_n_buffers(m);
+    nn_real *want = malloc((np + nb) * sizeof *want);
+    memcpy(want, nn_model_params(m), np * sizeof *want);
+    memcpy(want + np, nn_model_buffers(m), nb * sizeof *want);
+    nn_model_free(m);
+
+    /* paused before step 31 (inside epoch 2), saved, loaded into a fresh
+     * model and trainer: the same end, batchnorm statistics included */
+    m = small_cnn(4);
+    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
+    int steps = 0;
+    nn_callbacks cb = {&steps, count_step, NULL, pause_at_30};
+    ck_assert_int_eq(nn_trainer_run(t, &cb, &r, NULL), NN_OK);
+    ck_assert_int_eq(r.reason, NN_STOP_PAUSED);
+    void *blob;
+    size_t len;
+    ck_assert_int_eq(nn_trainer_save(t, &blob, &len, NULL), NN_OK);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    m = small_cnn(99);
+    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
+    ck_assert_msg(nn_trainer_load(t, blob, len, &e) == NN_OK, "%s", e.msg);
+    ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+    ck_assert_int_eq(memcmp(nn_model_params(m), want, np * sizeof *want), 0);
+    ck_assert_int_eq(memcmp(nn_model_buffers(m), want + np, nb * sizeof *want), 0);
+    free(blob);
+    nn_trainer_free(t);
+    nn_model_free(m);
+    free(want);
+    nn_dataset_free(&tr);
+    nn_dataset_free(&te);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cnn");
+    TCase *tc = tcase_create("cnn");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, conv_matches_reference);
+    tcase_add_test(tc, conv_and_pool_by_hand);
+    tcase_add_test(tc, flatten_order);
+    tcase_add_test(tc, batchnorm_train_and_eval);
+    tcase_add_test(tc, bad_shapes);
+    tcase_add_test(tc, small_cnn_learns_and_resumes);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
