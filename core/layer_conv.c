@@ -9,6 +9,7 @@
  * rearranges them (O K values, tiny) into the (i, j, c) order it needs.
  *
  *   forward:   cols = im2col(x)                       [P, K] (and a column of ones)
+ *              (P = OH OW rows of one sample at a time)
  *              z = cols wt + b,  y = f(z)             wt [K, O];  y [P, O] is the
  *                                                     channel-last output as it stands
  *   backward:  dz = dy * f'(z)                        (in place in dy)
@@ -18,11 +19,13 @@
  *              dx = col2im(dcols)                     (sums overlapping patches)
  *
  * Why this lowering: with channel-last rows every product reads both its
- * operands in place (libnn's kernel needs no copies), the products are as
- * large as the batch (B OH OW rows) rather than one per sample, and a
- * thread that owns a range of samples owns their rows of cols, z and dx.
- * The gradient of the weights sums over every row: each thread sums its own
- * samples' rows into a share of its own, and the shares are added in order.  conv_ref() below is the direct convolution the
+ * operands in place (libnn's kernel needs no copies).  Each thread takes a
+ * range of samples and works one sample at a time: that sample's patches
+ * (OH OW rows, some ten to a hundred kilobytes) stay in the cache between
+ * im2col and the products, and are rebuilt in the backward pass rather than
+ * kept, so the batch's patches never travel through memory.  The gradient
+ * of the weights sums over every row: each thread sums its own samples into
+ * a share of its own, and the shares are added in order.  conv_ref() below is the direct convolution the
  * tests compare with.
  */
 #include "act.h"
@@ -38,7 +41,7 @@ typedef struct conv {
     int KB;                  /* K, plus a column of ones when there is a bias */
     nn_act_kind act;
     double alpha;
-    nn_real *cols;           /* [B P, KB]: patches, then their gradient */
+    nn_real *cols;           /* per part: one sample's patches [OH OW, KB], then their gradient */
     nn_real *z;              /* pre-activations when f' needs them */
     nn_real *wt, *wp;        /* [KB, O] (the bias its last row), [O, KB] */
     nn_real *dwt;            /* per part: [KB, O], that part's samples' share */
@@ -140,10 +143,12 @@ static int conv_reserve(nn_layer *l, int B)
 {
     conv *d = l->priv;
     size_t rows = (size_t)B * d->OH * d->OW;
-    nn_real *cols = realloc(d->cols, rows * (size_t)d->KB * sizeof *cols);
-    if (!cols)
-        return NN_ENOMEM;
-    d->cols = cols;
+    if (!d->cols) {
+        /* one sample's patches per part */
+        d->cols = malloc((size_t)nn_pool_size(l->pool) * d->OH * d->OW * d->KB * sizeof *d->cols);
+        if (!d->cols)
+            return NN_ENOMEM;
+    }
     if (nn_act_needs_z(d->act)) {
         nn_real *z = realloc(d->z, rows * (size_t)d->O * sizeof *z);
         if (!z)
@@ -208,74 +213,71 @@ NO_LIBCALL static inline void copy_pixel(nn_real *restrict dst, const nn_real *r
         dst[c] = src[c];
 }
 
-/* The patches of samples [b0, b1) into their rows of cols. */
-NO_LIBCALL static void im2col(const conv *d, const nn_real *x, int b0, int b1)
+/* One sample's patches (channel-last image xb) into cols [OH OW, KB]. */
+NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
 {
-    const size_t in_n = (size_t)d->H * d->W * d->C, C = (size_t)d->C;
-    for (int b = b0; b < b1; b++) {
-        const nn_real *xb = x + b * in_n;
-        nn_real *row = d->cols + (size_t)b * d->OH * d->OW * d->KB;
-        for (int oh = 0; oh < d->OH; oh++)
-            for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
-                nn_real *r = row;
-                if (d->KB > d->K)
-                    row[d->K] = 1;
-                for (int i = 0; i < d->kh; i++) {
-                    int ih = oh * d->sh - d->pt + i;
-                    for (int j = 0; j < d->kw; j++, r += C) {
-                        int iw = ow * d->sw - d->pl + j;
-                        if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
-                            for (size_t c = 0; c < C; c++)
-                                r[c] = 0;
-                        else
-                            copy_pixel(r, xb + ((size_t)ih * d->W + iw) * C, C);
-                    }
-                }
-            }
-    }
-}
-
-/* dx of samples [b0, b1) from their rows of dcols (held in cols). */
-NO_LIBCALL static void col2im(const conv *d, nn_real *dx, int b0, int b1)
-{
-    const size_t in_n = (size_t)d->H * d->W * d->C, C = (size_t)d->C;
-    for (int b = b0; b < b1; b++) {
-        nn_real *xb = dx + b * in_n;
-        const nn_real *row = d->cols + (size_t)b * d->OH * d->OW * d->KB;
-        memset(xb, 0, in_n * sizeof *xb);
-        for (int oh = 0; oh < d->OH; oh++)
-            for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
-                const nn_real *r = row;
-                for (int i = 0; i < d->kh; i++) {
-                    int ih = oh * d->sh - d->pt + i;
-                    for (int j = 0; j < d->kw; j++, r += C) {
-                        int iw = ow * d->sw - d->pl + j;
-                        if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
-                            continue;
-                        nn_real *t = xb + ((size_t)ih * d->W + iw) * C;
+    const size_t C = (size_t)d->C;
+    nn_real *row = cols;
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
+            nn_real *r = row;
+            if (d->KB > d->K)
+                row[d->K] = 1;
+            for (int i = 0; i < d->kh; i++) {
+                int ih = oh * d->sh - d->pt + i;
+                for (int j = 0; j < d->kw; j++, r += C) {
+                    int iw = ow * d->sw - d->pl + j;
+                    if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
                         for (size_t c = 0; c < C; c++)
-                            t[c] += r[c];
-                    }
+                            r[c] = 0;
+                    else
+                        copy_pixel(r, xb + ((size_t)ih * d->W + iw) * C, C);
                 }
             }
-    }
+        }
 }
 
+/* One sample's input gradient dxb from its dcols [OH OW, KB] (overlapping
+ * patches add up). */
+NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
+{
+    const size_t C = (size_t)d->C;
+    const nn_real *row = dcols;
+    memset(dxb, 0, (size_t)d->H * d->W * C * sizeof *dxb);
+    for (int oh = 0; oh < d->OH; oh++)
+        for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
+            const nn_real *r = row;
+            for (int i = 0; i < d->kh; i++) {
+                int ih = oh * d->sh - d->pt + i;
+                for (int j = 0; j < d->kw; j++, r += C) {
+                    int iw = ow * d->sw - d->pl + j;
+                    if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
+                        continue;
+                    nn_real *t = dxb + ((size_t)ih * d->W + iw) * C;
+                    for (size_t c = 0; c < C; c++)
+                        t[c] += r[c];
+                }
+            }
+        }
+}
+
+/* The part's samples one at a time: patches, product, activation.  One
+ * sample's patches fit in the cache, so they are never written to memory. */
 static void fwd_task(void *ctx, int part, int nth)
 {
     conv_task *t = ctx;
-    nn_layer *l = t->l;
-    conv *d = l->priv;
+    conv *d = t->l->priv;
     int b0, b1;
     nn_split(t->B, part, nth, 1, &b0, &b1);
-    if (b1 <= b0)
-        return;
-    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
-    const int rows = (int)((size_t)(b1 - b0) * P), O = d->O;
-    im2col(d, t->x, b0, b1);
-    nn_real *z = (d->z ? d->z : t->yout) + r0 * O, *y = t->yout + r0 * O;
-    nn_gemm(0, 0, rows, O, d->KB, 1, d->cols + r0 * d->KB, d->KB, d->wt, O, 0, z, O);
-    nn_act_forward(d->act, d->alpha, z, y, rows, O, O);
+    const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
+    const int O = d->O;
+    nn_real *cols = d->cols + (size_t)part * P * d->KB;
+    for (int b = b0; b < b1; b++) {
+        nn_real *z = (d->z ? d->z : t->yout) + (size_t)b * P * O, *y = t->yout + (size_t)b * P * O;
+        im2col(d, t->x + b * in_n, cols);
+        nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, d->wt, O, 0, z, O);
+        nn_act_forward(d->act, d->alpha, z, y, (int)P, O, O);
+    }
 }
 
 static void conv_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
@@ -287,73 +289,41 @@ static void conv_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int t
     nn_pool_run(l->pool, fwd_task, &t);
 }
 
-/* dz in place in dy */
-static void dz_task(void *ctx, int part, int nth)
-{
-    conv_task *t = ctx;
-    conv *d = t->l->priv;
-    int b0, b1;
-    nn_split(t->B, part, nth, 1, &b0, &b1);
-    if (b1 <= b0)
-        return;
-    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
-    const int rows = (int)((size_t)(b1 - b0) * P), O = d->O;
-    nn_real *dz = t->dy + r0 * O;
-    nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 * O : NULL, t->y + r0 * O, dz, dz, rows, O,
-                    O);
-}
-
-/* The part's share of the weight gradient: cols^T dz over its own samples'
- * rows (the rows it built in the forward pass, still in its cache).  The
- * shares are added in part order afterwards. */
-static void dw_task(void *ctx, int part, int nth)
-{
-    conv_task *t = ctx;
-    conv *d = t->l->priv;
-    nn_real *dwt = d->dwt + (size_t)part * d->KB * d->O;
-    int b0, b1;
-    nn_split(t->B, part, nth, 1, &b0, &b1);
-    if (b1 <= b0) {
-        memset(dwt, 0, (size_t)d->KB * d->O * sizeof *dwt);
-        return;
-    }
-    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
-    nn_gemm(1, 0, d->KB, d->O, (int)((size_t)(b1 - b0) * P), 1, d->cols + r0 * d->KB, d->KB,
-            t->dy + r0 * d->O, d->O, 0, dwt, d->O);
-}
-
-/* dcols = dz wp over the part's rows (written over cols), then dx */
-static void dx_task(void *ctx, int part, int nth)
-{
-    conv_task *t = ctx;
-    conv *d = t->l->priv;
-    int b0, b1;
-    nn_split(t->B, part, nth, 1, &b0, &b1);
-    if (b1 <= b0)
-        return;
-    const size_t P = (size_t)d->OH * d->OW, r0 = (size_t)b0 * P;
-    nn_gemm(0, 0, (int)((size_t)(b1 - b0) * P), d->KB, d->O, 1, t->dy + r0 * d->O, d->O, d->wp,
-            d->KB, 0, d->cols + r0 * d->KB, d->KB);
-    col2im(d, t->dx, b0, b1);
-}
-
-/* Everything of the backward pass that a part can do on its own samples, in
- * one go: their dz, their share of the weight gradient, their input gradient. */
+/* Everything of the backward pass that a part can do on its own samples,
+ * one sample at a time: dz (in place in dy), the sample's term of the
+ * part's share of the weight gradient (cols rebuilt rather than stored),
+ * and the input gradient. */
 static void bwd_task(void *ctx, int part, int nth)
 {
     conv_task *t = ctx;
-    dz_task(ctx, part, nth);
-    dw_task(ctx, part, nth);
-    if (t->dx)
-        dx_task(ctx, part, nth);
+    conv *d = t->l->priv;
+    int b0, b1;
+    nn_split(t->B, part, nth, 1, &b0, &b1);
+    const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
+    const int O = d->O;
+    nn_real *cols = d->cols + (size_t)part * P * d->KB;
+    nn_real *dwt = d->dwt + (size_t)part * d->KB * O;
+    if (b1 <= b0)
+        memset(dwt, 0, (size_t)d->KB * O * sizeof *dwt);
+    for (int b = b0; b < b1; b++) {
+        size_t r0 = (size_t)b * P * O;
+        nn_real *dz = t->dy + r0;
+        nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz, (int)P, O,
+                        O);
+        im2col(d, t->x + b * in_n, cols);
+        nn_gemm(1, 0, d->KB, O, (int)P, 1, cols, d->KB, dz, O, b == b0 ? 0 : 1, dwt, O);
+        if (t->dx) {
+            nn_gemm(0, 0, (int)P, d->KB, O, 1, dz, O, d->wp, d->KB, 0, cols, d->KB);
+            col2im(d, cols, t->dx + b * in_n);
+        }
+    }
 }
 
 static void conv_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
                           nn_real *dx, int B, int accumulate)
 {
-    (void)x;
     conv *d = l->priv;
-    conv_task t = {.l = l, .y = y, .dy = dy, .dx = dx, .B = B};
+    conv_task t = {.l = l, .x = x, .y = y, .dy = dy, .dx = dx, .B = B};
     nn_pool_run(l->pool, bwd_task, &t);
     const int O = d->O;
     nn_real *dW = l->grad;
