@@ -42,7 +42,7 @@ traind_row() {
 # torch TORCH_THREADS BLAS_THREADS
 torch_row() {
   local out rate rss gflops
-  out=$(OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$2 "$PY" bench/torch_mlp.py --threads "$1" \
+  out=$(OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$2 "$PY" bench/torch_rival.py --threads "$1" \
         --epochs "$EPOCHS" --data "$F")
   rate=$(sed -n 's/^RESULT samples_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
   rss=$(sed -n 's/.*peak_rss_mb=\([0-9]*\).*/\1/p' <<<"$out")
