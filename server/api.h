@@ -46,6 +46,15 @@ MHD_RESULT api_jobs_predict(http_req *r);
  * (conflict), 500 otherwise.  Returns the reply's result. */
 MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err);
 
+/* api_store_error for the row the route's {id} names, called "<kind> <id>"
+ * ("dataset 3"). */
+MHD_RESULT api_store_error_id(http_req *r, int rc, const char *kind, const char *err);
+
+/* DELETE of the row the route's {id} names with del (store_dataset_delete,
+ * ...): 204, or the failure as api_store_error_id replies it. */
+MHD_RESULT api_delete_by_id(http_req *r, const char *kind,
+                            int (*del)(store *, int64_t, char *, size_t));
+
 /* Parses and checks a model definition found at JSON Pointer `base` of the
  * request body ("" for the whole body): fills spec (caller frees), cfg, the
  * canonical definition and the summary (new references).  Otherwise replies

@@ -1,6 +1,7 @@
 /*
- * api_common.c — what the handlers share: store errors as HTTP answers, the
- * JSON of datasets, models and jobs, and the operations routes.
+ * api_common.c — what the handlers share: store errors as HTTP answers (and
+ * the DELETE by id that is nothing else), the JSON of datasets, models and
+ * jobs, and the operations routes.
  */
 #include "api.h"
 
@@ -8,6 +9,7 @@
 #include "serve.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,23 @@ MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *er
     default:
         return http_reply_error(r, 500, "internal", NULL, "%s: %s", what, err ? err : "");
     }
+}
+
+MHD_RESULT api_store_error_id(http_req *r, int rc, const char *kind, const char *err)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s %lld", kind, (long long)r->id);
+    return api_store_error(r, rc, what, err);
+}
+
+MHD_RESULT api_delete_by_id(http_req *r, const char *kind,
+                            int (*del)(store *, int64_t, char *, size_t))
+{
+    char err[256];
+    int rc = del(r->app->store, r->id, err, sizeof err);
+    if (rc)
+        return api_store_error_id(r, rc, kind, err);
+    return http_reply_empty(r, 204);
 }
 
 static json_t *shape_json(int rank, const int64_t *dim)

@@ -209,11 +209,10 @@ MHD_RESULT api_datasets_list(http_req *r)
 MHD_RESULT api_datasets_get(http_req *r)
 {
     store_dataset d;
-    char err[256], what[64];
-    snprintf(what, sizeof what, "dataset %lld", (long long)r->id);
+    char err[256];
     int rc = store_dataset_get(r->app->store, r->id, &d, err, sizeof err);
     if (rc)
-        return api_store_error(r, rc, what, err);
+        return api_store_error_id(r, rc, "dataset", err);
     MHD_RESULT res = http_reply_json(r, 200, api_dataset_json(&d));
     store_dataset_clear(&d);
     return res;
@@ -222,10 +221,5 @@ MHD_RESULT api_datasets_get(http_req *r)
 /* DELETE /v1/datasets/{id} */
 MHD_RESULT api_datasets_delete(http_req *r)
 {
-    char err[256], what[64];
-    snprintf(what, sizeof what, "dataset %lld", (long long)r->id);
-    int rc = store_dataset_delete(r->app->store, r->id, err, sizeof err);
-    if (rc)
-        return api_store_error(r, rc, what, err);
-    return http_reply_empty(r, 204);
+    return api_delete_by_id(r, "dataset", store_dataset_delete);
 }

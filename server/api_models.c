@@ -164,11 +164,10 @@ MHD_RESULT api_models_list(http_req *r)
 MHD_RESULT api_models_get(http_req *r)
 {
     store_model m;
-    char err[256], what[64];
-    snprintf(what, sizeof what, "model %lld", (long long)r->id);
+    char err[256];
     int rc = store_model_get(r->app->store, r->id, &m, err, sizeof err);
     if (rc)
-        return api_store_error(r, rc, what, err);
+        return api_store_error_id(r, rc, "model", err);
     MHD_RESULT res = http_reply_json(r, 200, api_model_json(&m));
     store_model_clear(&m);
     return res;
@@ -177,10 +176,5 @@ MHD_RESULT api_models_get(http_req *r)
 /* DELETE /v1/models/{id} */
 MHD_RESULT api_models_delete(http_req *r)
 {
-    char err[256], what[64];
-    snprintf(what, sizeof what, "model %lld", (long long)r->id);
-    int rc = store_model_delete(r->app->store, r->id, err, sizeof err);
-    if (rc)
-        return api_store_error(r, rc, what, err);
-    return http_reply_empty(r, 204);
+    return api_delete_by_id(r, "model", store_model_delete);
 }

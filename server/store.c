@@ -335,6 +335,123 @@ static void col_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
     snprintf(buf, len, "%s", t ? t : "");
 }
 
+/* How the get and list helpers below turn a row into one element of the
+ * caller's (a store_dataset, a store_job, an id, ...): a reader zeroes the
+ * element first and leaves it owning nothing when it fails; a clear frees
+ * what a read element owns. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *row, char *err, size_t errlen);
+typedef void (*row_clear)(void *row);
+
+/* The one row of sql (?1 = id) read into out, on a connection already in a
+ * transaction: "cannot read the <what>" when SQLite fails, STORE_ENOTFOUND
+ * "no <what> <id>" when there is no such row. */
+static int get_row(sqlite3 *db, const char *sql, int64_t id, const char *what, row_reader read,
+                   void *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    char step_what[64];
+    snprintf(step_what, sizeof step_what, "cannot read the %s", what);
+    int rc = prep(db, sql, &st, err, errlen);
+    if (rc == STORE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        int r = step_row(db, st, step_what, err, errlen);
+        if (r < 0)
+            rc = r;
+        else if (r == 0)
+            rc = fail(err, errlen, STORE_ENOTFOUND, "no %s %lld", what, (long long)id);
+        else
+            rc = read(st, out, err, errlen);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* get_row in a read transaction of its own: what a public *_get does. */
+static int get_one(store *s, const char *sql, int64_t id, const char *what, row_reader read,
+                   void *out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int rc = read_begin(s, &db, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = get_row(db, sql, id, what, read, out, err, errlen);
+    read_end(s, db);
+    return rc;
+}
+
+/* Clears n elements of size bytes (clear NULL: they own nothing) and frees
+ * the array; rows NULL is a no-op. */
+static void free_rows(void *rows, int n, size_t size, row_clear clear)
+{
+    if (!rows)
+        return;
+    for (int i = 0; clear && i < n; i++)
+        clear((char *)rows + (size_t)i * size);
+    free(rows);
+}
+
+/* Steps a prepared and bound query to its end, each row read into a growing
+ * array of size-byte elements: *out gets the array (NULL when empty), *n its
+ * length.  On failure what was read is cleared (clear is NULL when elements
+ * own nothing) and freed, and *out, *n stay NULL and 0. */
+static int collect_rows(sqlite3 *db, sqlite3_stmt *st, const char *what, size_t size,
+                        row_reader read, row_clear clear, void **out, int *n, char *err,
+                        size_t errlen)
+{
+    char *list = NULL;             /* element i at list + i * size */
+    int count = 0, cap = 0, r;
+    *out = NULL;
+    *n = 0;
+    while ((r = step_row(db, st, what, err, errlen)) > 0) {
+        if (count == cap) {
+            int ncap = cap ? 2 * cap : 16;
+            char *g = realloc(list, (size_t)ncap * size);
+            if (!g) {
+                r = fail(err, errlen, STORE_ENOMEM, "out of memory");
+                break;
+            }
+            list = g;
+            cap = ncap;
+        }
+        if ((r = read(st, list + (size_t)count * size, err, errlen)) < 0)
+            break;
+        count++;
+    }
+    if (r < 0) {
+        free_rows(list, count, size, clear);
+        return r;
+    }
+    *out = list;
+    *n = count;
+    return STORE_OK;
+}
+
+/* collect_rows over a query without parameters, in a read transaction of
+ * its own. */
+static int list_rows(store *s, const char *sql, const char *what, size_t size, row_reader read,
+                     row_clear clear, void **out, int *n, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = read_begin(s, &db, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = prep(db, sql, &st, err, errlen)) == STORE_OK)
+        rc = collect_rows(db, st, what, size, read, clear, out, n, err, errlen);
+    sqlite3_finalize(st);
+    read_end(s, db);
+    return rc;
+}
+
+/* A row's first column as an id (a row_reader into an int64_t). */
+static int read_id(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    *(int64_t *)row = sqlite3_column_int64(st, 0);
+    return STORE_OK;
+}
+
 /* Largest blob this connection accepts (1e9 unless SQLite was built lower). */
 static int64_t blob_limit(sqlite3 *db)
 {
@@ -689,13 +806,17 @@ static int add_metric_event(sqlite3 *db, int64_t job_id, int64_t seq, const stor
     return add_event(db, job_id, "metric", text, err, errlen);
 }
 
+/* Frees a store_event's data (a row_clear). */
+static void clear_event(void *row)
+{
+    store_event *e = row;
+    free(e->data);
+    e->data = NULL;
+}
+
 void store_free_events(store_event *e, int n)
 {
-    if (!e)
-        return;
-    for (int i = 0; i < n; i++)
-        free(e[i].data);
-    free(e);
+    free_rows(e, n, sizeof *e, clear_event);
 }
 
 /* ------------------------------------------------------------------------
@@ -703,6 +824,7 @@ void store_free_events(store_event *e, int n)
 
 #define DATASET_COLS "id, name, format, n_samples, x_shape, y_shape, n_classes, classes, " \
                      "bytes, sha256, created_at"
+#define DATASET_BY_ID "SELECT " DATASET_COLS " FROM datasets WHERE id = ?1"
 
 void store_dataset_clear(store_dataset *d)
 {
@@ -717,13 +839,15 @@ void store_dataset_clear(store_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+/* store_dataset_clear as a row_clear. */
+static void clear_dataset(void *row)
+{
+    store_dataset_clear(row);
+}
+
 void store_free_datasets(store_dataset *d, int n)
 {
-    if (!d)
-        return;
-    for (int i = 0; i < n; i++)
-        store_dataset_clear(&d[i]);
-    free(d);
+    free_rows(d, n, sizeof *d, clear_dataset);
 }
 
 /* "[60000,1,28,28]" */
@@ -802,8 +926,10 @@ out:
     return rc;
 }
 
-static int read_dataset(sqlite3_stmt *st, store_dataset *d, char *err, size_t errlen)
+/* A row of SELECT DATASET_COLS into a store_dataset (a row_reader). */
+static int read_dataset(sqlite3_stmt *st, void *row, char *err, size_t errlen)
 {
+    store_dataset *d = row;
     int rc;
     memset(d, 0, sizeof *d);
     d->id = sqlite3_column_int64(st, 0);
@@ -1107,77 +1233,30 @@ out:
 
 int store_dataset_get(store *s, int64_t id, store_dataset *out, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int r, rc;
     if (!s || !out)
         return fail(err, errlen, STORE_EINVAL, "store_dataset_get: missing argument");
     memset(out, 0, sizeof *out);
-    if ((rc = read_begin(s, &db, err, errlen)) < 0)
-        return rc;
-    if ((rc = prep(db, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?1", &st, err,
-                   errlen)) < 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    if ((r = step_row(db, st, "cannot read the dataset", err, errlen)) <= 0) {
-        rc = r < 0 ? r : fail(err, errlen, STORE_ENOTFOUND, "no dataset %lld", (long long)id);
-        goto out;
-    }
-    rc = read_dataset(st, out, err, errlen);
-out:
-    sqlite3_finalize(st);
-    read_end(s, db);
-    return rc;
+    return get_one(s, DATASET_BY_ID, id, "dataset", read_dataset, out, err, errlen);
 }
 
 int store_dataset_list(store *s, store_dataset **out, int *n, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    store_dataset *list = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
     if (!s || !out || !n)
         return fail(err, errlen, STORE_EINVAL, "store_dataset_list: missing argument");
     *out = NULL;
     *n = 0;
-    int rc = read_begin(s, &db, err, errlen);
-    if (rc < 0)
-        return rc;
-    if ((rc = prep(db, "SELECT " DATASET_COLS " FROM datasets ORDER BY id DESC", &st, err,
-                   errlen)) < 0)
-        goto out;
-    while ((r = step_row(db, st, "cannot list datasets", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 16;
-            store_dataset *g = realloc(list, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            list = g;
-            cap = ncap;
-        }
-        if ((rc = read_dataset(st, &list[count], err, errlen)) < 0)
-            goto out;
-        count++;
-    }
-    rc = r;
-out:
-    sqlite3_finalize(st);
-    read_end(s, db);
-    if (rc < 0) {
-        store_free_datasets(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return STORE_OK;
+    int rc = list_rows(s, "SELECT " DATASET_COLS " FROM datasets ORDER BY id DESC",
+                       "cannot list datasets", sizeof **out, read_dataset, clear_dataset, &rows,
+                       n, err, errlen);
+    if (rc == STORE_OK)
+        *out = rows;
+    return rc;
 }
 
 int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
     store_dataset meta;
     if (!s || !out)
         return fail(err, errlen, STORE_EINVAL, "store_dataset_load: missing argument");
@@ -1187,16 +1266,7 @@ int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t 
     int rc = read_begin(s, &db, err, errlen);
     if (rc < 0)
         return rc;
-    if ((rc = prep(db, "SELECT " DATASET_COLS " FROM datasets WHERE id = ?1", &st, err,
-                   errlen)) < 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    int r = step_row(db, st, "cannot read the dataset", err, errlen);
-    if (r <= 0) {
-        rc = r < 0 ? r : fail(err, errlen, STORE_ENOTFOUND, "no dataset %lld", (long long)id);
-        goto out;
-    }
-    if ((rc = read_dataset(st, &meta, err, errlen)) < 0)
+    if ((rc = get_row(db, DATASET_BY_ID, id, "dataset", read_dataset, &meta, err, errlen)) < 0)
         goto out;
     int ex = nn_tensor_alloc(&out->x, meta.x_rank, meta.x_shape);
     int ey = ex == NN_OK ? nn_tensor_alloc(&out->y, meta.y_rank, meta.y_shape) : ex;
@@ -1214,7 +1284,6 @@ int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t 
     out->class_names = meta.classes;
     meta.classes = NULL;
 out:
-    sqlite3_finalize(st);
     read_end(s, db);
     store_dataset_clear(&meta);
     if (rc < 0)
@@ -1300,17 +1369,21 @@ void store_model_clear(store_model *m)
     memset(m, 0, sizeof *m);
 }
 
-void store_free_models(store_model *m, int n)
+/* store_model_clear as a row_clear. */
+static void clear_model(void *row)
 {
-    if (!m)
-        return;
-    for (int i = 0; i < n; i++)
-        store_model_clear(&m[i]);
-    free(m);
+    store_model_clear(row);
 }
 
-static int read_model(sqlite3_stmt *st, store_model *m, char *err, size_t errlen)
+void store_free_models(store_model *m, int n)
 {
+    free_rows(m, n, sizeof *m, clear_model);
+}
+
+/* A row of SELECT MODEL_COLS into a store_model (a row_reader). */
+static int read_model(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    store_model *m = row;
     memset(m, 0, sizeof *m);
     m->id = sqlite3_column_int64(st, 0);
     col_copy(st, 4, m->created_at, sizeof m->created_at);
@@ -1360,70 +1433,26 @@ out:
 
 int store_model_get(store *s, int64_t id, store_model *out, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int r, rc;
     if (!s || !out)
         return fail(err, errlen, STORE_EINVAL, "store_model_get: missing argument");
     memset(out, 0, sizeof *out);
-    if ((rc = read_begin(s, &db, err, errlen)) < 0)
-        return rc;
-    if ((rc = prep(db, "SELECT " MODEL_COLS " FROM models WHERE id = ?1", &st, err, errlen)) < 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    if ((r = step_row(db, st, "cannot read the model", err, errlen)) <= 0) {
-        rc = r < 0 ? r : fail(err, errlen, STORE_ENOTFOUND, "no model %lld", (long long)id);
-        goto out;
-    }
-    rc = read_model(st, out, err, errlen);
-out:
-    sqlite3_finalize(st);
-    read_end(s, db);
-    return rc;
+    return get_one(s, "SELECT " MODEL_COLS " FROM models WHERE id = ?1", id, "model", read_model,
+                   out, err, errlen);
 }
 
 int store_model_list(store *s, store_model **out, int *n, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    store_model *list = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
     if (!s || !out || !n)
         return fail(err, errlen, STORE_EINVAL, "store_model_list: missing argument");
     *out = NULL;
     *n = 0;
-    int rc = read_begin(s, &db, err, errlen);
-    if (rc < 0)
-        return rc;
-    if ((rc = prep(db, "SELECT " MODEL_COLS " FROM models ORDER BY id DESC", &st, err,
-                   errlen)) < 0)
-        goto out;
-    while ((r = step_row(db, st, "cannot list models", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 16;
-            store_model *g = realloc(list, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            list = g;
-            cap = ncap;
-        }
-        if ((rc = read_model(st, &list[count], err, errlen)) < 0)
-            goto out;
-        count++;
-    }
-    rc = r;
-out:
-    sqlite3_finalize(st);
-    read_end(s, db);
-    if (rc < 0) {
-        store_free_models(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return STORE_OK;
+    int rc = list_rows(s, "SELECT " MODEL_COLS " FROM models ORDER BY id DESC",
+                       "cannot list models", sizeof **out, read_model, clear_model, &rows, n, err,
+                       errlen);
+    if (rc == STORE_OK)
+        *out = rows;
+    return rc;
 }
 
 int store_model_delete(store *s, int64_t id, char *err, size_t errlen)
@@ -1458,6 +1487,7 @@ int store_model_delete(store *s, int64_t id, char *err, size_t errlen)
                  "error, cancel_requested, attempts, created_at, started_at, finished_at, "    \
                  "epoch, epochs, step, steps_per_epoch, samples_per_sec, last_metrics, "       \
                  "best_metrics"
+#define JOB_BY_ID "SELECT " JOB_COLS " FROM jobs WHERE id = ?1"
 
 void store_job_clear(store_job *j)
 {
@@ -1471,18 +1501,21 @@ void store_job_clear(store_job *j)
     memset(j, 0, sizeof *j);
 }
 
-void store_free_jobs(store_job *j, int n)
+/* store_job_clear as a row_clear. */
+static void clear_job(void *row)
 {
-    if (!j)
-        return;
-    for (int i = 0; i < n; i++)
-        store_job_clear(&j[i]);
-    free(j);
+    store_job_clear(row);
 }
 
-/* A row of SELECT JOB_COLS into j. */
-static int read_job(sqlite3_stmt *st, store_job *j, char *err, size_t errlen)
+void store_free_jobs(store_job *j, int n)
 {
+    free_rows(j, n, sizeof *j, clear_job);
+}
+
+/* A row of SELECT JOB_COLS into a store_job (a row_reader). */
+static int read_job(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    store_job *j = row;
     memset(j, 0, sizeof *j);
     j->id = sqlite3_column_int64(st, 0);
     j->model_id = sqlite3_column_int64(st, 1);          /* NULL reads as 0 */
@@ -1515,44 +1548,21 @@ static int read_job(sqlite3_stmt *st, store_job *j, char *err, size_t errlen)
     return STORE_OK;
 }
 
-/* One job by id into out (zeroed), on a connection already in a transaction. */
-static int get_job(sqlite3 *db, int64_t id, store_job *out, char *err, size_t errlen)
+/* The state column alone (a row_reader into a char[16]). */
+static int read_state(sqlite3_stmt *st, void *row, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    memset(out, 0, sizeof *out);
-    int rc = prep(db, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", &st, err, errlen);
-    if (rc == STORE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        int r = step_row(db, st, "cannot read the job", err, errlen);
-        if (r < 0)
-            rc = r;
-        else if (r == 0)
-            rc = fail(err, errlen, STORE_ENOTFOUND, "no job %lld", (long long)id);
-        else
-            rc = read_job(st, out, err, errlen);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    (void)err;
+    (void)errlen;
+    col_copy(st, 0, row, 16);
+    return STORE_OK;
 }
 
 /* A job's state into state[16]; ENOTFOUND when there is no such job. */
 static int job_state(sqlite3 *db, int64_t id, char *state, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
     state[0] = 0;
-    int rc = prep(db, "SELECT state FROM jobs WHERE id = ?1", &st, err, errlen);
-    if (rc == STORE_OK) {
-        sqlite3_bind_int64(st, 1, id);
-        int r = step_row(db, st, "cannot read the job", err, errlen);
-        if (r < 0)
-            rc = r;
-        else if (r == 0)
-            rc = fail(err, errlen, STORE_ENOTFOUND, "no job %lld", (long long)id);
-        else
-            col_copy(st, 0, state, 16);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return get_row(db, "SELECT state FROM jobs WHERE id = ?1", id, "job", read_state, state, err,
+                   errlen);
 }
 
 int store_job_insert(store *s, const store_job *j, int64_t *id, char *err, size_t errlen)
@@ -1615,16 +1625,10 @@ out:
 
 int store_job_get(store *s, int64_t id, store_job *out, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
     if (!s || !out)
         return fail(err, errlen, STORE_EINVAL, "store_job_get: missing argument");
     memset(out, 0, sizeof *out);
-    int rc = read_begin(s, &db, err, errlen);
-    if (rc < 0)
-        return rc;
-    rc = get_job(db, id, out, err, errlen);
-    read_end(s, db);
-    return rc;
+    return get_one(s, JOB_BY_ID, id, "job", read_job, out, err, errlen);
 }
 
 int store_job_list(store *s, const char *state, int64_t before, int limit, store_job **out,
@@ -1632,8 +1636,7 @@ int store_job_list(store *s, const char *state, int64_t before, int limit, store
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    store_job *list = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
     if (!s || !out || !n)
         return fail(err, errlen, STORE_EINVAL, "store_job_list: missing argument");
     *out = NULL;
@@ -1647,39 +1650,20 @@ int store_job_list(store *s, const char *state, int64_t before, int limit, store
     int rc = read_begin(s, &db, err, errlen);
     if (rc < 0)
         return rc;
-    if ((rc = prep(db, sql, &st, err, errlen)) < 0)
-        goto out;
-    if (state)
-        bind_text(st, 1, state);
-    if (before > 0)
-        sqlite3_bind_int64(st, 2, before);
-    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
-    while ((r = step_row(db, st, "cannot list jobs", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 16;
-            store_job *g = realloc(list, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            list = g;
-            cap = ncap;
-        }
-        if ((rc = read_job(st, &list[count], err, errlen)) < 0)
-            goto out;
-        count++;
+    if ((rc = prep(db, sql, &st, err, errlen)) == STORE_OK) {
+        if (state)
+            bind_text(st, 1, state);
+        if (before > 0)
+            sqlite3_bind_int64(st, 2, before);
+        sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+        rc = collect_rows(db, st, "cannot list jobs", sizeof **out, read_job, clear_job, &rows, n,
+                          err, errlen);
     }
-    rc = r;
-out:
     sqlite3_finalize(st);
     read_end(s, db);
-    if (rc < 0) {
-        store_free_jobs(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return STORE_OK;
+    if (rc == STORE_OK)
+        *out = rows;
+    return rc;
 }
 
 int store_job_queue_position(store *s, int64_t id, int *pos, char *err, size_t errlen)
@@ -1749,7 +1733,7 @@ int store_job_claim(store *s, int threads, store_job *out, char *err, size_t err
     if ((rc = step_done(db, st, "cannot claim the job", err, errlen)) < 0 ||
         (rc = add_state_event(db, id, "running", NULL, NULL, err, errlen)) < 0)
         goto out;
-    rc = get_job(db, id, out, err, errlen);
+    rc = get_row(db, JOB_BY_ID, id, "job", read_job, out, err, errlen);
 out:
     sqlite3_finalize(st);
     rc = write_end(s, db, rc, err, errlen);
@@ -1762,8 +1746,8 @@ int store_job_requeue_running(store *s, int *n, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int64_t *ids = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
+    int count = 0;
     if (n)
         *n = 0;
     if (!s)
@@ -1775,21 +1759,10 @@ int store_job_requeue_running(store *s, int *n, char *err, size_t errlen)
     if ((rc = prep(db, "SELECT id FROM jobs WHERE state = 'running' ORDER BY id", &st, err,
                    errlen)) < 0)
         goto out;
-    while ((r = step_row(db, st, "cannot read the running jobs", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 16;
-            int64_t *g = realloc(ids, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            ids = g;
-            cap = ncap;
-        }
-        ids[count++] = sqlite3_column_int64(st, 0);
-    }
-    if ((rc = r) < 0)
+    if ((rc = collect_rows(db, st, "cannot read the running jobs", sizeof(int64_t), read_id, NULL,
+                           &rows, &count, err, errlen)) < 0)
         goto out;
+    const int64_t *ids = rows;
     for (int i = 0; i < count && rc == STORE_OK; i++) {
         rc = exec_id(db, "UPDATE jobs SET state = 'queued' WHERE id = ?1", ids[i], NULL,
                      "cannot requeue the job", err, errlen);
@@ -1798,7 +1771,7 @@ int store_job_requeue_running(store *s, int *n, char *err, size_t errlen)
     }
 out:
     sqlite3_finalize(st);
-    free(ids);
+    free(rows);
     rc = write_end(s, db, rc, err, errlen);
     if (rc == STORE_OK && n)
         *n = count;
@@ -2150,13 +2123,34 @@ int store_weights_get(store *s, int64_t job_id, const char *which, void **buf, s
 /* ------------------------------------------------------------------------
  * Metrics, events, counts. */
 
+/* A row of the metrics query into a store_metric (a row_reader). */
+static int read_metric(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    store_metric *m = row;
+    (void)err;
+    (void)errlen;
+    memset(m, 0, sizeof *m);
+    m->seq = sqlite3_column_int64(st, 0);
+    col_copy(st, 1, m->kind, sizeof m->kind);
+    m->epoch = sqlite3_column_int(st, 2);
+    m->step = sqlite3_column_int(st, 3);
+    m->global_step = sqlite3_column_int64(st, 4);
+    m->loss = col_real(st, 5);
+    m->accuracy = col_real(st, 6);
+    m->val_loss = col_real(st, 7);
+    m->val_accuracy = col_real(st, 8);
+    m->lr = col_real(st, 9);
+    m->elapsed = col_real(st, 10);
+    m->samples_per_sec = col_real(st, 11);
+    return STORE_OK;
+}
+
 int store_metrics_list(store *s, int64_t job_id, int64_t since, const char *kind,
                        store_metric **out, int *n, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    store_metric *list = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
     if (!s || !out || !n)
         return fail(err, errlen, STORE_EINVAL, "store_metrics_list: missing argument");
     *out = NULL;
@@ -2178,42 +2172,25 @@ int store_metrics_list(store *s, int64_t job_id, int64_t since, const char *kind
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int64(st, 2, since);
     bind_text(st, 3, kind);
-    while ((r = step_row(db, st, "cannot list metrics", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 64;
-            store_metric *g = realloc(list, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            list = g;
-            cap = ncap;
-        }
-        store_metric *m = &list[count++];
-        memset(m, 0, sizeof *m);
-        m->seq = sqlite3_column_int64(st, 0);
-        col_copy(st, 1, m->kind, sizeof m->kind);
-        m->epoch = sqlite3_column_int(st, 2);
-        m->step = sqlite3_column_int(st, 3);
-        m->global_step = sqlite3_column_int64(st, 4);
-        m->loss = col_real(st, 5);
-        m->accuracy = col_real(st, 6);
-        m->val_loss = col_real(st, 7);
-        m->val_accuracy = col_real(st, 8);
-        m->lr = col_real(st, 9);
-        m->elapsed = col_real(st, 10);
-        m->samples_per_sec = col_real(st, 11);
-    }
-    rc = r;
+    rc = collect_rows(db, st, "cannot list metrics", sizeof **out, read_metric, NULL, &rows, n,
+                      err, errlen);
 out:
     sqlite3_finalize(st);
     read_end(s, db);
-    if (rc < 0) {
-        free(list);
-        return rc;
-    }
-    *out = list;
-    *n = count;
+    if (rc == STORE_OK)
+        *out = rows;
+    return rc;
+}
+
+/* A row of the events query into a store_event (a row_reader). */
+static int read_event(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    store_event *e = row;
+    memset(e, 0, sizeof *e);
+    e->seq = sqlite3_column_int64(st, 0);
+    col_copy(st, 1, e->type, sizeof e->type);
+    if (col_dup(st, 2, &e->data) < 0)
+        return fail(err, errlen, STORE_ENOMEM, "out of memory");
     return STORE_OK;
 }
 
@@ -2222,8 +2199,7 @@ int store_events_list(store *s, int64_t job_id, int64_t after, int limit, store_
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    store_event *list = NULL;
-    int count = 0, cap = 0, r;
+    void *rows = NULL;
     if (!s || !out || !n)
         return fail(err, errlen, STORE_EINVAL, "store_events_list: missing argument");
     *out = NULL;
@@ -2240,38 +2216,14 @@ int store_events_list(store *s, int64_t job_id, int64_t after, int limit, store_
     sqlite3_bind_int64(st, 1, job_id);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
-    while ((r = step_row(db, st, "cannot list events", err, errlen)) > 0) {
-        if (count == cap) {
-            int ncap = cap ? 2 * cap : 64;
-            store_event *g = realloc(list, (size_t)ncap * sizeof *g);
-            if (!g) {
-                rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-                goto out;
-            }
-            list = g;
-            cap = ncap;
-        }
-        store_event *e = &list[count];
-        memset(e, 0, sizeof *e);
-        e->seq = sqlite3_column_int64(st, 0);
-        col_copy(st, 1, e->type, sizeof e->type);
-        if (col_dup(st, 2, &e->data) < 0) {
-            rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-            goto out;
-        }
-        count++;
-    }
-    rc = r;
+    rc = collect_rows(db, st, "cannot list events", sizeof **out, read_event, clear_event, &rows,
+                      n, err, errlen);
 out:
     sqlite3_finalize(st);
     read_end(s, db);
-    if (rc < 0) {
-        store_free_events(list, count);
-        return rc;
-    }
-    *out = list;
-    *n = count;
-    return STORE_OK;
+    if (rc == STORE_OK)
+        *out = rows;
+    return rc;
 }
 
 int store_job_counts(store *s, int64_t counts[5], char *err, size_t errlen)
