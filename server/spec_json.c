@@ -222,7 +222,7 @@ static const num_rule R_FINITE = {0, 0, 0};
 static const num_rule R_POS = {LO_GT, 0, 0};            /* > 0 */
 static const num_rule R_NONNEG = {LO_GE, 0, 0};         /* >= 0 */
 static const num_rule R_FRACTION = {LO_GE | HI_LT, 0, 1}; /* [0, 1) */
-static const num_rule R_GAMMA = {LO_GT | HI_LE, 0, 1};  /* (0, 1] */
+static const num_rule R_UNIT = {LO_GT | HI_LE, 0, 1};   /* (0, 1]: gamma, batchnorm momentum */
 
 static void num_rule_str(const num_rule *r, char *buf, size_t n)
 {
@@ -278,6 +278,7 @@ typedef struct name_table {
 static const char *act_name(int i) { return nn_act_name((nn_act_kind)i); }
 static const char *init_name(int i) { return nn_init_name((nn_init_kind)i); }
 static const char *loss_name(int i) { return nn_loss_name((nn_loss_kind)i); }
+static const char *layer_name(int i) { return nn_layer_kind_name((nn_layer_kind)i); }
 static const char *optim_name(int i) { return nn_optim_name((nn_optim_kind)i); }
 static const char *sched_name(int i) { return nn_sched_name((nn_sched_kind)i); }
 
@@ -296,6 +297,7 @@ static int monitor_from_name(const char *s)
 static const name_table T_ACT = {NN_ACT_COUNT, act_name, nn_act_from_name};
 static const name_table T_INIT = {NN_INIT_COUNT, init_name, nn_init_from_name};
 static const name_table T_LOSS = {NN_LOSS_COUNT, loss_name, nn_loss_from_name};
+static const name_table T_LAYER = {NN_LAYER_COUNT, layer_name, nn_layer_kind_from_name};
 static const name_table T_OPTIM = {NN_OPT_COUNT, optim_name, nn_optim_from_name};
 static const name_table T_SCHED = {NN_SCHED_COUNT, sched_name, nn_sched_from_name};
 static const name_table T_MONITOR = {N_MONITORS, monitor_name, monitor_from_name};
@@ -325,14 +327,14 @@ static int has_key(const char *const *keys, const char *key)
     return 0;
 }
 
-/* Layer types: "dense", "dropout", "activation" (the core's layer names),
- * and every activation name as a standalone activation layer. */
+/* Layer types: the core's layer names ("dense", ..., "activation", "conv2d",
+ * ...), and every activation name as a standalone activation layer. */
 static void layer_types_str(char *buf, size_t n)
 {
-    char acts[160];
+    char kinds[200], acts[160];
+    join_names(&T_LAYER, kinds, sizeof kinds);
     join_names(&T_ACT, acts, sizeof acts);
-    snprintf(buf, n, "%s, %s, %s, %s", nn_layer_kind_name(NN_LAYER_DENSE),
-             nn_layer_kind_name(NN_LAYER_DROPOUT), nn_layer_kind_name(NN_LAYER_ACT), acts);
+    snprintf(buf, n, "%s, %s", kinds, acts);
 }
 
 /* ------------------------------------------------------------------------
@@ -421,6 +423,48 @@ static int get_bool(pctx *c, const json_t *obj, const char *key, int *out)
     return 1;
 }
 
+/* Member `key` of obj is two integers in lo..hi: one integer for both, or
+ * an array of two (`pair`, "[height, width]", says what they are).  `alt`
+ * (NULL: none) lists other accepted values first in messages, for callers
+ * that have taken those already.  Sets out[0], out[1]. */
+static int get_pair(pctx *c, const json_t *obj, const char *key, int required, long long lo,
+                    long long hi, const char *alt, const char *pair, int out[2])
+{
+    const json_t *v = json_object_get(obj, key);
+    char want[80], f[80];
+    int_rule_str(lo, hi, want, sizeof want);
+    if (!v)
+        return required ? fail_at(c, key, "required; expected %s%s or an array %s of such "
+                                          "integers", alt ? alt : "", want, pair) : 0;
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        if (n != 2)
+            return fail_at(c, key, "expected %s%s or an array %s of such integers, found an "
+                                   "array of %zu element%s", alt ? alt : "", want, pair, n,
+                           n == 1 ? "" : "s");
+        for (size_t i = 0; i < 2; i++) {
+            const json_t *d = json_array_get(v, i);
+            if (json_is_integer(d) && json_integer_value(d) >= lo && json_integer_value(d) <= hi)
+                continue;
+            size_t s1 = push_key(c, key);
+            size_t s2 = push_index(c, i);
+            int rc = fail(c, "expected %s, found %s%s", want, found(d, f, sizeof f),
+                          fraction_hint(d));
+            pop(c, s2);
+            pop(c, s1);
+            return rc;
+        }
+        out[0] = (int)json_integer_value(json_array_get(v, 0));
+        out[1] = (int)json_integer_value(json_array_get(v, 1));
+        return 1;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return fail_at(c, key, "expected %s%s or an array %s of such integers, found %s%s",
+                       alt ? alt : "", want, pair, found(v, f, sizeof f), fraction_hint(v));
+    out[0] = out[1] = (int)json_integer_value(v);
+    return 1;
+}
+
 /* A name from table t; `what` names the kind of thing in messages. */
 static int get_name(pctx *c, const json_t *obj, const char *key, int required,
                     const name_table *t, const char *what, int *out)
@@ -447,8 +491,22 @@ static const char *const dropout_keys[] = {"type", "rate", NULL};
 static const char *const act_layer_keys[] = {"type", "activation", NULL};
 static const char *const alpha_keys[] = {"type", "alpha", NULL};
 static const char *const type_keys[] = {"type", NULL};
+static const char *const conv2d_keys[] = {"type", "filters", "kernel", "stride", "padding",
+                                          "activation", "use_bias", "init", NULL};
+static const char *const pool_keys[] = {"type", "size", "stride", NULL};
+static const char *const batchnorm_keys[] = {"type", "momentum", "eps", NULL};
 static const char *const any_layer_keys[] = {"type", "units", "activation", "use_bias", "init",
-                                             "rate", "alpha", NULL};
+                                             "rate", "alpha", "filters", "kernel", "stride",
+                                             "padding", "size", "momentum", "eps", NULL};
+
+/* The JSON names of nn_padding's VALID and SAME; EXPLICIT is written as
+ * numbers. */
+static const char *padding_name(nn_padding p)
+{
+    return p == NN_PAD_VALID ? "valid" : p == NN_PAD_SAME ? "same" : NULL;
+}
+
+#define HW "[height, width]"
 
 static int takes_alpha(int act) { return act == NN_ACT_LEAKY_RELU || act == NN_ACT_ELU; }
 
@@ -509,11 +567,84 @@ static int parse_activation(pctx *c, const json_t *obj, const char *key, nn_laye
     return rc < 0 ? rc : 0;
 }
 
+/* "padding" of a conv2d in obj: "valid", "same", n or [rows, cols]. */
+static int parse_padding(pctx *c, const json_t *obj, nn_layer_spec *l)
+{
+    const char *s = json_string_value(json_object_get(obj, "padding"));
+    char alt[40];
+    if (s && strcmp(s, padding_name(NN_PAD_VALID)) == 0) {
+        l->padding = NN_PAD_VALID;
+        return 0;
+    }
+    if (s && strcmp(s, padding_name(NN_PAD_SAME)) == 0) {
+        l->padding = NN_PAD_SAME;
+        return 0;
+    }
+    snprintf(alt, sizeof alt, "\"%s\", \"%s\", ", padding_name(NN_PAD_VALID),
+             padding_name(NN_PAD_SAME));
+    int rc = get_pair(c, obj, "padding", 0, 0, SPEC_JSON_MAX_PAD, alt, "[rows, cols]", l->pad);
+    if (rc == 1)
+        l->padding = NN_PAD_EXPLICIT;
+    return rc < 0 ? rc : 0;
+}
+
+/* The options dense and conv2d share: "activation", "use_bias", "init". */
+static int parse_act_bias_init(pctx *c, const json_t *v, nn_layer_spec *l)
+{
+    int rc, k = 0;
+    if (json_object_get(v, "activation") && (rc = parse_activation(c, v, "activation", l)) < 0)
+        return rc;
+    if ((rc = get_bool(c, v, "use_bias", &l->use_bias)) < 0)
+        return rc;
+    if ((rc = get_name(c, v, "init", 0, &T_INIT, "an initializer", &k)) < 0)
+        return rc;
+    if (rc == 1)
+        l->init = (nn_init_kind)k;
+    return 0;
+}
+
+/* {"type": "conv2d", ...}; the path is at the layer. */
+static int parse_conv2d(pctx *c, const json_t *v, const char *owner, nn_layer_spec *l)
+{
+    long long n;
+    int rc;
+    if ((rc = check_keys(c, v, conv2d_keys, any_layer_keys, owner)) < 0)
+        return rc;
+    if ((rc = get_int(c, v, "filters", 1, 1, SPEC_JSON_MAX_FILTERS, &n)) < 0)
+        return rc;
+    l->filters = (int)n;
+    l->stride[0] = l->stride[1] = 1;
+    if ((rc = get_pair(c, v, "kernel", 1, 1, SPEC_JSON_MAX_WINDOW, NULL, HW, l->kernel)) < 0 ||
+        (rc = get_pair(c, v, "stride", 0, 1, SPEC_JSON_MAX_WINDOW, NULL, HW, l->stride)) < 0 ||
+        (rc = parse_padding(c, v, l)) < 0 || (rc = parse_act_bias_init(c, v, l)) < 0)
+        return rc;
+    /* With a stride, the output size of "same" would depend on how the
+     * padding is split; PyTorch refuses it, and so do we. */
+    if (l->padding == NN_PAD_SAME && (l->stride[0] != 1 || l->stride[1] != 1))
+        return fail_at(c, "padding", "padding \"same\" needs stride 1 (as in PyTorch); found "
+                                     "stride [%d, %d]", l->stride[0], l->stride[1]);
+    return 0;
+}
+
+/* {"type": "maxpool2d" | "avgpool2d", "size", "stride"}; the path is at the
+ * layer. */
+static int parse_pool(pctx *c, const json_t *v, const char *owner, nn_layer_spec *l)
+{
+    int rc;
+    if ((rc = check_keys(c, v, pool_keys, any_layer_keys, owner)) < 0 ||
+        (rc = get_pair(c, v, "size", 1, 1, SPEC_JSON_MAX_WINDOW, NULL, HW, l->kernel)) < 0 ||
+        (rc = get_pair(c, v, "stride", 0, 1, SPEC_JSON_MAX_WINDOW, NULL, HW, l->stride)) < 0)
+        return rc;
+    if (rc == 0)   /* no stride: windows side by side */
+        memcpy(l->stride, l->kernel, sizeof l->stride);
+    return 0;
+}
+
 /* One element of "layers"; the path is at the element. */
 static int parse_layer(pctx *c, const json_t *v, nn_layer_spec *l)
 {
     const json_t *t = json_object_get(v, "type");
-    char types[256], f[80], owner[64];
+    char types[400], f[80], owner[64];
     long long n;
     int rc, k = 0;
 
@@ -524,8 +655,7 @@ static int parse_layer(pctx *c, const json_t *v, nn_layer_spec *l)
     if (!t)
         return fail_at(c, "type", "required; expected a layer type, one of: %s", types);
     const char *s = json_is_string(t) ? json_string_value(t) : "";
-    k = nn_layer_kind_from_name(s);
-    if (k == NN_LAYER_DENSE || k == NN_LAYER_DROPOUT || k == NN_LAYER_ACT) {
+    if ((k = nn_layer_kind_from_name(s)) >= 0) {
         l->kind = (nn_layer_kind)k;
     } else if ((k = nn_act_from_name(s)) >= 0) {
         l->kind = NN_LAYER_ACT;
@@ -543,20 +673,26 @@ static int parse_layer(pctx *c, const json_t *v, nn_layer_spec *l)
         if ((rc = get_int(c, v, "units", 1, 1, SPEC_JSON_MAX_UNITS, &n)) < 0)
             return rc;
         l->units = (int)n;
-        if (json_object_get(v, "activation") && (rc = parse_activation(c, v, "activation", l)) < 0)
-            return rc;
-        if ((rc = get_bool(c, v, "use_bias", &l->use_bias)) < 0)
-            return rc;
-        if ((rc = get_name(c, v, "init", 0, &T_INIT, "an initializer", &k)) < 0)
-            return rc;
-        if (rc == 1)
-            l->init = (nn_init_kind)k;
-        return 0;
+        return parse_act_bias_init(c, v, l);
     case NN_LAYER_DROPOUT:
         if ((rc = check_keys(c, v, dropout_keys, any_layer_keys, owner)) < 0)
             return rc;
         return get_num(c, v, "rate", 1, &R_FRACTION, &l->rate) < 0 ? NN_EINVAL : 0;
-    default:
+    case NN_LAYER_CONV2D:
+        return parse_conv2d(c, v, owner, l);
+    case NN_LAYER_MAXPOOL2D:
+    case NN_LAYER_AVGPOOL2D:
+        return parse_pool(c, v, owner, l);
+    case NN_LAYER_GLOBAL_AVGPOOL:
+    case NN_LAYER_FLATTEN:
+        return check_keys(c, v, type_keys, any_layer_keys, owner);
+    case NN_LAYER_BATCHNORM:
+        if ((rc = check_keys(c, v, batchnorm_keys, any_layer_keys, owner)) < 0 ||
+            (rc = get_num(c, v, "momentum", 0, &R_UNIT, &l->momentum)) < 0 ||
+            (rc = get_num(c, v, "eps", 0, &R_POS, &l->eps)) < 0)
+            return rc;
+        return 0;
+    default:   /* NN_LAYER_ACT: the long form, or an activation's name as the type */
         if (strcmp(s, nn_layer_kind_name(NN_LAYER_ACT)) == 0) {
             /* {"type": "activation", "activation": "relu" | {...}} */
             if ((rc = check_keys(c, v, act_layer_keys, any_layer_keys, owner)) < 0)
@@ -610,29 +746,35 @@ static int parse_input(pctx *c, const json_t *doc, nn_shape *shape)
 
 /* A loss that fuses an activation (softmax into cross_entropy, sigmoid
  * into binary_cross_entropy) needs a last layer that ends in it or in
- * nothing (linear: logits); a dropout layer cannot be last.  The same rule
- * as nn_model_new's, checked here to point at the JSON. */
+ * nothing (linear: logits): dense, conv2d or a standalone activation; any
+ * other layer (dropout, pooling, batchnorm, flatten) cannot be last.  The
+ * same rule as nn_model_new's (core/model.c), checked here to point at the
+ * JSON.  (A conv2d passes here, and the core then refuses its image-shaped
+ * output; that is a shape rule, and shapes are the core's.) */
 static int check_loss(pctx *c, const json_t *layers, const nn_spec *s)
 {
     nn_act_kind want = nn_loss_fused_act(s->loss);
     int i = s->n_layers - 1;
     const nn_layer_spec *l = &s->layers[i];
-    if (want == NN_ACT_LINEAR ||
-        (l->kind != NN_LAYER_DROPOUT && (l->act == NN_ACT_LINEAR || l->act == want)))
+    int has_act = l->kind == NN_LAYER_DENSE || l->kind == NN_LAYER_CONV2D ||
+                  l->kind == NN_LAYER_ACT;
+    if (want == NN_ACT_LINEAR || (has_act && (l->act == NN_ACT_LINEAR || l->act == want)))
         return 0;
-    /* The activation is written in "activation" (dense, or the "activation"
-     * layer type) or is the layer's "type" itself (relu, ..., dropout). */
-    const json_t *t = json_object_get(json_array_get(layers, (size_t)i), "type");
-    const char *field = l->kind == NN_LAYER_DENSE ||
-                        strcmp(json_string_value(t), nn_layer_kind_name(NN_LAYER_ACT)) == 0
+    /* The activation is written in "activation" (dense, conv2d, or the
+     * "activation" layer type) or is the layer's "type" itself (relu, ...);
+     * a layer without one is named by its "type". */
+    const char *type = json_string_value(json_object_get(json_array_get(layers, (size_t)i),
+                                                         "type"));
+    const char *field = has_act && (l->kind != NN_LAYER_ACT ||
+                                    strcmp(type, nn_layer_kind_name(NN_LAYER_ACT)) == 0)
                         ? "activation" : "type";
     size_t s1 = push_key(c, "layers");
     size_t s2 = push_index(c, (size_t)i);
     int rc;
-    if (l->kind == NN_LAYER_DROPOUT)
+    if (!has_act)
         rc = fail_at(c, field, "loss \"%s\" (at /loss) expects the last layer to be dense or an "
-                               "activation (%s or linear); found dropout",
-                     nn_loss_name(s->loss), nn_act_name(want));
+                               "activation (%s or linear); found %s",
+                     nn_loss_name(s->loss), nn_act_name(want), nn_layer_kind_name(l->kind));
     else
         rc = fail_at(c, field, "loss \"%s\" (at /loss) expects the last layer's activation to "
                                "be %s or linear (logits); found %s", nn_loss_name(s->loss),
@@ -808,7 +950,7 @@ static int parse_schedule(pctx *c, const json_t *v, double lr, nn_sched_cfg *s)
         return rc;
     if (rc == 1)
         s->step_size = (int)n;
-    if ((rc = get_num(c, v, "gamma", 0, &R_GAMMA, &s->gamma)) < 0 ||
+    if ((rc = get_num(c, v, "gamma", 0, &R_UNIT, &s->gamma)) < 0 ||
         (rc = get_num(c, v, "min_lr", 0, &R_NONNEG, &s->min_lr)) < 0)
         return rc;
     if (s->min_lr > lr) {
@@ -1002,10 +1144,34 @@ static json_t *dump_activation(nn_act_kind a, double alpha)
     return o;
 }
 
+/* [a, b] */
+static json_t *dump_pair(int a, int b)
+{
+    json_t *x = json_array();
+    if (x && (json_array_append_new(x, json_integer(a)) < 0 ||
+              json_array_append_new(x, json_integer(b)) < 0)) {
+        json_decref(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* "valid", "same" or [rows, cols]; NULL for an enum out of range. */
+static json_t *dump_padding(const nn_layer_spec *l)
+{
+    if (l->padding == NN_PAD_EXPLICIT)
+        return dump_pair(l->pad[0], l->pad[1]);
+    const char *name = padding_name(l->padding);
+    return name ? json_string(name) : NULL;
+}
+
 static json_t *dump_layer(const nn_layer_spec *l)
 {
     json_t *o = json_object();
     int bad = !o || (unsigned)l->act >= NN_ACT_COUNT;
+    /* A stride of 0 (a spec not made by the parser) means what the core
+     * reads it as: 1 for conv2d, the window for pooling. */
+    int sh = l->stride[0], sw = l->stride[1];
     switch (bad ? NN_LAYER_COUNT : l->kind) {
     case NN_LAYER_DENSE:
         bad = (unsigned)l->init >= NN_INIT_COUNT ||
@@ -1018,6 +1184,33 @@ static json_t *dump_layer(const nn_layer_spec *l)
     case NN_LAYER_DROPOUT:
         bad = put(o, "type", json_string(nn_layer_kind_name(NN_LAYER_DROPOUT))) < 0 ||
               put(o, "rate", json_real(l->rate)) < 0;
+        break;
+    case NN_LAYER_CONV2D:
+        bad = (unsigned)l->init >= NN_INIT_COUNT ||
+              put(o, "type", json_string(nn_layer_kind_name(NN_LAYER_CONV2D))) < 0 ||
+              put(o, "filters", json_integer(l->filters)) < 0 ||
+              put(o, "kernel", dump_pair(l->kernel[0], l->kernel[1])) < 0 ||
+              put(o, "stride", dump_pair(sh > 0 ? sh : 1, sw > 0 ? sw : 1)) < 0 ||
+              put(o, "padding", dump_padding(l)) < 0 ||
+              put(o, "activation", dump_activation(l->act, l->alpha)) < 0 ||
+              put(o, "use_bias", json_boolean(l->use_bias)) < 0 ||
+              put(o, "init", json_string(nn_init_name(l->init))) < 0;
+        break;
+    case NN_LAYER_MAXPOOL2D:
+    case NN_LAYER_AVGPOOL2D:
+        bad = put(o, "type", json_string(nn_layer_kind_name(l->kind))) < 0 ||
+              put(o, "size", dump_pair(l->kernel[0], l->kernel[1])) < 0 ||
+              put(o, "stride", dump_pair(sh > 0 ? sh : l->kernel[0],
+                                         sw > 0 ? sw : l->kernel[1])) < 0;
+        break;
+    case NN_LAYER_GLOBAL_AVGPOOL:
+    case NN_LAYER_FLATTEN:
+        bad = put(o, "type", json_string(nn_layer_kind_name(l->kind))) < 0;
+        break;
+    case NN_LAYER_BATCHNORM:
+        bad = put(o, "type", json_string(nn_layer_kind_name(NN_LAYER_BATCHNORM))) < 0 ||
+              put(o, "momentum", json_real(l->momentum)) < 0 ||
+              put(o, "eps", json_real(l->eps)) < 0;
         break;
     case NN_LAYER_ACT: {
         /* The short form: {"type": "relu"}, {"type": "elu", "alpha": 1.0}. */

@@ -48,6 +48,9 @@
 #define SPEC_JSON_MAX_INPUT (1 << 28)         /* largest product of the input dimensions */
 #define SPEC_JSON_MAX_LAYERS 256
 #define SPEC_JSON_MAX_UNITS (1 << 20)         /* dense "units" */
+#define SPEC_JSON_MAX_FILTERS (1 << 16)       /* conv2d "filters" */
+#define SPEC_JSON_MAX_WINDOW 1024             /* conv2d "kernel", pooling "size", "stride" */
+#define SPEC_JSON_MAX_PAD 1024                /* conv2d explicit "padding" */
 #define SPEC_JSON_MAX_BATCH 65536
 #define SPEC_JSON_MAX_EPOCHS 1000000
 #define SPEC_JSON_MAX_PATIENCE 1000000        /* early_stopping "patience" */
@@ -58,15 +61,19 @@
  * whole document); msg is one sentence for a human. */
 typedef struct spec_json_err {
     char path[256];
-    char msg[256];
+    char msg[512];   /* room for the list of every layer type and a quoted value */
 } spec_json_err;
 
 /* Parses the model part of a definition object — "input", "layers",
  * "loss" — into *spec (overwritten; free it with nn_spec_free).  A
  * "training" member is allowed but left to spec_json_parse_training.
- * Checks that need no data are done here too: the last layer must suit
- * the loss (its activation softmax or linear before cross_entropy, sigmoid
- * or linear before binary_cross_entropy, and not a dropout layer there). */
+ * Every option is resolved into the struct: a conv2d's stride defaults to
+ * 1, 1 and a pooling layer's to its window, so stride is never 0 after
+ * parsing.  Checks that need no data are done here too: "same" padding
+ * needs stride 1, and the last layer must suit the loss (before
+ * cross_entropy or binary_cross_entropy it must be dense, conv2d or a
+ * standalone activation, ending in softmax resp. sigmoid or in linear; as
+ * nn_model_new's rule). */
 int spec_json_parse_model(const json_t *doc, nn_spec *spec, spec_json_err *err);
 
 /* Parses a "training" object into *cfg, which starts from
@@ -87,13 +94,16 @@ int spec_json_parse_text(const char *text, size_t len, nn_spec *spec, nn_train_c
                          spec_json_err *err);
 
 /* The canonical JSON of a spec / a training configuration: every option
- * explicit (defaults resolved, e.g. leaky_relu's alpha NAN becomes 0.01),
- * options that are off written as null (clip_norm, target_loss,
- * max_seconds, early_stopping), and only the options of the chosen
- * optimizer and schedule.  Parsing the result gives back the same struct
- * (with defaults resolved), and dumping that gives equal JSON.  Returns a new reference (the caller
- * json_decref()s it), or NULL when memory runs out or an enum is out of
- * range (or the seed exceeds 2^63 - 1). */
+ * explicit (defaults resolved, e.g. leaky_relu's alpha NAN becomes 0.01, a
+ * stride 0 becomes 1 for conv2d and the window for pooling, as the core
+ * reads them), kernel, size and stride as [height, width], padding as
+ * "valid", "same" or [rows, cols], options that are off written as null
+ * (clip_norm, target_loss, max_seconds, early_stopping), and only the
+ * options of the chosen layer type, optimizer and schedule.  Parsing the
+ * result gives back the same struct (with defaults resolved), and dumping
+ * that gives equal JSON.  Returns a new reference (the caller json_decref()s
+ * it), or NULL when memory runs out or an enum is out of range (or the seed
+ * exceeds 2^63 - 1). */
 json_t *spec_json_dump_model(const nn_spec *spec);
 json_t *spec_json_dump_training(const nn_train_cfg *cfg);
 

@@ -2,8 +2,8 @@
 """schema_check.py — checks schema/model.schema.json (JSON Schema 2020-12).
 
 With no arguments: the schema is a valid 2020-12 schema, every
-examples/*.json validates against it, and a list of invalid definitions
-(below) is rejected by it.
+examples/*.json and a list of valid definitions (VALID, below) validate
+against it, and a list of invalid definitions (INVALID) is rejected by it.
 
   --expect-valid FILE     FILE holds a JSON array of definitions that must validate
   --expect-invalid FILE   FILE holds a JSON array of definitions that must not
@@ -51,6 +51,20 @@ BASE = {
 DELETE = object()
 
 
+def image(*layers):
+    """A definition of a [1, 8, 8] image through the given layers."""
+    return {"input": [1, 8, 8], "layers": list(layers), "loss": "mse"}
+
+
+CONV = {"type": "conv2d", "filters": 2, "kernel": 3}
+
+
+def conv(**options):
+    """A conv2d layer: CONV with options added, or removed when DELETE."""
+    layer = dict(CONV, **options)
+    return {k: v for k, v in layer.items() if v is not DELETE}
+
+
 def with_(path, value):
     """BASE with the value at path (a list of keys/indices) replaced; value
     DELETE removes the member."""
@@ -86,7 +100,8 @@ INVALID = [
     ("257 layers", with_(["layers"], [{"type": "relu"}] * 257)),
     ("layer not an object", with_(["layers", 0], "relu")),
     ("layer without type", with_(["layers", 0], {"units": 3})),
-    ("unknown layer type", with_(["layers", 0], {"type": "conv2d"})),
+    ("unknown layer type", with_(["layers", 0], {"type": "conv3d"})),
+    ("layer type in capitals", image(dict(CONV, type="Conv2D"))),
     ("dense without units", with_(["layers", 0], {"type": "dense"})),
     ("dense units 0", with_(["layers", 0, "units"], 0)),
     ("dense units too big", with_(["layers", 0, "units"], 1048577)),
@@ -112,6 +127,63 @@ INVALID = [
     ("elu layer alpha 0", with_(["layers", 0], {"type": "elu", "alpha": 0})),
     ("activation layer without activation", with_(["layers", 0], {"type": "activation"})),
     ("activation layer with alpha", with_(["layers", 0], {"type": "activation", "activation": "elu", "alpha": 1})),
+    ("conv2d without filters", image(conv(filters=DELETE))),
+    ("conv2d without kernel", image(conv(kernel=DELETE))),
+    ("conv2d filters 0", image(conv(filters=0))),
+    ("conv2d filters too big", image(conv(filters=65537))),
+    ("conv2d filters a string", image(conv(filters="8"))),
+    ("conv2d kernel 0", image(conv(kernel=0))),
+    ("conv2d kernel too big", image(conv(kernel=1025))),
+    ("conv2d kernel 2.5", image(conv(kernel=2.5))),
+    ("conv2d kernel a string", image(conv(kernel="3"))),
+    ("conv2d kernel of one", image(conv(kernel=[3]))),
+    ("conv2d kernel of three", image(conv(kernel=[3, 3, 3]))),
+    ("conv2d kernel [3, 0]", image(conv(kernel=[3, 0]))),
+    ("conv2d kernel [3, true]", image(conv(kernel=[3, True]))),
+    ("conv2d stride 0", image(conv(stride=0))),
+    ("conv2d stride [1, -1]", image(conv(stride=[1, -1]))),
+    ("conv2d stride null", image(conv(stride=None))),
+    ("conv2d padding full", image(conv(padding="full"))),
+    ("conv2d padding SAME", image(conv(padding="SAME"))),
+    ("conv2d padding -1", image(conv(padding=-1))),
+    ("conv2d padding too big", image(conv(padding=1025))),
+    ("conv2d padding [1]", image(conv(padding=[1]))),
+    ("conv2d padding [1, -1]", image(conv(padding=[1, -1]))),
+    ("conv2d padding true", image(conv(padding=True))),
+    ("conv2d same with stride 2", image(conv(padding="same", stride=2))),
+    ("conv2d same with stride [1, 2]", image(conv(padding="same", stride=[1, 2]))),
+    ("conv2d unknown activation", image(conv(activation="relux"))),
+    ("conv2d alpha on relu", image(conv(activation={"type": "relu", "alpha": 0.1}))),
+    ("conv2d use_bias 1", image(conv(use_bias=1))),
+    ("conv2d unknown init", image(conv(init="kaiming"))),
+    ("conv2d with units", image(conv(units=3))),
+    ("conv2d with size", image(conv(size=2))),
+    ("conv2d with alpha", image(conv(alpha=0.1))),
+    ("conv2d unknown key", image(conv(kernel_size=3))),
+    ("dense with filters", with_(["layers", 0, "filters"], 8)),
+    ("dense with padding", with_(["layers", 0, "padding"], "same")),
+    ("relu layer with eps", with_(["layers", 0], {"type": "relu", "eps": 1e-5})),
+    ("maxpool2d without size", image({"type": "maxpool2d"})),
+    ("maxpool2d size 0", image({"type": "maxpool2d", "size": 0})),
+    ("maxpool2d size too big", image({"type": "maxpool2d", "size": 1025})),
+    ("avgpool2d size [2, 0]", image({"type": "avgpool2d", "size": [2, 0]})),
+    ("avgpool2d size of three", image({"type": "avgpool2d", "size": [2, 2, 2]})),
+    ("maxpool2d stride 0", image({"type": "maxpool2d", "size": 2, "stride": 0})),
+    ("avgpool2d stride [1]", image({"type": "avgpool2d", "size": 2, "stride": [1]})),
+    ("maxpool2d with padding", image({"type": "maxpool2d", "size": 2, "padding": 1})),
+    ("maxpool2d with kernel", image({"type": "maxpool2d", "kernel": 2})),
+    ("avgpool2d unknown key", image({"type": "avgpool2d", "pool_size": 2})),
+    ("global_avgpool with size", image({"type": "global_avgpool", "size": 2})),
+    ("flatten with units", image({"type": "flatten", "units": 3})),
+    ("flatten unknown key", image({"type": "flatten", "start_dim": 1})),
+    ("batchnorm momentum 0", image({"type": "batchnorm", "momentum": 0})),
+    ("batchnorm momentum > 1", image({"type": "batchnorm", "momentum": 1.5})),
+    ("batchnorm momentum a string", image({"type": "batchnorm", "momentum": "0.1"})),
+    ("batchnorm momentum null", image({"type": "batchnorm", "momentum": None})),
+    ("batchnorm eps 0", image({"type": "batchnorm", "eps": 0})),
+    ("batchnorm eps < 0", image({"type": "batchnorm", "eps": -1e-5})),
+    ("batchnorm unknown key", image({"type": "batchnorm", "affine": False})),
+    ("batchnorm with rate", image({"type": "batchnorm", "rate": 0.5})),
     ("loss missing", with_(["loss"], DELETE)),
     ("unknown loss", with_(["loss"], "hinge")),
     ("training not an object", with_(["training"], [])),
@@ -149,6 +221,30 @@ INVALID = [
     ("unknown monitor", with_(["training", "early_stopping"], {"monitor": "val_acc"})),
     ("patience < 0", with_(["training", "early_stopping"], {"patience": -1})),
     ("early_stopping unknown key", with_(["training", "early_stopping"], {"mode": "min"})),
+]
+
+
+# Definitions the schema must accept, beyond the examples: (what, document).
+VALID = [
+    ("conv2d, the short form", image(CONV)),
+    ("conv2d, every option", image(conv(kernel=[3, 2], stride=[2, 1], padding=[1, 0],
+                                        activation={"type": "leaky_relu", "alpha": 0.2},
+                                        use_bias=False, init="he_normal"))),
+    ("conv2d padding 0", image(conv(padding=0))),
+    ("conv2d same", image(conv(padding="same"))),
+    ("conv2d same with stride 1", image(conv(padding="same", stride=1))),
+    ("conv2d same with stride [1, 1]", image(conv(padding="same", stride=[1, 1]))),
+    ("conv2d valid with stride 2", image(conv(padding="valid", stride=2))),
+    ("conv2d at the limits", image(conv(filters=65536, kernel=[1024, 1], stride=1024,
+                                        padding=[1024, 0]))),
+    ("pooling", image({"type": "maxpool2d", "size": 2},
+                      {"type": "avgpool2d", "size": [2, 1], "stride": [1, 1]})),
+    ("global_avgpool, flatten", image({"type": "global_avgpool"}, {"type": "flatten"})),
+    ("batchnorm", image({"type": "batchnorm"}, {"type": "batchnorm", "momentum": 1, "eps": 1})),
+    ("a CNN for cross_entropy", dict(image(CONV, {"type": "batchnorm"}, {"type": "relu"},
+                                           {"type": "maxpool2d", "size": 2}, {"type": "flatten"},
+                                           {"type": "dense", "units": 10}),
+                                     loss="cross_entropy")),
 ]
 
 
@@ -190,6 +286,8 @@ def main(argv):
                 continue
             expect(os.path.relpath(path, ROOT), doc, True)
         expect("BASE", BASE, True)
+        for what, doc in VALID:
+            expect(what, doc, True)
         for what, doc in INVALID:
             expect(what, doc, False)
     while argv:
