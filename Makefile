@@ -20,7 +20,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
-            python3-numpy python3-jsonschema python3-yaml jq dataset-fashion-mnist
+            python3-numpy python3-jsonschema python3-yaml python3-torch jq dataset-fashion-mnist
 
 PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
