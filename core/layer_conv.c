@@ -39,6 +39,7 @@
 typedef struct conv {
     int C, H, W, O, kh, kw, sh, sw, pt, pl, OH, OW, K;
     int KB;                  /* K, plus a column of ones when there is a bias */
+    int tr;                  /* patches stored transposed (see im2col_t) */
     nn_act_kind act;
     double alpha;
     nn_real *cols;           /* per part: one sample's patches [OH OW, KB], then their gradient */
@@ -100,6 +101,7 @@ static int conv_setup(nn_layer *l, nn_err *e)
     c.OW = (c.W + pw - c.kw) / c.sw + 1;
     c.K = c.kh * c.kw * c.C;
     c.KB = c.K + (s->use_bias ? 1 : 0);
+    c.tr = c.kw * c.C < 16;
     if ((int64_t)c.K * c.O > ((int64_t)1 << 30))
         return nn_errf_at(e, NN_EINVAL, l->index, "filters", "more than 2^30 weights");
     conv *d = malloc(sizeof *d);
@@ -213,49 +215,155 @@ NO_LIBCALL static inline void copy_pixel(nn_real *restrict dst, const nn_real *r
         dst[c] = src[c];
 }
 
-/* One sample's patches (channel-last image xb) into cols [OH OW, KB]. */
-NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
+/* A kernel row of a patch: the kw pixels (ih, iw0 .. iw0 + kw - 1), which are
+ * kw C contiguous values of the channel-last image when they all lie inside
+ * it (zeros stand for the padding). */
+NO_LIBCALL static inline void gather_run(const conv *d, const nn_real *restrict xrow, int iw0,
+                                         nn_real *restrict r)
 {
     const size_t C = (size_t)d->C;
-    nn_real *row = cols;
-    for (int oh = 0; oh < d->OH; oh++)
-        for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
-            nn_real *r = row;
-            if (d->KB > d->K)
-                row[d->K] = 1;
-            for (int i = 0; i < d->kh; i++) {
-                int ih = oh * d->sh - d->pt + i;
-                for (int j = 0; j < d->kw; j++, r += C) {
-                    int iw = ow * d->sw - d->pl + j;
-                    if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
-                        for (size_t c = 0; c < C; c++)
-                            r[c] = 0;
-                    else
-                        copy_pixel(r, xb + ((size_t)ih * d->W + iw) * C, C);
-                }
+    if (iw0 >= 0 && iw0 + d->kw <= d->W) {
+        copy_pixel(r, xrow + (size_t)iw0 * C, (size_t)d->kw * C);
+        return;
+    }
+    for (int j = 0; j < d->kw; j++, r += C) {
+        int iw = iw0 + j;
+        if (iw < 0 || iw >= d->W)
+            for (size_t c = 0; c < C; c++)
+                r[c] = 0;
+        else
+            copy_pixel(r, xrow + (size_t)iw * C, C);
+    }
+}
+
+/* One sample's patches (channel-last image xb) into cols [OH OW, KB], one
+ * kernel row of every patch of an output row at a time. */
+NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
+{
+    const size_t KB = (size_t)d->KB, run = (size_t)d->kw * d->C;
+    const size_t in_row = (size_t)d->W * d->C;
+    for (int oh = 0; oh < d->OH; oh++) {
+        nn_real *orow = cols + (size_t)oh * d->OW * KB;
+        for (int i = 0; i < d->kh; i++) {
+            int ih = oh * d->sh - d->pt + i;
+            nn_real *r = orow + (size_t)i * run;
+            if (ih < 0 || ih >= d->H) {
+                for (int ow = 0; ow < d->OW; ow++, r += KB)
+                    for (size_t k = 0; k < run; k++)
+                        r[k] = 0;
+                continue;
             }
+            const nn_real *xrow = xb + (size_t)ih * in_row;
+            for (int ow = 0; ow < d->OW; ow++, r += KB)
+                gather_run(d, xrow, ow * d->sw - d->pl, r);
         }
+        if (d->KB > d->K)
+            for (int ow = 0; ow < d->OW; ow++)
+                orow[(size_t)ow * KB + d->K] = 1;
+    }
 }
 
 /* One sample's input gradient dxb from its dcols [OH OW, KB] (overlapping
- * patches add up). */
+ * patches add up), in im2col's order. */
 NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
 {
-    const size_t C = (size_t)d->C;
-    const nn_real *row = dcols;
-    memset(dxb, 0, (size_t)d->H * d->W * C * sizeof *dxb);
-    for (int oh = 0; oh < d->OH; oh++)
-        for (int ow = 0; ow < d->OW; ow++, row += d->KB) {
-            const nn_real *r = row;
-            for (int i = 0; i < d->kh; i++) {
-                int ih = oh * d->sh - d->pt + i;
-                for (int j = 0; j < d->kw; j++, r += C) {
-                    int iw = ow * d->sw - d->pl + j;
-                    if (ih < 0 || ih >= d->H || iw < 0 || iw >= d->W)
+    const size_t C = (size_t)d->C, KB = (size_t)d->KB, run = (size_t)d->kw * C;
+    const size_t in_row = (size_t)d->W * C;
+    memset(dxb, 0, (size_t)d->H * in_row * sizeof *dxb);
+    for (int oh = 0; oh < d->OH; oh++) {
+        const nn_real *orow = dcols + (size_t)oh * d->OW * KB;
+        for (int i = 0; i < d->kh; i++) {
+            int ih = oh * d->sh - d->pt + i;
+            if (ih < 0 || ih >= d->H)
+                continue;
+            const nn_real *r = orow + (size_t)i * run;
+            nn_real *xrow = dxb + (size_t)ih * in_row;
+            for (int ow = 0; ow < d->OW; ow++, r += KB) {
+                int iw0 = ow * d->sw - d->pl;
+                if (iw0 >= 0 && iw0 + d->kw <= d->W) {
+                    nn_real *restrict t = xrow + (size_t)iw0 * C;
+                    for (size_t k = 0; k < run; k++)
+                        t[k] += r[k];
+                    continue;
+                }
+                for (int j = 0; j < d->kw; j++) {
+                    int iw = iw0 + j;
+                    if (iw < 0 || iw >= d->W)
                         continue;
-                    nn_real *t = dxb + ((size_t)ih * d->W + iw) * C;
+                    nn_real *t = xrow + (size_t)iw * C;
                     for (size_t c = 0; c < C; c++)
-                        t[c] += r[c];
+                        t[c] += r[(size_t)j * C + c];
+                }
+            }
+        }
+    }
+}
+
+/* Images with few channels (the first layer of a grayscale or colour
+ * network) make kernel rows too short to copy well (3 values for a 3x3
+ * kernel on one channel).  Their patches are stored transposed instead,
+ * colsT [KB, OH OW]: the row for (i, j, c) holds that tap for every output
+ * pixel, which for each output row is a run of OW values along an image row
+ * (contiguous at stride 1 on one channel), and the products read colsT as
+ * the transpose it is.  The last row is the bias's ones. */
+static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
+{
+    const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
+    for (int i = 0; i < d->kh; i++)
+        for (int j = 0; j < d->kw; j++) {
+            /* the output columns whose tap j lies inside the image */
+            int lo = 0, hi = d->OW;
+            while (lo < hi && lo * d->sw - d->pl + j < 0)
+                lo++;
+            while (hi > lo && (hi - 1) * d->sw - d->pl + j >= d->W)
+                hi--;
+            for (size_t c = 0; c < C; c++) {
+                nn_real *row = colsT + (size_t)k_of(d, (int)c, i, j) * P;
+                for (int oh = 0; oh < d->OH; oh++, row += d->OW) {
+                    int ih = oh * d->sh - d->pt + i;
+                    if (ih < 0 || ih >= d->H) {
+                        for (int ow = 0; ow < d->OW; ow++)
+                            row[ow] = 0;
+                        continue;
+                    }
+                    const nn_real *src = xb + ((size_t)ih * d->W + j - d->pl) * C + c;
+                    const size_t step = (size_t)d->sw * C;
+                    for (int ow = 0; ow < lo; ow++)
+                        row[ow] = 0;
+                    for (int ow = lo; ow < hi; ow++)
+                        row[ow] = src[(size_t)ow * step];
+                    for (int ow = hi; ow < d->OW; ow++)
+                        row[ow] = 0;
+                }
+            }
+        }
+    if (d->KB > d->K)
+        for (size_t p = 0; p < P; p++)
+            colsT[(size_t)d->K * P + p] = 1;
+}
+
+/* col2im for the transposed patches: dxb from dcolsT [K, OH OW]. */
+static void col2im_t(const conv *d, const nn_real *dcolsT, nn_real *dxb)
+{
+    const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
+    memset(dxb, 0, (size_t)d->H * d->W * C * sizeof *dxb);
+    for (int i = 0; i < d->kh; i++)
+        for (int j = 0; j < d->kw; j++) {
+            int lo = 0, hi = d->OW;
+            while (lo < hi && lo * d->sw - d->pl + j < 0)
+                lo++;
+            while (hi > lo && (hi - 1) * d->sw - d->pl + j >= d->W)
+                hi--;
+            for (size_t c = 0; c < C; c++) {
+                const nn_real *row = dcolsT + (size_t)k_of(d, (int)c, i, j) * P;
+                for (int oh = 0; oh < d->OH; oh++, row += d->OW) {
+                    int ih = oh * d->sh - d->pt + i;
+                    if (ih < 0 || ih >= d->H)
+                        continue;
+                    nn_real *dst = dxb + ((size_t)ih * d->W + j - d->pl) * C + c;
+                    const size_t step = (size_t)d->sw * C;
+                    for (int ow = lo; ow < hi; ow++)
+                        dst[(size_t)ow * step] += row[ow];
                 }
             }
         }
@@ -274,8 +382,13 @@ static void fwd_task(void *ctx, int part, int nth)
     nn_real *cols = d->cols + (size_t)part * P * d->KB;
     for (int b = b0; b < b1; b++) {
         nn_real *z = (d->z ? d->z : t->yout) + (size_t)b * P * O, *y = t->yout + (size_t)b * P * O;
-        im2col(d, t->x + b * in_n, cols);
-        nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, d->wt, O, 0, z, O);
+        if (d->tr) {
+            im2col_t(d, t->x + b * in_n, cols);
+            nn_gemm(1, 0, (int)P, O, d->KB, 1, cols, (int)P, d->wt, O, 0, z, O);
+        } else {
+            im2col(d, t->x + b * in_n, cols);
+            nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, d->wt, O, 0, z, O);
+        }
         nn_act_forward(d->act, d->alpha, z, y, (int)P, O, O);
     }
 }
@@ -310,6 +423,15 @@ static void bwd_task(void *ctx, int part, int nth)
         nn_real *dz = t->dy + r0;
         nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz, (int)P, O,
                         O);
+        if (d->tr) {
+            im2col_t(d, t->x + b * in_n, cols);
+            nn_gemm(0, 0, d->KB, O, (int)P, 1, cols, (int)P, dz, O, b == b0 ? 0 : 1, dwt, O);
+            if (t->dx) {
+                nn_gemm(0, 1, d->K, (int)P, O, 1, d->wt, O, dz, O, 0, cols, (int)P);
+                col2im_t(d, cols, t->dx + b * in_n);
+            }
+            continue;
+        }
         im2col(d, t->x + b * in_n, cols);
         nn_gemm(1, 0, d->KB, O, (int)P, 1, cols, d->KB, dz, O, b == b0 ? 0 : 1, dwt, O);
         if (t->dx) {

@@ -294,6 +294,10 @@ START_TEST(conv2d_layers)
         {conv(3, 3, 3, 2, 2, NN_PAD_EXPLICIT, 1, 1, NN_ACT_TANH), 3, 7, 6, "3x3 stride 2 pad 1"},
         {conv(2, 3, 2, 2, 1, NN_PAD_EXPLICIT, 0, 1, NN_ACT_SIGMOID), 1, 6, 5, "3x2 stride 2x1"},
         {conv(3, 1, 1, 1, 1, NN_PAD_VALID, 0, 0, NN_ACT_ELU), 2, 3, 3, "1x1"},
+        /* kernel rows of 3 channels x 6 columns: the row-copy lowering (the
+         * cases above, with short rows, take the transposed one) */
+        {conv(2, 3, 6, 1, 1, NN_PAD_EXPLICIT, 1, 2, NN_ACT_TANH), 2, 5, 8, "3x6 pad 1x2, rows"},
+        {conv(3, 2, 6, 2, 2, NN_PAD_VALID, 0, 0, NN_ACT_LINEAR), 1, 6, 9, "2x6 stride 2, rows"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double w = run_image(cases[i].l, cases[i].C, cases[i].H, cases[i].W, 1);
