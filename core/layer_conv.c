@@ -306,7 +306,7 @@ NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
  * pixel, which for each output row is a run of OW values along an image row
  * (contiguous at stride 1 on one channel), and the products read colsT as
  * the transpose it is.  The last row is the bias's ones. */
-static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
+NO_LIBCALL static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
 {
     const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
     for (int i = 0; i < d->kh; i++)
@@ -330,8 +330,11 @@ static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
                     const size_t step = (size_t)d->sw * C;
                     for (int ow = 0; ow < lo; ow++)
                         row[ow] = 0;
-                    for (int ow = lo; ow < hi; ow++)
-                        row[ow] = src[(size_t)ow * step];
+                    if (step == 1)
+                        copy_pixel(row + lo, src + lo, (size_t)(hi - lo));
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            row[ow] = src[(size_t)ow * step];
                     for (int ow = hi; ow < d->OW; ow++)
                         row[ow] = 0;
                 }
