@@ -68,6 +68,8 @@ struct nn_layer {
 
 extern const nn_layer_ops nn_dense_ops, nn_dropout_ops, nn_act_ops, nn_conv2d_ops,
     nn_maxpool2d_ops, nn_avgpool2d_ops, nn_global_avgpool_ops, nn_batchnorm_ops, nn_flatten_ops;
+/* rnn, lstm and gru share one implementation (layer_rnn.c), told apart by spec.kind. */
+extern const nn_layer_ops nn_rnn_ops;
 
 /* Rank-3 values between layers ([channels, height, width] in shapes) are
  * stored channel-last in memory: element (c, h, w) of a sample is at
@@ -90,5 +92,16 @@ void nn_init_weights(nn_init_kind k, nn_real *w, size_t n, int fan_in, int fan_o
 void nn_conv2d_ref(const nn_real *x, const nn_real *w, const nn_real *bias, nn_real *y, int B,
                    int C, int H, int W, int O, int kh, int kw, int sh, int sw, int pt, int pl,
                    int OH, int OW);
+
+/* Plain-loop forward of a recurrent layer (PyTorch's formulas, sums in
+ * double), the reference the tests compare the layer with: x [B, T, F] run
+ * from the initial state h0 (lstm: and c0) [B, H] (NULL: zeros); writes
+ * every step's h into h_all [B, T, H] and, for lstm, c into c_all (may be
+ * NULL).  Weights as the layer's tensors (w_ih [G*H, F], w_hh [G*H, H]);
+ * b_ih, b_hh may be NULL (no bias); act is rnn's tanh or relu. */
+void nn_recurrent_ref(nn_layer_kind kind, nn_act_kind act, const nn_real *x, int B, int T, int F,
+                      int H, const nn_real *w_ih, const nn_real *w_hh, const nn_real *b_ih,
+                      const nn_real *b_hh, const nn_real *h0, const nn_real *c0, nn_real *h_all,
+                      nn_real *c_all);
 
 #endif

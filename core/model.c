@@ -59,6 +59,9 @@ static const nn_layer_ops *ops_for(nn_layer_kind k)
     case NN_LAYER_GLOBAL_AVGPOOL: return &nn_global_avgpool_ops;
     case NN_LAYER_BATCHNORM: return &nn_batchnorm_ops;
     case NN_LAYER_FLATTEN: return &nn_flatten_ops;
+    case NN_LAYER_RNN:
+    case NN_LAYER_LSTM:
+    case NN_LAYER_GRU: return &nn_rnn_ops;
     default: return NULL;
     }
 }

@@ -13,7 +13,7 @@ static const char *const act_names[NN_ACT_COUNT] = {
 };
 static const char *const layer_names[NN_LAYER_COUNT] = {
     "dense", "dropout", "activation", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool",
-    "batchnorm", "flatten",
+    "batchnorm", "flatten", "rnn", "lstm", "gru",
 };
 static const char *const init_names[NN_INIT_COUNT] = {
     "default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "zeros",

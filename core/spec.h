@@ -32,6 +32,18 @@ typedef enum nn_layer_kind {
     NN_LAYER_GLOBAL_AVGPOOL, /* [C, H, W] -> [C] */
     NN_LAYER_BATCHNORM,  /* momentum, eps: per channel of [C, H, W], per feature of [F] */
     NN_LAYER_FLATTEN,    /* [C, H, W] (or any shape) -> [C * H * W], in that order */
+    NN_LAYER_RNN,        /* Elman: units, act (tanh or relu), return_sequences, bptt, use_bias */
+    NN_LAYER_LSTM,       /* units, return_sequences, bptt, use_bias; gates i, f, g, o */
+    NN_LAYER_GRU,        /* units, return_sequences, bptt, use_bias; gates r, z, n */
+    /* The recurrent layers take [T, F] (rank 2; an image is a sequence of its
+     * rows through the model's input [H, W]) and give [T, units] or [units].
+     * Tensors, formulas and default init are PyTorch's nn.RNN/LSTM/GRU (see
+     * core/layer_rnn.c).  act: rnn's tanh or relu; NN_ACT_LINEAR, the default
+     * of nn_layer_spec_default, means tanh (the other kinds are refused); lstm
+     * and gru take none (NN_ACT_LINEAR).  init: NN_INIT_DEFAULT is PyTorch's
+     * uniform(-1/sqrt(units), 1/sqrt(units)) on every tensor; another kind
+     * fills weight_ih and weight_hh (fan_in F or units, fan_out G * units)
+     * and zeroes the biases. */
     NN_LAYER_COUNT
 } nn_layer_kind;
 
@@ -76,6 +88,15 @@ typedef struct nn_layer_spec {
     int pad[2];           /* conv2d with NN_PAD_EXPLICIT */
     double momentum;      /* batchnorm: weight of the new batch in the running stats, 0.1 */
     double eps;           /* batchnorm: added to the variance, 1e-5 */
+    int return_sequences; /* rnn/lstm/gru: 1: [T, units], the output at every step;
+                             0 (default): [units], the last step's */
+    int bptt;             /* rnn/lstm/gru: truncated backpropagation through time,
+                             gradients flow back at most this many steps; 0: all.
+                             Exactly: the steps are cut into chunks [0, k),
+                             [k, 2k), ... and the state entering a chunk is a
+                             constant (PyTorch's h.detach() between chunks): a
+                             step's gradient comes from the outputs of its own
+                             chunk; k >= T is the same as 0 */
 } nn_layer_spec;
 
 typedef struct nn_spec {

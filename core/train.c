@@ -36,6 +36,8 @@ struct nn_trainer {
     int64_t *val_idx, n_val;
     int64_t in_size, out_size;
     int labels;                /* y holds class indices */
+    int loss_rows, loss_cols;  /* the loss sees each sample's output as rows x cols:
+                                  one row per step of a sequence output */
     int B, EB;                 /* training batch, evaluation batch */
     int steps_per_epoch;
     nn_real *xb, *yb, *dout;
@@ -109,6 +111,31 @@ const char *nn_stop_reason_name(nn_stop_reason r)
 /* ---------------------------------------------------------------------------
  * Checks that data fit the model */
 
+/* An output [..., C] is out / C rows of C values: one row per step of a
+ * sequence output [T, C], one row otherwise. */
+static int64_t out_rows(const nn_model *m, int64_t *cols)
+{
+    nn_shape os = nn_model_out_shape(m);
+    int64_t c = os.dim[os.rank - 1];
+    if (cols)
+        *cols = c;
+    return nn_model_out_size(m) / c;
+}
+
+/* Class indices per sample in data with ysz values of y per sample: ysz
+ * for class labels; also ysz for numbers against a sequence output under
+ * cross_entropy, one value per step (the readers keep an integer y [n, T]
+ * as numbers); 0 for targets. */
+static int64_t class_labels(const nn_model *m, int n_classes, int64_t ysz)
+{
+    int64_t cols, rows = out_rows(m, &cols);
+    if (n_classes > 0)
+        return ysz;
+    if (nn_model_spec(m)->loss == NN_LOSS_CROSS_ENTROPY && rows > 1 && cols > 1 && ysz == rows)
+        return ysz;
+    return 0;
+}
+
 int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                  const nn_shape *y_sample, const char *what, nn_err *e)
 {
@@ -117,6 +144,7 @@ int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
     nn_shape in = s->input;
     int64_t out = nn_model_out_size(m), xsz = nn_shape_numel(x_sample);
     int64_t ysz = nn_shape_numel(y_sample);
+    int64_t cols, rows = out_rows(m, &cols);
     int is_class = n_classes > 0;
     if (xsz != nn_model_in_size(m)) {
         nn_shape_str(x_sample, a, sizeof a);
@@ -126,25 +154,34 @@ int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                        "takes %lld",
                        what, a, (long long)xsz, b, (long long)nn_model_in_size(m));
     }
-    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && n_classes > out)
-        return nn_errf(e, NN_EINVAL, "the %s data have %d classes but the model outputs %lld values",
-                       what, n_classes, (long long)out);
-    if (is_class && s->loss == NN_LOSS_BCE && (n_classes > 2 || out != 1))
+    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && n_classes > cols)
+        return nn_errf(e, NN_EINVAL, "the %s data have %d classes but the model outputs %lld values%s",
+                       what, n_classes, (long long)cols, rows > 1 ? " per step" : "");
+    if (is_class && s->loss == NN_LOSS_BCE && (n_classes > 2 || cols != 1))
         return nn_errf(e, NN_EINVAL,
-                       "binary_cross_entropy with class labels needs 2 classes and one output; "
-                       "the %s data have %d classes and the model %lld outputs",
-                       what, n_classes, (long long)out);
+                       "binary_cross_entropy with class labels needs 2 classes and one output%s; "
+                       "the %s data have %d classes and the model %lld outputs%s",
+                       rows > 1 ? " per step" : "", what, n_classes, (long long)cols,
+                       rows > 1 ? " per step" : "");
     if (is_class && !nn_loss_is_classification(s->loss))
         return nn_errf(e, NN_EINVAL,
                        "loss %s needs numeric targets but the %s data have class labels",
                        nn_loss_name(s->loss), what);
-    if (is_class && ysz != 1)
-        return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);
-    if (!is_class && ysz != out)
+    if (is_class && ysz != rows) {
+        if (rows == 1)
+            return nn_errf(e, NN_EINVAL, "the %s class labels must be one per sample", what);
+        return nn_errf(e, NN_EINVAL,
+                       "the model outputs %lld steps, so the %s class labels must be one per "
+                       "step ([n, %lld]); they have %lld per sample",
+                       (long long)rows, what, (long long)rows, (long long)ysz);
+    }
+    if (!is_class && ysz != out && !class_labels(m, 0, ysz))
         return nn_errf(e, NN_EINVAL,
                        "the %s targets have %lld values per sample but the model outputs %lld%s",
                        what, (long long)ysz, (long long)out,
-                       s->loss == NN_LOSS_CROSS_ENTROPY ? " (or give class labels)" : "");
+                       s->loss != NN_LOSS_CROSS_ENTROPY ? ""
+                       : rows > 1 ? " (or give a class index per step)"
+                                  : " (or give class labels)");
     return NN_OK;
 }
 
@@ -157,14 +194,24 @@ static int check_data(const nn_model *m, const nn_dataset *d, const char *what, 
     int rc = nn_data_fits(m, &xs, d->n_classes, &ys, what, e);
     if (rc)
         return rc;
-    int is_class = d->n_classes > 0;
+    int64_t per = class_labels(m, d->n_classes, nn_tensor_row_size(&d->y));
+    int is_class = per > 0;
     if (is_class) {
-        int64_t n = nn_dataset_len(d);
+        int64_t cols, n = nn_tensor_numel(&d->y);
+        out_rows(m, &cols);
+        int64_t k = d->n_classes > 0 ? d->n_classes : cols;
         for (int64_t i = 0; i < n; i++) {
             nn_real v = d->y.data[i];
-            if (!(v >= 0 && v < d->n_classes) || v != (nn_real)(int64_t)v)
-                return nn_errf(e, NN_EINVAL, "the %s label of sample %lld is not a class index",
-                               what, (long long)i);
+            if (!(v >= 0 && v < k) || v != (nn_real)(int64_t)v) {
+                if (per == 1)
+                    return nn_errf(e, NN_EINVAL,
+                                   "the %s label of sample %lld is not a class index", what,
+                                   (long long)i);
+                return nn_errf(e, NN_EINVAL,
+                               "the %s label of sample %lld, step %lld is not a class index "
+                               "below %lld",
+                               what, (long long)(i / per), (long long)(i % per), (long long)k);
+            }
         }
     } else {
         int64_t n = nn_tensor_numel(&d->y);
@@ -227,6 +274,9 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     t->labels = lab_train;
     t->in_size = nn_model_in_size(m);
     t->out_size = nn_model_out_size(m);
+    int64_t cols;
+    t->loss_rows = (int)out_rows(m, &cols);
+    t->loss_cols = (int)cols;
 
     /* which samples train and which validate */
     int64_t n = nn_dataset_len(train);
@@ -273,7 +323,7 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
     t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
     t->steps_per_epoch = (int)((t->n_train + t->B - 1) / t->B);
-    size_t ysz = t->labels ? 1 : (size_t)nn_tensor_row_size(&train->y);
+    size_t ysz = (size_t)nn_tensor_row_size(&train->y);
     t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
     t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
     t->dout = malloc((size_t)t->B * (size_t)t->out_size * sizeof *t->dout);
@@ -362,7 +412,7 @@ static void gather_fn(void *ctx, int tid, int nth)
 
 static void gather(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int n)
 {
-    gather_task g = {d, idx, n, t->in_size, t->labels ? 1 : nn_tensor_row_size(&d->y), t->xb,
+    gather_task g = {d, idx, n, t->in_size, nn_tensor_row_size(&d->y), t->xb,
                      t->yb};
     nn_pool_run(nn_model_pool(t->m), gather_fn, &g);
 }
@@ -383,7 +433,7 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
             return NN_ENOMEM;
         nn_loss_out lo;
         nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL,
-                t->labels ? NULL : t->yb, nb, (int)t->out_size, NULL, &lo);
+                t->labels ? NULL : t->yb, nb * t->loss_rows, t->loss_cols, NULL, &lo);
         sum += lo.loss * nb;
         correct += lo.correct;
         counted += lo.counted;
@@ -465,7 +515,7 @@ static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
         return NN_ENOMEM;
     nn_loss_out lo;
     nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL, t->labels ? NULL : t->yb,
-            nb, (int)t->out_size, t->dout, &lo);
+            nb * t->loss_rows, t->loss_cols, t->dout, &lo);
     *loss = lo.loss;
     if (!isfinite(lo.loss))
         return 1;

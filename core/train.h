@@ -143,7 +143,20 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e);
 /* Whether data of these shapes fit m: samples x_sample (their element
  * count must equal the model's input size), class labels (n_classes > 0)
  * or targets of shape y_sample against the model's outputs and loss.
- * `what` names the data in the message ("training"). NN_EINVAL if not. */
+ * `what` names the data in the message ("training"). NN_EINVAL if not.
+ *
+ * Samples are read in the model's input shape whatever their own shape,
+ * when the element counts agree: images [1, 28, 28] feed an input [28, 28]
+ * (28 steps of 28 features, the rows), or [784].
+ *
+ * An output [T, C] (a sequence) is T rows of C values for the loss:
+ * cross_entropy takes a softmax per step and averages over samples and
+ * steps, and class labels are one per step (y [n, T]); numbers y [n, T]
+ * against such an output under cross_entropy are class indices per step
+ * too.  mse, mae and binary_cross_entropy compare element by element, so
+ * targets [n, T, C] (or [n, T] when C is 1) fit; binary_cross_entropy's
+ * class labels are one per step.  Other outputs are one row per sample, as
+ * before: one class label, or out_size targets. */
 int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                  const nn_shape *y_sample, const char *what, nn_err *e);
 
