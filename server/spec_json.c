@@ -495,9 +495,14 @@ static const char *const conv2d_keys[] = {"type", "filters", "kernel", "stride",
                                           "activation", "use_bias", "init", NULL};
 static const char *const pool_keys[] = {"type", "size", "stride", NULL};
 static const char *const batchnorm_keys[] = {"type", "momentum", "eps", NULL};
+static const char *const rnn_keys[] = {"type", "units", "activation", "return_sequences", "bptt",
+                                       "use_bias", NULL};
+static const char *const gated_keys[] = {"type", "units", "return_sequences", "bptt", "use_bias",
+                                         NULL};   /* lstm, gru */
 static const char *const any_layer_keys[] = {"type", "units", "activation", "use_bias", "init",
                                              "rate", "alpha", "filters", "kernel", "stride",
-                                             "padding", "size", "momentum", "eps", NULL};
+                                             "padding", "size", "momentum", "eps",
+                                             "return_sequences", "bptt", NULL};
 
 /* The JSON names of nn_padding's VALID and SAME; EXPLICIT is written as
  * numbers. */
@@ -640,6 +645,69 @@ static int parse_pool(pctx *c, const json_t *v, const char *owner, nn_layer_spec
     return 0;
 }
 
+/* The activations an rnn allows, in the order messages list them; the
+ * first is the default.  (h_t = act(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh),
+ * as torch.nn.RNN's nonlinearity.) */
+static const nn_act_kind rnn_acts[] = {NN_ACT_TANH, NN_ACT_RELU};
+#define N_RNN_ACTS ((int)(sizeof rnn_acts / sizeof rnn_acts[0]))
+
+static int rnn_act_ok(nn_act_kind a)
+{
+    for (int i = 0; i < N_RNN_ACTS; i++)
+        if (rnn_acts[i] == a)
+            return 1;
+    return 0;
+}
+
+/* "activation" of an rnn in obj: a name, one of rnn_acts.  Only the name:
+ * neither has an option, so the object form would say nothing more. */
+static int parse_rnn_activation(pctx *c, const json_t *obj, nn_layer_spec *l)
+{
+    const json_t *v = json_object_get(obj, "activation");
+    char list[64], f[80];
+    size_t k = 0;
+    l->act = rnn_acts[0];
+    if (!v)
+        return 0;
+    list[0] = 0;
+    for (int i = 0; i < N_RNN_ACTS; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "",
+                              nn_act_name(rnn_acts[i]));
+    int a = json_is_string(v) ? nn_act_from_name(json_string_value(v)) : -1;
+    if (a >= 0 && rnn_act_ok((nn_act_kind)a)) {
+        l->act = (nn_act_kind)a;
+        return 0;
+    }
+    return fail_at(c, "activation", "expected an activation of layer type \"rnn\", one of: %s; "
+                                    "found %s", list, found(v, f, sizeof f));
+}
+
+/* {"type": "rnn" | "lstm" | "gru", ...}; the path is at the layer.  The
+ * members in the order docs/model.md lists them: units, activation (rnn
+ * only), return_sequences, bptt, use_bias. */
+static int parse_recurrent(pctx *c, const json_t *v, const char *owner, nn_layer_spec *l)
+{
+    long long n;
+    int rc;
+    if ((rc = check_keys(c, v, l->kind == NN_LAYER_RNN ? rnn_keys : gated_keys, any_layer_keys,
+                         owner)) < 0)
+        return rc;
+    if ((rc = get_int(c, v, "units", 1, 1, SPEC_JSON_MAX_RNN_UNITS, &n)) < 0)
+        return rc;
+    l->units = (int)n;
+    if (l->kind == NN_LAYER_RNN && (rc = parse_rnn_activation(c, v, l)) < 0)
+        return rc;
+    if ((rc = get_bool(c, v, "return_sequences", &l->return_sequences)) < 0)
+        return rc;
+    if ((rc = get_int(c, v, "bptt", 0, 0, SPEC_JSON_MAX_BPTT, &n)) < 0)
+        return rc;
+    if (rc == 1)
+        l->bptt = (int)n;
+    if ((rc = get_bool(c, v, "use_bias", &l->use_bias)) < 0)
+        return rc;
+    return 0;
+}
+
 /* One element of "layers"; the path is at the element. */
 static int parse_layer(pctx *c, const json_t *v, nn_layer_spec *l)
 {
@@ -692,6 +760,10 @@ static int parse_layer(pctx *c, const json_t *v, nn_layer_spec *l)
             (rc = get_num(c, v, "eps", 0, &R_POS, &l->eps)) < 0)
             return rc;
         return 0;
+    case NN_LAYER_RNN:
+    case NN_LAYER_LSTM:
+    case NN_LAYER_GRU:
+        return parse_recurrent(c, v, owner, l);
     default:   /* NN_LAYER_ACT: the long form, or an activation's name as the type */
         if (strcmp(s, nn_layer_kind_name(NN_LAYER_ACT)) == 0) {
             /* {"type": "activation", "activation": "relu" | {...}} */
@@ -747,10 +819,13 @@ static int parse_input(pctx *c, const json_t *doc, nn_shape *shape)
 /* A loss that fuses an activation (softmax into cross_entropy, sigmoid
  * into binary_cross_entropy) needs a last layer that ends in it or in
  * nothing (linear: logits): dense, conv2d or a standalone activation; any
- * other layer (dropout, pooling, batchnorm, flatten) cannot be last.  The
- * same rule as nn_model_new's (core/model.c), checked here to point at the
- * JSON.  (A conv2d passes here, and the core then refuses its image-shaped
- * output; that is a shape rule, and shapes are the core's.) */
+ * other layer (dropout, pooling, batchnorm, flatten, rnn, lstm, gru) cannot
+ * be last.  The same rule as nn_model_new's (core/model.c), checked here to
+ * point at the JSON.  (A conv2d passes here, and the core then refuses its
+ * image-shaped output; that is a shape rule, and shapes are the core's.  A
+ * recurrent layer's output is its hidden state, squashed by tanh or the
+ * gates, never logits: whatever its activation, a dense layer must follow
+ * it, so it is refused by its type.) */
 static int check_loss(pctx *c, const json_t *layers, const nn_spec *s)
 {
     nn_act_kind want = nn_loss_fused_act(s->loss);
@@ -1212,6 +1287,23 @@ static json_t *dump_layer(const nn_layer_spec *l)
               put(o, "momentum", json_real(l->momentum)) < 0 ||
               put(o, "eps", json_real(l->eps)) < 0;
         break;
+    case NN_LAYER_RNN:
+    case NN_LAYER_LSTM:
+    case NN_LAYER_GRU: {
+        /* Only an rnn has an activation; linear (a spec not made by the
+         * parser) is what the core reads it as, tanh.  An lstm's or gru's
+         * act must stay linear, as the core demands. */
+        nn_act_kind a = l->kind == NN_LAYER_RNN && l->act == NN_ACT_LINEAR ? rnn_acts[0] : l->act;
+        bad = l->bptt < 0 ||
+              (l->kind == NN_LAYER_RNN ? !rnn_act_ok(a) : a != NN_ACT_LINEAR) ||
+              put(o, "type", json_string(nn_layer_kind_name(l->kind))) < 0 ||
+              put(o, "units", json_integer(l->units)) < 0 ||
+              (l->kind == NN_LAYER_RNN && put(o, "activation", json_string(nn_act_name(a))) < 0) ||
+              put(o, "return_sequences", json_boolean(l->return_sequences)) < 0 ||
+              put(o, "bptt", json_integer(l->bptt)) < 0 ||
+              put(o, "use_bias", json_boolean(l->use_bias)) < 0;
+        break;
+    }
     case NN_LAYER_ACT: {
         /* The short form: {"type": "relu"}, {"type": "elu", "alpha": 1.0}. */
         json_t *a = dump_activation(l->act, l->alpha);

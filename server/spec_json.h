@@ -51,6 +51,8 @@
 #define SPEC_JSON_MAX_FILTERS (1 << 16)       /* conv2d "filters" */
 #define SPEC_JSON_MAX_WINDOW 1024             /* conv2d "kernel", pooling "size", "stride" */
 #define SPEC_JSON_MAX_PAD 1024                /* conv2d explicit "padding" */
+#define SPEC_JSON_MAX_RNN_UNITS (1 << 16)     /* rnn, lstm, gru "units" */
+#define SPEC_JSON_MAX_BPTT 1000000            /* rnn, lstm, gru "bptt" (steps) */
 #define SPEC_JSON_MAX_BATCH 65536
 #define SPEC_JSON_MAX_EPOCHS 1000000
 #define SPEC_JSON_MAX_PATIENCE 1000000        /* early_stopping "patience" */
@@ -69,11 +71,14 @@ typedef struct spec_json_err {
  * "training" member is allowed but left to spec_json_parse_training.
  * Every option is resolved into the struct: a conv2d's stride defaults to
  * 1, 1 and a pooling layer's to its window, so stride is never 0 after
- * parsing.  Checks that need no data are done here too: "same" padding
+ * parsing; an rnn's activation defaults to tanh (act is NN_ACT_TANH or
+ * NN_ACT_RELU, never linear, after parsing; lstm and gru leave act linear,
+ * unused).  Checks that need no data are done here too: "same" padding
  * needs stride 1, and the last layer must suit the loss (before
  * cross_entropy or binary_cross_entropy it must be dense, conv2d or a
  * standalone activation, ending in softmax resp. sigmoid or in linear; as
- * nn_model_new's rule). */
+ * nn_model_new's rule: so not a recurrent layer, whose output is no
+ * logits; a dense layer follows it). */
 int spec_json_parse_model(const json_t *doc, nn_spec *spec, spec_json_err *err);
 
 /* Parses a "training" object into *cfg, which starts from
@@ -95,15 +100,19 @@ int spec_json_parse_text(const char *text, size_t len, nn_spec *spec, nn_train_c
 
 /* The canonical JSON of a spec / a training configuration: every option
  * explicit (defaults resolved, e.g. leaky_relu's alpha NAN becomes 0.01, a
- * stride 0 becomes 1 for conv2d and the window for pooling, as the core
- * reads them), kernel, size and stride as [height, width], padding as
- * "valid", "same" or [rows, cols], options that are off written as null
+ * stride 0 becomes 1 for conv2d and the window for pooling, an rnn's linear
+ * act becomes tanh, as the core reads them), kernel, size and stride as
+ * [height, width], padding as "valid", "same" or [rows, cols],
+ * return_sequences as a boolean, bptt as an integer (0: full
+ * backpropagation through time), options that are off written as null
  * (clip_norm, target_loss, max_seconds, early_stopping), and only the
  * options of the chosen layer type, optimizer and schedule.  Parsing the
  * result gives back the same struct (with defaults resolved), and dumping
  * that gives equal JSON.  Returns a new reference (the caller json_decref()s
- * it), or NULL when memory runs out or an enum is out of range (or the seed
- * exceeds 2^63 - 1). */
+ * it), or NULL when memory runs out or an enum is out of range (so is an
+ * rnn's activation other than tanh or relu, an lstm's or gru's other than
+ * linear, a negative bptt and a seed above 2^63 - 1: what the core
+ * refuses). */
 json_t *spec_json_dump_model(const nn_spec *spec);
 json_t *spec_json_dump_training(const nn_train_cfg *cfg);
 

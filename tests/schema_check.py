@@ -65,6 +65,17 @@ def conv(**options):
     return {k: v for k, v in layer.items() if v is not DELETE}
 
 
+def seq(*layers):
+    """A definition of a sequence of 5 steps of 3 features through the given layers."""
+    return {"input": [5, 3], "layers": list(layers), "loss": "mse"}
+
+
+def rec(kind, **options):
+    """A recurrent layer of 4 units with options added, or removed when DELETE."""
+    layer = dict({"type": kind, "units": 4}, **options)
+    return {k: v for k, v in layer.items() if v is not DELETE}
+
+
 def with_(path, value):
     """BASE with the value at path (a list of keys/indices) replaced; value
     DELETE removes the member."""
@@ -184,6 +195,48 @@ INVALID = [
     ("batchnorm eps < 0", image({"type": "batchnorm", "eps": -1e-5})),
     ("batchnorm unknown key", image({"type": "batchnorm", "affine": False})),
     ("batchnorm with rate", image({"type": "batchnorm", "rate": 0.5})),
+    ("rnn without units", seq(rec("rnn", units=DELETE))),
+    ("lstm without units", seq(rec("lstm", units=DELETE))),
+    ("gru without units", seq(rec("gru", units=DELETE, return_sequences=True))),
+    ("lstm units 0", seq(rec("lstm", units=0))),
+    ("gru units too big", seq(rec("gru", units=65537))),
+    ("rnn units 2.5", seq(rec("rnn", units=2.5))),
+    ("lstm units a string", seq(rec("lstm", units="8"))),
+    ("gru units null", seq(rec("gru", units=None))),
+    ("lstm return_sequences 1", seq(rec("lstm", return_sequences=1))),
+    ("gru return_sequences a string", seq(rec("gru", return_sequences="true"))),
+    ("rnn return_sequences null", seq(rec("rnn", return_sequences=None))),
+    ("lstm bptt < 0", seq(rec("lstm", bptt=-1))),
+    ("gru bptt too big", seq(rec("gru", bptt=1000001))),
+    ("rnn bptt 2.5", seq(rec("rnn", bptt=2.5))),
+    ("lstm bptt a string", seq(rec("lstm", bptt="10"))),
+    ("gru bptt true", seq(rec("gru", bptt=True))),
+    ("rnn use_bias 1", seq(rec("rnn", use_bias=1))),
+    ("lstm use_bias null", seq(rec("lstm", use_bias=None))),
+    ("rnn activation sigmoid", seq(rec("rnn", activation="sigmoid"))),
+    ("rnn activation linear", seq(rec("rnn", activation="linear"))),
+    ("rnn activation gelu", seq(rec("rnn", activation="gelu"))),
+    ("rnn activation as an object", seq(rec("rnn", activation={"type": "tanh"}))),
+    ("rnn activation TANH", seq(rec("rnn", activation="TANH"))),
+    ("lstm with activation", seq(rec("lstm", activation="tanh"))),
+    ("gru with activation", seq(rec("gru", activation="relu"))),
+    ("rnn with init", seq(rec("rnn", init="zeros"))),
+    ("lstm with init", seq(rec("lstm", init="default"))),
+    ("gru with init", seq(rec("gru", init="he_uniform"))),
+    ("lstm with rate", seq(rec("lstm", rate=0.5))),
+    ("gru with filters", seq(rec("gru", filters=4))),
+    ("rnn with alpha", seq(rec("rnn", alpha=0.1))),
+    ("lstm hidden_size", seq(rec("lstm", hidden_size=4))),
+    ("lstm num_layers", seq(rec("lstm", num_layers=2))),
+    ("gru bidirectional", seq(rec("gru", bidirectional=True))),
+    ("lstm dropout", seq(rec("lstm", dropout=0.1))),
+    ("rnn nonlinearity", seq(rec("rnn", nonlinearity="relu"))),
+    ("dense with return_sequences", with_(["layers", 0, "return_sequences"], True)),
+    ("conv2d with bptt", image(conv(bptt=3))),
+    ("tanh layer with bptt", seq({"type": "tanh", "bptt": 0})),
+    ("flatten with return_sequences", seq({"type": "flatten", "return_sequences": True})),
+    ("layer type LSTM", seq(dict(rec("lstm"), type="LSTM"))),
+    ("layer type simple_rnn", seq(dict(rec("rnn"), type="simple_rnn"))),
     ("loss missing", with_(["loss"], DELETE)),
     ("unknown loss", with_(["loss"], "hinge")),
     ("training not an object", with_(["training"], [])),
@@ -241,6 +294,20 @@ VALID = [
                       {"type": "avgpool2d", "size": [2, 1], "stride": [1, 1]})),
     ("global_avgpool, flatten", image({"type": "global_avgpool"}, {"type": "flatten"})),
     ("batchnorm", image({"type": "batchnorm"}, {"type": "batchnorm", "momentum": 1, "eps": 1})),
+    ("rnn, lstm, gru, the short form", seq(rec("rnn"), rec("lstm"), rec("gru"))),
+    ("rnn, every option", seq(rec("rnn", activation="relu", return_sequences=True, bptt=3,
+                                  use_bias=False))),
+    ("rnn, the defaults written out", seq(rec("rnn", activation="tanh", return_sequences=False,
+                                              bptt=0, use_bias=True))),
+    ("lstm, every option", seq(rec("lstm", return_sequences=True, bptt=1, use_bias=False))),
+    ("gru at the limits", seq(rec("gru", units=65536, bptt=1000000))),
+    ("stacked, dense per step", seq(rec("lstm", return_sequences=True),
+                                    rec("gru", return_sequences=True),
+                                    {"type": "dense", "units": 1})),
+    ("an LSTM for cross_entropy", dict(seq(rec("lstm", units=128),
+                                           {"type": "dense", "units": 10,
+                                            "activation": "softmax"}),
+                                       loss="cross_entropy")),
     ("a CNN for cross_entropy", dict(image(CONV, {"type": "batchnorm"}, {"type": "relu"},
                                            {"type": "maxpool2d", "size": 2}, {"type": "flatten"},
                                            {"type": "dense", "units": 10}),

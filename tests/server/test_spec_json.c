@@ -178,6 +178,15 @@ static int parse_checked(const char *text, size_t len, spec_json_err *err, const
             ck_assert_int_eq(a->use_bias, b->use_bias);
             ck_assert_int_eq(a->init, b->init);
         }
+        if (a->kind == NN_LAYER_RNN || a->kind == NN_LAYER_LSTM || a->kind == NN_LAYER_GRU) {
+            ck_assert_int_eq(a->units, b->units);
+            ck_assert_int_eq(a->use_bias, b->use_bias);
+            ck_assert_int_eq(a->return_sequences, b->return_sequences);
+            ck_assert_int_eq(a->bptt, b->bptt);
+            /* parsing resolves an rnn's activation: tanh unless relu */
+            if (a->kind == NN_LAYER_RNN)
+                ck_assert(a->act == NN_ACT_TANH || a->act == NN_ACT_RELU);
+        }
         /* Parsing resolves every stride: never 0 in a parsed struct. */
         if (a->kind == NN_LAYER_CONV2D || a->kind == NN_LAYER_MAXPOOL2D ||
             a->kind == NN_LAYER_AVGPOOL2D)
@@ -229,6 +238,30 @@ static int core_lacks_layer(int rc, const nn_err *e, const nn_spec *spec, const 
     fprintf(stderr, "%s: not built: the core does not know layer %d (%s) yet\n", what, e->layer,
             nn_layer_kind_name(spec->layers[e->layer].kind));
     return 1;
+}
+
+/* The tensor of m called name, or NULL. */
+static const nn_param_tensor *find_tensor(const nn_model *m, const char *name)
+{
+    for (int i = 0; i < nn_model_n_tensors(m); i++)
+        if (strcmp(nn_model_tensor(m, i)->name, name) == 0)
+            return nn_model_tensor(m, i);
+    return NULL;
+}
+
+/* Asserts that m has a trainable tensor name of the given 1-D or 2-D shape
+ * (cols 0: 1-D); returns its size. */
+static size_t assert_tensor(const nn_model *m, const char *name, int64_t rows, int64_t cols)
+{
+    const nn_param_tensor *t = find_tensor(m, name);
+    ck_assert_msg(t != NULL, "no tensor %s", name);
+    ck_assert_msg(!t->buffer, "%s is not trainable", name);
+    ck_assert_int_eq(t->rank, cols ? 2 : 1);
+    ck_assert_int_eq(t->shape[0], rows);
+    if (cols)
+        ck_assert_int_eq(t->shape[1], cols);
+    ck_assert_uint_eq(t->numel, (size_t)(rows * (cols ? cols : 1)));
+    return t->numel;
 }
 
 /* Runs tests/schema_check.py with args; returns its exit status. */
@@ -511,6 +544,136 @@ START_TEST(test_fmnist_cnn_example)
 }
 END_TEST
 
+/* Fashion-MNIST rows as sequences: examples/fmnist-lstm.json, 28 steps of
+ * 28 features (the images' rows), the last hidden state into a dense
+ * softmax; gradient clipping as the usual companion of recurrent layers. */
+static const char *const FMNIST_LSTM =
+    "{'input': [28, 28],\n"
+    " 'layers': [{'type': 'lstm', 'units': 128},\n"
+    "            {'type': 'dense', 'units': 10, 'activation': 'softmax'}],\n"
+    " 'loss': 'cross_entropy',\n"
+    " 'training': {'optimizer': {'type': 'adam', 'lr': 0.001}, 'clip_norm': 1.0,\n"
+    "              'batch_size': 64, 'epochs': 10, 'validation_split': 0.1, 'seed': 42}}\n";
+
+START_TEST(test_fmnist_lstm_example)
+{
+    char *text = dq(FMNIST_LSTM);
+    char *path = src_path("examples/fmnist-lstm.json");
+    size_t len;
+    char *file = tu_read(path, &len);
+    json_t *a = json_loads(text, 0, NULL), *b = json_loads(file, 0, NULL);
+    ck_assert_msg(a && b && json_equal(a, b), "%s differs from the document here", path);
+    nn_spec s;
+    nn_train_cfg c;
+    spec_json_err err;
+    ck_assert_int_eq(spec_json_parse_text(file, len, &s, &c, &err), 0);
+    ck_assert(s.input.rank == 2 && s.input.dim[0] == 28 && s.input.dim[1] == 28);
+    ck_assert_int_eq(s.n_layers, 2);
+    ck_assert_int_eq(s.layers[0].kind, NN_LAYER_LSTM);
+    ck_assert_int_eq(s.layers[0].units, 128);
+    ck_assert_int_eq(s.layers[0].return_sequences, 0);
+    ck_assert_int_eq(s.layers[0].bptt, 0);
+    ck_assert_int_eq(s.layers[0].use_bias, 1);
+    ck_assert_int_eq(s.layers[1].act, NN_ACT_SOFTMAX);
+    ck_assert_int_eq(s.loss, NN_LOSS_CROSS_ENTROPY);
+    ck_assert_int_eq(c.optim.kind, NN_OPT_ADAM);
+    ck_assert_double_eq(c.optim.lr, 0.001);
+    ck_assert_double_eq(c.clip_norm, 1.0);
+    ck_assert_int_eq(c.batch_size, 64);
+    ck_assert_int_eq(c.epochs, 10);
+    ck_assert_double_eq(c.validation_split, 0.1);
+    ck_assert_uint_eq(c.seed, 42);
+
+    json_t *d = spec_json_dump(&s, &c);
+    assert_json_text(json_object_get(d, "layers"),
+                     "[{'type':'lstm','units':128,'return_sequences':false,'bptt':0,"
+                     "'use_bias':true},{'type':'dense','units':10,'activation':'softmax',"
+                     "'use_bias':true,'init':'default'}]");
+    ck_assert(json_real_value(json_object_get(json_object_get(d, "training"), "clip_norm")) ==
+              1.0);
+
+    /* As torch.nn.LSTM(28, 128, batch_first=True) and nn.Linear(128, 10):
+     * 4 * 128 * (28 + 128 + 2) + 10 * 129 = 82186 parameters. */
+    nn_model_opts mo = {.seed = 1, .threads = 1};
+    nn_model *m = NULL;
+    nn_err e;
+    int rc = nn_model_new(&s, &mo, &m, &e);
+    if (!core_lacks_layer(rc, &e, &s, "fmnist-lstm")) {
+        ck_assert_msg(rc == 0, "the core refuses it: layer %d %s: %s", e.layer, e.field, e.msg);
+        size_t n = assert_tensor(m, "layers.0.weight_ih_l0", 512, 28) +
+                   assert_tensor(m, "layers.0.weight_hh_l0", 512, 128) +
+                   assert_tensor(m, "layers.0.bias_ih_l0", 512, 0) +
+                   assert_tensor(m, "layers.0.bias_hh_l0", 512, 0) +
+                   assert_tensor(m, "layers.1.weight", 10, 128) +
+                   assert_tensor(m, "layers.1.bias", 10, 0);
+        ck_assert_uint_eq(n, 82186);
+        ck_assert_int_eq(nn_model_n_tensors(m), 6);
+        nn_shape out = nn_model_out_shape(m);
+        ck_assert(out.rank == 1 && out.dim[0] == 10);
+    }
+    nn_model_free(m);
+
+    json_decref(a);
+    json_decref(b);
+    json_decref(d);
+    nn_spec_free(&s);
+    free(file);
+    free(path);
+    free(text);
+}
+END_TEST
+
+/* examples/rnn-small.json uses every recurrent layer kind and every
+ * option away from its default; examples/sine-gru.json maps a sequence to
+ * a sequence (a value per step). */
+START_TEST(test_rnn_examples)
+{
+    char *path = src_path("examples/rnn-small.json");
+    size_t len;
+    char *file = tu_read(path, &len);
+    nn_spec s;
+    spec_json_err err;
+    ck_assert_int_eq(spec_json_parse_text(file, len, &s, NULL, &err), 0);
+    int seen[NN_LAYER_COUNT] = {0}, relu = 0, seqs = 0, bptt = 0, no_bias = 0;
+    for (int i = 0; i < s.n_layers; i++) {
+        const nn_layer_spec *l = &s.layers[i];
+        seen[l->kind] = 1;
+        if (l->kind < NN_LAYER_RNN)
+            continue;
+        relu |= l->kind == NN_LAYER_RNN && l->act == NN_ACT_RELU;
+        seqs |= l->return_sequences;
+        bptt |= l->bptt > 0;
+        no_bias |= !l->use_bias;
+    }
+    for (int k = NN_LAYER_RNN; k < NN_LAYER_COUNT; k++)
+        ck_assert_msg(seen[k], "%s: no %s layer", path, nn_layer_kind_name((nn_layer_kind)k));
+    ck_assert_msg(relu && seqs && bptt && no_bias, "%s: an option is never set", path);
+    nn_spec_free(&s);
+    free(file);
+    free(path);
+
+    path = src_path("examples/sine-gru.json");
+    file = tu_read(path, &len);
+    ck_assert_int_eq(spec_json_parse_text(file, len, &s, NULL, &err), 0);
+    ck_assert_int_eq(s.layers[0].kind, NN_LAYER_GRU);
+    ck_assert_int_eq(s.layers[0].return_sequences, 1);
+    ck_assert_int_eq(s.loss, NN_LOSS_MSE);
+    nn_model_opts mo = {.seed = 1, .threads = 1};
+    nn_model *m = NULL;
+    nn_err e;
+    int rc = nn_model_new(&s, &mo, &m, &e);
+    if (!core_lacks_layer(rc, &e, &s, path)) {
+        ck_assert_msg(rc == 0, "the core refuses it: layer %d %s: %s", e.layer, e.field, e.msg);
+        nn_shape out = nn_model_out_shape(m);   /* one value per step */
+        ck_assert(out.rank == 2 && out.dim[0] == s.input.dim[0] && out.dim[1] == 1);
+    }
+    nn_model_free(m);
+    nn_spec_free(&s);
+    free(file);
+    free(path);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Invalid documents. */
 
@@ -535,6 +698,14 @@ typedef struct bad_case {
 #define CV "{'type':'conv2d','filters':2,'kernel':3}"
 #define CVK(x) CONV("'filters':2,'kernel':3," x)
 #define CEI(x) "{'input':[1,8,8],'layers':[" x "],'loss':'cross_entropy'}"
+#define SEQ(x) "{'input':[5,3],'layers':[" x "],'loss':'mse'}"
+#define CES(x) "{'input':[5,3],'layers':[" x "],'loss':'cross_entropy'}"
+#define RNN(x) SEQ("{'type':'rnn'," x "}")
+#define LSTM(x) SEQ("{'type':'lstm'," x "}")
+#define GRU(x) SEQ("{'type':'gru'," x "}")
+#define GATED_KEYS "allowed keys: type, units, return_sequences, bptt, use_bias"
+#define RNN_KEYS "allowed keys: type, units, activation, return_sequences, bptt, use_bias"
+#define RNN_ACT "expected an activation of layer type \"rnn\", one of: tanh, relu; found "
 #define EI NN_EINVAL
 #define EF NN_EFORMAT
 
@@ -590,12 +761,12 @@ static const bad_case bad[] = {
     {L2("[]"), EI, "/layers/1", "found an array", 1},
     {L1("{'units':3}"), EI, "/layers/0/type",
      "required; expected a layer type, one of: dense, dropout, activation, conv2d, maxpool2d, "
-     "avgpool2d, global_avgpool, batchnorm, flatten, linear, relu, leaky_relu, elu, sigmoid, "
-     "tanh, softmax, gelu", 1},
+     "avgpool2d, global_avgpool, batchnorm, flatten, rnn, lstm, gru, linear, relu, leaky_relu, "
+     "elu, sigmoid, tanh, softmax, gelu", 1},
     {L1("{'type':'conv3d'}"), EI, "/layers/0/type",
      "expected a layer type, one of: dense, dropout, activation, conv2d, maxpool2d, avgpool2d, "
-     "global_avgpool, batchnorm, flatten, linear, relu, leaky_relu, elu, sigmoid, tanh, "
-     "softmax, gelu; found the string \"conv3d\"", 1},
+     "global_avgpool, batchnorm, flatten, rnn, lstm, gru, linear, relu, leaky_relu, elu, "
+     "sigmoid, tanh, softmax, gelu; found the string \"conv3d\"", 1},
     {IMG("{'type':'Conv2D','filters':2,'kernel':3}"), EI, "/layers/0/type",
      "found the string \"Conv2D\"", 1},
     {IMG("{'type':'maxpool','size':2}"), EI, "/layers/0/type", "found the string \"maxpool\"", 1},
@@ -872,6 +1043,147 @@ static const bad_case bad[] = {
     {IMG("{'type':'batchnorm','momentum':NaN}"), EF, "", "invalid token", 0},
     {IMG("{'type':'batchnorm','eps':1e400}"), EF, "", "real number overflow", 0},
     {IMG("{'type':'batchnorm','eps':1e-5,'eps':1e-3}"), EF, "", "duplicate object key", 0},
+    /* rnn, lstm, gru: units */
+    {SEQ("{'type':'rnn'}"), EI, "/layers/0/units", "required; expected an integer in 1..65536", 1},
+    {SEQ("{'type':'lstm'}"), EI, "/layers/0/units", "required; expected an integer in 1..65536",
+     1},
+    {SEQ("{'type':'gru','return_sequences':true}"), EI, "/layers/0/units",
+     "required; expected an integer in 1..65536", 1},
+    {LSTM("'units':0"), EI, "/layers/0/units", "expected an integer in 1..65536, found 0", 1},
+    {GRU("'units':65537"), EI, "/layers/0/units", "expected an integer in 1..65536, found 65537",
+     1},
+    {RNN("'units':-4"), EI, "/layers/0/units", "found -4", 1},
+    {LSTM("'units':2.5"), EI, "/layers/0/units", "found 2.5", 1},
+    {GRU("'units':8.0"), EI, "/layers/0/units",
+     "expected an integer in 1..65536, found 8.0 (write integers without a fraction)", 0},
+    {LSTM("'units':1e300"), EI, "/layers/0/units", "found 1e+300", 1},
+    {LSTM("'units':9223372036854775807"), EI, "/layers/0/units", "found 9223372036854775807", 1},
+    {RNN("'units':'8'"), EI, "/layers/0/units", "found the string \"8\"", 1},
+    {LSTM("'units':null"), EI, "/layers/0/units", "found null", 1},
+    {GRU("'units':true"), EI, "/layers/0/units", "found true", 1},
+    {LSTM("'units':[8]"), EI, "/layers/0/units", "found an array", 1},
+    /* return_sequences */
+    {LSTM("'units':4,'return_sequences':1"), EI, "/layers/0/return_sequences",
+     "expected true or false, found 1", 1},
+    {LSTM("'units':4,'return_sequences':0"), EI, "/layers/0/return_sequences", "found 0", 1},
+    {GRU("'units':4,'return_sequences':'true'"), EI, "/layers/0/return_sequences",
+     "expected true or false, found the string \"true\"", 1},
+    {RNN("'units':4,'return_sequences':null"), EI, "/layers/0/return_sequences", "found null", 1},
+    {LSTM("'units':4,'return_sequences':[true]"), EI, "/layers/0/return_sequences",
+     "found an array", 1},
+    /* bptt */
+    {LSTM("'units':4,'bptt':-1"), EI, "/layers/0/bptt",
+     "expected an integer in 0..1000000, found -1", 1},
+    {GRU("'units':4,'bptt':1000001"), EI, "/layers/0/bptt",
+     "expected an integer in 0..1000000, found 1000001", 1},
+    {RNN("'units':4,'bptt':2.5"), EI, "/layers/0/bptt", "found 2.5", 1},
+    {LSTM("'units':4,'bptt':5.0"), EI, "/layers/0/bptt",
+     "expected an integer in 0..1000000, found 5.0 (write integers without a fraction)", 0},
+    {LSTM("'units':4,'bptt':1e300"), EI, "/layers/0/bptt", "found 1e+300", 1},
+    {GRU("'units':4,'bptt':-9223372036854775808"), EI, "/layers/0/bptt",
+     "found -9223372036854775808", 1},
+    {LSTM("'units':4,'bptt':'10'"), EI, "/layers/0/bptt", "found the string \"10\"", 1},
+    {LSTM("'units':4,'bptt':null"), EI, "/layers/0/bptt", "found null", 1},
+    {GRU("'units':4,'bptt':true"), EI, "/layers/0/bptt", "found true", 1},
+    {RNN("'units':4,'bptt':{}"), EI, "/layers/0/bptt", "found an object", 1},
+    {LSTM("'units':4,'bptt':NaN"), EF, "", "invalid token", 0},
+    {GRU("'units':4,'bptt':-Infinity"), EF, "", "invalid token", 0},
+    {LSTM("'units':4,'bptt':1e400"), EF, "", "real number overflow", 0},
+    {LSTM("'units':4,'bptt':99999999999999999999"), EF, "", "too big integer", 0},
+    /* use_bias */
+    {RNN("'units':4,'use_bias':1"), EI, "/layers/0/use_bias", "expected true or false, found 1",
+     1},
+    {LSTM("'units':4,'use_bias':'false'"), EI, "/layers/0/use_bias",
+     "found the string \"false\"", 1},
+    {GRU("'units':4,'use_bias':null"), EI, "/layers/0/use_bias", "found null", 1},
+    /* an rnn's activation: tanh or relu, by name */
+    {RNN("'units':4,'activation':'sigmoid'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"sigmoid\"", 1},
+    {RNN("'units':4,'activation':'linear'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"linear\"", 1},
+    {RNN("'units':4,'activation':'softmax'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"softmax\"", 1},
+    {RNN("'units':4,'activation':'leaky_relu'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"leaky_relu\"", 1},
+    {RNN("'units':4,'activation':'gelu'"), EI, "/layers/0/activation", RNN_ACT "the string", 1},
+    {RNN("'units':4,'activation':'TANH'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"TANH\"", 1},
+    {RNN("'units':4,'activation':'relux'"), EI, "/layers/0/activation",
+     RNN_ACT "the string \"relux\"", 1},
+    {RNN("'units':4,'activation':''"), EI, "/layers/0/activation", RNN_ACT "the string \"\"", 1},
+    {RNN("'units':4,'activation':{'type':'tanh'}"), EI, "/layers/0/activation",
+     RNN_ACT "an object", 1},
+    {RNN("'units':4,'activation':3"), EI, "/layers/0/activation", RNN_ACT "3", 1},
+    {RNN("'units':4,'activation':null"), EI, "/layers/0/activation", RNN_ACT "null", 1},
+    {RNN("'units':4,'activation':['relu']"), EI, "/layers/0/activation", RNN_ACT "an array", 1},
+    /* lstm and gru have their own gate functions */
+    {LSTM("'units':4,'activation':'tanh'"), EI, "/layers/0/activation",
+     "\"activation\" is not an option of layer type \"lstm\"; " GATED_KEYS, 1},
+    {GRU("'units':4,'activation':'relu'"), EI, "/layers/0/activation",
+     "\"activation\" is not an option of layer type \"gru\"; " GATED_KEYS, 1},
+    /* init: the weights start as PyTorch's, uniform(-1/sqrt(units), 1/sqrt(units)) */
+    {RNN("'units':4,'init':'zeros'"), EI, "/layers/0/init",
+     "\"init\" is not an option of layer type \"rnn\"; " RNN_KEYS, 1},
+    {LSTM("'units':4,'init':'default'"), EI, "/layers/0/init",
+     "\"init\" is not an option of layer type \"lstm\"; " GATED_KEYS, 1},
+    {GRU("'units':4,'init':'he_uniform'"), EI, "/layers/0/init",
+     "\"init\" is not an option of layer type \"gru\"", 1},
+    /* other layers' options */
+    {LSTM("'units':4,'rate':0.5"), EI, "/layers/0/rate",
+     "\"rate\" is not an option of layer type \"lstm\"; " GATED_KEYS, 1},
+    {GRU("'units':4,'filters':4"), EI, "/layers/0/filters",
+     "\"filters\" is not an option of layer type \"gru\"", 1},
+    {RNN("'units':4,'alpha':0.1"), EI, "/layers/0/alpha",
+     "\"alpha\" is not an option of layer type \"rnn\"; " RNN_KEYS, 1},
+    {LSTM("'units':4,'kernel':3"), EI, "/layers/0/kernel",
+     "\"kernel\" is not an option of layer type \"lstm\"", 1},
+    {GRU("'units':4,'momentum':0.1"), EI, "/layers/0/momentum",
+     "\"momentum\" is not an option of layer type \"gru\"", 1},
+    /* other libraries' names */
+    {LSTM("'units':4,'hidden_size':4"), EI, "/layers/0/hidden_size",
+     "unknown key \"hidden_size\"; " GATED_KEYS, 1},
+    {LSTM("'units':4,'num_layers':2"), EI, "/layers/0/num_layers", "unknown key \"num_layers\"",
+     1},
+    {GRU("'units':4,'bidirectional':true"), EI, "/layers/0/bidirectional",
+     "unknown key \"bidirectional\"", 1},
+    {LSTM("'units':4,'dropout':0.1"), EI, "/layers/0/dropout", "unknown key \"dropout\"", 1},
+    {RNN("'units':4,'nonlinearity':'relu'"), EI, "/layers/0/nonlinearity",
+     "unknown key \"nonlinearity\"; " RNN_KEYS, 1},
+    {LSTM("'units':4,'batch_first':true"), EI, "/layers/0/batch_first",
+     "unknown key \"batch_first\"", 1},
+    {GRU("'units':4,'recurrent_activation':'sigmoid'"), EI, "/layers/0/recurrent_activation",
+     "unknown key \"recurrent_activation\"", 1},
+    {LSTM("'units':4,'go_backwards':true"), EI, "/layers/0/go_backwards",
+     "unknown key \"go_backwards\"", 1},
+    {GRU("'hidden':4"), EI, "/layers/0/hidden", "unknown key \"hidden\"; " GATED_KEYS, 1},
+    /* the recurrent options elsewhere */
+    {L1("{'type':'dense','units':3,'return_sequences':true}"), EI, "/layers/0/return_sequences",
+     "\"return_sequences\" is not an option of layer type \"dense\"; allowed keys: type, units, "
+     "activation, use_bias, init", 1},
+    {CVK("'bptt':3"), EI, "/layers/0/bptt", "\"bptt\" is not an option of layer type \"conv2d\"",
+     1},
+    {L2("{'type':'dropout','rate':0.1,'return_sequences':false}"), EI,
+     "/layers/1/return_sequences", "not an option of layer type \"dropout\"", 1},
+    {L2("{'type':'tanh','bptt':0}"), EI, "/layers/1/bptt",
+     "\"bptt\" is not an option of layer type \"tanh\"; allowed keys: type", 1},
+    {IMG("{'type':'flatten','return_sequences':true}"), EI, "/layers/0/return_sequences",
+     "\"return_sequences\" is not an option of layer type \"flatten\"", 1},
+    /* type names are case-sensitive; no other names */
+    {SEQ("{'type':'LSTM','units':4}"), EI, "/layers/0/type", "found the string \"LSTM\"", 1},
+    {SEQ("{'type':'simple_rnn','units':4}"), EI, "/layers/0/type",
+     "found the string \"simple_rnn\"", 1},
+    {SEQ("{'type':'bilstm','units':4}"), EI, "/layers/0/type", "found the string \"bilstm\"", 1},
+    /* the order: unknown keys, then units, activation, return_sequences,
+     * bptt, use_bias */
+    {RNN("'units':0,'activation':'gelu','init':'zeros'"), EI, "/layers/0/init",
+     "not an option of layer type \"rnn\"", 1},
+    {LSTM("'units':0,'bptt':-1,'return_sequences':1"), EI, "/layers/0/units", "found 0", 1},
+    {RNN("'use_bias':0,'bptt':-1,'return_sequences':1,'activation':'gelu','units':4"), EI,
+     "/layers/0/activation", "found the string \"gelu\"", 1},
+    {GRU("'use_bias':0,'bptt':-1,'return_sequences':1,'units':4"), EI,
+     "/layers/0/return_sequences", "found 1", 1},
+    {LSTM("'units':4,'use_bias':0,'bptt':-1"), EI, "/layers/0/bptt", "found -1", 1},
+    {LSTM("'units':4,'bptt':3,'bptt':4"), EF, "", "duplicate object key", 0},
     /* loss */
     {"{'input':[4],'layers':[" D "]}", EI, "/loss",
      "required; expected a loss, one of: mse, mae, cross_entropy, binary_cross_entropy", 1},
@@ -923,6 +1235,23 @@ static const bad_case bad[] = {
     {"{'input':[4],'layers':[" D ",{'type':'batchnorm','momentum':0.5}],"
      "'loss':'binary_cross_entropy'}", EI, "/layers/1/type",
      "(sigmoid or linear); found batchnorm", 0},
+    /* a recurrent layer outputs a hidden state, not logits: whatever its
+     * activation, a dense layer follows it before these losses */
+    {CES("{'type':'lstm','units':4}"), EI, "/layers/0/type",
+     "loss \"cross_entropy\" (at /loss) expects the last layer to be dense or an activation "
+     "(softmax or linear); found lstm", 0},
+    {CES("{'type':'rnn','units':4,'activation':'relu'}"), EI, "/layers/0/type", "found rnn", 0},
+    {CES("{'type':'rnn','units':4,'return_sequences':true}"), EI, "/layers/0/type", "found rnn",
+     0},
+    {CES("{'type':'lstm','units':4,'return_sequences':true},{'type':'gru','units':3}"), EI,
+     "/layers/1/type", "found gru", 0},
+    {"{'input':[5,3],'layers':[{'type':'gru','units':1}],'loss':'binary_cross_entropy'}", EI,
+     "/layers/0/type", "(sigmoid or linear); found gru", 0},
+    {CES("{'type':'lstm','units':4,'return_sequences':true},"
+         "{'type':'dense','units':3,'activation':'tanh'}"), EI, "/layers/1/activation",
+     "expects the last layer's activation to be softmax or linear (logits); found tanh", 0},
+    {CES("{'type':'gru','units':4},{'type':'dense','units':3},{'type':'dropout','rate':0.2}"),
+     EI, "/layers/2/type", "found dropout", 0},
     /* the first error wins: the model before the training */
     {"{'input':[4],'layers':[{'type':'dense','units':0}],'loss':'mse','training':{'epochs':0}}",
      EI, "/layers/0/units", "found 0", 1},
@@ -1245,6 +1574,41 @@ static const char *const good[] = {
     "{'type':'activation','activation':'sigmoid'}],'loss':'binary_cross_entropy'}",
     "{'input':[1,8,8],'layers':[" CV ",{'type':'maxpool2d','size':2}],'loss':'mae'}",
     "{'input':[1,8,8],'layers':[" CV ",{'type':'batchnorm'}],'loss':'mse'}",
+    /* rnn, lstm, gru */
+    SEQ("{'type':'rnn','units':4}"),
+    SEQ("{'type':'lstm','units':4}"),
+    SEQ("{'type':'gru','units':4}"),
+    RNN("'units':1,'activation':'relu','return_sequences':true,'bptt':3,'use_bias':false"),
+    RNN("'units':4,'activation':'tanh','return_sequences':false,'bptt':0,'use_bias':true"),
+    LSTM("'units':4,'return_sequences':true,'bptt':1"),
+    LSTM("'units':2,'use_bias':false,'bptt':5"),
+    GRU("'units':4,'return_sequences':true,'bptt':1000000,'use_bias':false"),
+    SEQ("{'use_bias':true,'bptt':2,'units':3,'type':'gru'}"),
+    SEQ("{'return_sequences':true,'activation':'relu','units':3,'type':'rnn'}"),
+    "{'input':[2,4097],'layers':[{'type':'lstm','units':65536}],'loss':'mse'}",
+    "{'input':[2,4097],'layers':[{'type':'rnn','units':65536,'activation':'relu',"
+    "'bptt':1000000}],'loss':'mae'}",
+    "{'input':[2,4097],'layers':[{'type':'gru','units':65536,'return_sequences':true}],"
+    "'loss':'mse'}",
+    /* stacked, and dense on every step */
+    SEQ("{'type':'lstm','units':4,'return_sequences':true},{'type':'lstm','units':3}"),
+    SEQ("{'type':'rnn','units':4,'return_sequences':true},{'type':'gru','units':4,"
+        "'return_sequences':true},{'type':'lstm','units':2,'return_sequences':true}"),
+    SEQ("{'type':'gru','units':4,'return_sequences':true},{'type':'dense','units':1}"),
+    SEQ("{'type':'dense','units':6,'activation':'relu'},{'type':'lstm','units':4}"),
+    SEQ("{'type':'lstm','units':4,'return_sequences':true},{'type':'dropout','rate':0.2},"
+        "{'type':'batchnorm'},{'type':'gru','units':4},{'type':'relu'}"),
+    /* the classification losses with a dense layer (or an activation) last */
+    CES("{'type':'lstm','units':4},{'type':'dense','units':3,'activation':'softmax'}"),
+    CES("{'type':'lstm','units':4,'return_sequences':true},{'type':'dense','units':3}"),
+    CES("{'type':'gru','units':4},{'type':'dense','units':3},{'type':'softmax'}"),
+    "{'input':[5,3],'layers':[{'type':'rnn','units':4},{'type':'dense','units':1,"
+    "'activation':'sigmoid'}],'loss':'binary_cross_entropy'}",
+    "{'input':[5,3],'layers':[{'type':'gru','units':4,'return_sequences':true},"
+    "{'type':'dense','units':1}],'loss':'binary_cross_entropy'}",
+    "{'input':[28,28],'layers':[{'type':'lstm','units':8},{'type':'dense','units':10,"
+    "'activation':'softmax'}],'loss':'cross_entropy','training':{'optimizer':'adam',"
+    "'clip_norm':1,'batch_size':64}}",
     TR(""),
     TR("'optimizer':'sgd'"),
     TR("'optimizer':'adam'"),
@@ -1382,6 +1746,23 @@ START_TEST(test_defaults)
     ck_assert_int_eq(l[5].kind, NN_LAYER_FLATTEN);
     for (int i = 1; i < 6; i++)
         ck_assert_int_eq(l[i].act, NN_ACT_LINEAR);
+    nn_spec_free(&s);
+
+    /* The recurrent layers': an rnn's activation is tanh; all return the
+     * last step, backpropagate through the whole sequence, have biases. */
+    s = parse_ok(SEQ("{'type':'rnn','units':3},{'type':'lstm','units':4},{'type':'gru','units':5}"),
+                 NULL);
+    ck_assert_int_eq(s.n_layers, 3);
+    const nn_layer_kind rk[3] = {NN_LAYER_RNN, NN_LAYER_LSTM, NN_LAYER_GRU};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(s.layers[i].kind, rk[i]);
+        ck_assert_int_eq(s.layers[i].units, 3 + i);
+        ck_assert_int_eq(s.layers[i].act, i == 0 ? NN_ACT_TANH : NN_ACT_LINEAR);
+        ck_assert_int_eq(s.layers[i].return_sequences, 0);
+        ck_assert_int_eq(s.layers[i].bptt, 0);
+        ck_assert_int_eq(s.layers[i].use_bias, 1);
+        ck_assert_int_eq(s.layers[i].init, NN_INIT_DEFAULT);
+    }
     nn_spec_free(&s);
 
     /* parse_training(NULL) gives the defaults too. */
@@ -1536,7 +1917,7 @@ START_TEST(test_cnn_values)
     json_decref(d);
     nn_spec_free(&s);
 
-    /* examples/cnn-small.json uses every new layer kind. */
+    /* examples/cnn-small.json uses every image layer kind. */
     char *path = src_path("examples/cnn-small.json");
     size_t len;
     char *file = tu_read(path, &len);
@@ -1549,7 +1930,7 @@ START_TEST(test_cnn_values)
     int seen[NN_LAYER_COUNT] = {0};
     for (int i = 0; i < e.n_layers; i++)
         seen[e.layers[i].kind] = 1;
-    for (int k = NN_LAYER_CONV2D; k < NN_LAYER_COUNT; k++)
+    for (int k = NN_LAYER_CONV2D; k <= NN_LAYER_FLATTEN; k++)
         ck_assert_msg(seen[k], "%s: no %s layer", path, nn_layer_kind_name((nn_layer_kind)k));
     nn_spec_free(&e);
     free(file);
@@ -1577,6 +1958,150 @@ START_TEST(test_conv_last_left_to_core)
         ck_assert_ptr_nonnull(strstr(err.msg, "flat"));
     }
     nn_spec_free(&s);
+}
+END_TEST
+
+/* A stack of the three recurrent layers: the parsed values, the canonical
+ * dump, and the core's tensors (PyTorch's names and layouts: G·H rows for
+ * G = 1, 4, 3 gates). */
+START_TEST(test_rnn_values)
+{
+    nn_spec s = parse_ok(
+        "{'input':[28,28],'layers':["
+        "{'type':'rnn','units':16,'activation':'relu','return_sequences':true,'bptt':7,"
+        "'use_bias':false},"
+        "{'type':'lstm','units':32,'return_sequences':true,'bptt':0},"
+        "{'type':'gru','units':8,'use_bias':true},"
+        "{'type':'dense','units':10}],"
+        "'loss':'cross_entropy'}", NULL);
+    ck_assert_int_eq(s.n_layers, 4);
+    const nn_layer_spec *l = s.layers;
+    ck_assert_int_eq(l[0].kind, NN_LAYER_RNN);
+    ck_assert_int_eq(l[0].units, 16);
+    ck_assert_int_eq(l[0].act, NN_ACT_RELU);
+    ck_assert_int_eq(l[0].return_sequences, 1);
+    ck_assert_int_eq(l[0].bptt, 7);
+    ck_assert_int_eq(l[0].use_bias, 0);
+    ck_assert_int_eq(l[1].kind, NN_LAYER_LSTM);
+    ck_assert_int_eq(l[1].units, 32);
+    ck_assert_int_eq(l[1].return_sequences, 1);
+    ck_assert_int_eq(l[1].bptt, 0);
+    ck_assert_int_eq(l[1].use_bias, 1);
+    ck_assert_int_eq(l[2].kind, NN_LAYER_GRU);
+    ck_assert_int_eq(l[2].units, 8);
+    ck_assert_int_eq(l[2].return_sequences, 0);
+    ck_assert_int_eq(l[2].use_bias, 1);
+    ck_assert_int_eq(l[3].kind, NN_LAYER_DENSE);
+
+    /* Every option explicit; the activation only on the rnn. */
+    json_t *d = spec_json_dump_model(&s);
+    assert_json_text(json_object_get(d, "layers"),
+        "[{'type':'rnn','units':16,'activation':'relu','return_sequences':true,'bptt':7,"
+        "'use_bias':false},"
+        "{'type':'lstm','units':32,'return_sequences':true,'bptt':0,'use_bias':true},"
+        "{'type':'gru','units':8,'return_sequences':false,'bptt':0,'use_bias':true},"
+        "{'type':'dense','units':10,'activation':'linear','use_bias':true,'init':'default'}]");
+    json_decref(d);
+
+    /* The core builds it: [28, 28] -> [28, 16] -> [28, 32] -> [8] -> [10]. */
+    nn_model_opts mo = {.seed = 1, .threads = 1};
+    nn_model *m = NULL;
+    nn_err e;
+    int rc = nn_model_new(&s, &mo, &m, &e);
+    if (!core_lacks_layer(rc, &e, &s, "rnn, lstm, gru")) {
+        ck_assert_msg(rc == 0, "the core refuses it: layer %d %s: %s", e.layer, e.field, e.msg);
+        size_t n = 0;
+        n += assert_tensor(m, "layers.0.weight_ih_l0", 16, 28);
+        n += assert_tensor(m, "layers.0.weight_hh_l0", 16, 16);
+        ck_assert_ptr_null(find_tensor(m, "layers.0.bias_ih_l0"));   /* use_bias false */
+        ck_assert_ptr_null(find_tensor(m, "layers.0.bias_hh_l0"));
+        n += assert_tensor(m, "layers.1.weight_ih_l0", 4 * 32, 16);
+        n += assert_tensor(m, "layers.1.weight_hh_l0", 4 * 32, 32);
+        n += assert_tensor(m, "layers.1.bias_ih_l0", 4 * 32, 0);
+        n += assert_tensor(m, "layers.1.bias_hh_l0", 4 * 32, 0);
+        n += assert_tensor(m, "layers.2.weight_ih_l0", 3 * 8, 32);
+        n += assert_tensor(m, "layers.2.weight_hh_l0", 3 * 8, 8);
+        n += assert_tensor(m, "layers.2.bias_ih_l0", 3 * 8, 0);
+        n += assert_tensor(m, "layers.2.bias_hh_l0", 3 * 8, 0);
+        n += assert_tensor(m, "layers.3.weight", 10, 8);
+        n += assert_tensor(m, "layers.3.bias", 10, 0);
+        ck_assert_int_eq(nn_model_n_tensors(m), 12);
+        /* 704 + 6400 + 1008 + 90 */
+        ck_assert_uint_eq(n, 8202);
+        nn_shape out = nn_model_out_shape(m);
+        ck_assert(out.rank == 1 && out.dim[0] == 10);
+    }
+    nn_model_free(m);
+    nn_spec_free(&s);
+
+    /* Sequence to sequence: dense on every step, [5, 3] -> [5, 4] -> [5, 2]. */
+    s = parse_ok(SEQ("{'type':'gru','units':4,'return_sequences':true},{'type':'dense','units':2}"),
+                 NULL);
+    rc = nn_model_new(&s, &mo, &m, &e);
+    if (!core_lacks_layer(rc, &e, &s, "gru, dense per step")) {
+        ck_assert_msg(rc == 0, "the core refuses it: layer %d %s: %s", e.layer, e.field, e.msg);
+        nn_shape out = nn_model_out_shape(m);
+        ck_assert(out.rank == 2 && out.dim[0] == 5 && out.dim[1] == 2);
+        assert_tensor(m, "layers.1.weight", 2, 4);
+    }
+    nn_model_free(m);
+    nn_spec_free(&s);
+
+    /* A default rnn dumps its tanh. */
+    s = parse_ok(SEQ("{'type':'rnn','units':3}"), NULL);
+    d = spec_json_dump_model(&s);
+    assert_json_text(json_object_get(d, "layers"),
+                     "[{'type':'rnn','units':3,'activation':'tanh','return_sequences':false,"
+                     "'bptt':0,'use_bias':true}]");
+    json_decref(d);
+    nn_spec_free(&s);
+}
+END_TEST
+
+/* The core agrees with the parser's rules for recurrent layers: last
+ * before cross_entropy is refused at the layer's type, and a layer that
+ * gets no sequence is refused at that layer (shapes are the core's). */
+START_TEST(test_rnn_rules_in_core)
+{
+    nn_model_opts mo = {.seed = 1, .threads = 1};
+    nn_model *m = NULL;
+    nn_err e;
+    spec_json_err err;
+
+    nn_spec s = parse_ok(SEQ("{'type':'lstm','units':4}"), NULL);
+    s.loss = NN_LOSS_CROSS_ENTROPY;   /* the parser refuses this; the core must too */
+    int rc = nn_model_new(&s, &mo, &m, &e);
+    if (!core_lacks_layer(rc, &e, &s, "lstm last")) {
+        ck_assert_int_eq(rc, NN_EINVAL);
+        ck_assert_ptr_null(m);
+        spec_json_err_from_nn(&e, &err);
+        ck_assert_str_eq(err.path, "/layers/0/type");
+    }
+    nn_spec_free(&s);
+
+    /* An lstm without return_sequences gives [units]: no sequence for the
+     * next one; and a flat input is no sequence either. */
+    const char *no_seq[] = {
+        SEQ("{'type':'lstm','units':4},{'type':'gru','units':3}"),
+        "{'input':[12],'layers':[{'type':'rnn','units':4}],'loss':'mse'}",
+        "{'input':[1,8,8],'layers':[{'type':'gru','units':4}],'loss':'mse'}",
+    };
+    for (int i = 0; i < COUNT(no_seq); i++) {
+        s = parse_ok(no_seq[i], NULL);
+        rc = nn_model_new(&s, &mo, &m, &e);
+        if (!core_lacks_layer(rc, &e, &s, no_seq[i])) {
+            ck_assert_msg(rc == NN_EINVAL, "%s: built", no_seq[i]);
+            ck_assert_ptr_null(m);
+            spec_json_err_from_nn(&e, &err);
+            int layer = i == 0 ? 1 : 0;
+            char want[32];
+            snprintf(want, sizeof want, "/layers/%d/", layer);
+            ck_assert_msg(strncmp(err.path, want, strlen(want)) == 0 ||
+                          strcmp(err.path, "/input") == 0,
+                          "%s: error at %s: %s", no_seq[i], err.path, err.msg);
+        }
+        nn_spec_free(&s);
+    }
 }
 END_TEST
 
@@ -1939,10 +2464,17 @@ START_TEST(test_long_keys_and_strings)
 }
 END_TEST
 
+/* The documents the hostile tests take apart: the MLP, the CNN, the LSTM. */
+#define N_HOSTILE 3
+static const char *hostile_doc(int i)
+{
+    return i == 0 ? FMNIST : i == 1 ? FMNIST_CNN : FMNIST_LSTM;
+}
+
 START_TEST(test_truncated)
 {
     /* Every proper prefix of the examples is malformed. */
-    char *text = dq(_i ? FMNIST_CNN : FMNIST);
+    char *text = dq(hostile_doc(_i));
     size_t n = strlen(text);
     while (n > 0 && text[n - 1] == '\n')
         n--;
@@ -1963,7 +2495,7 @@ START_TEST(test_mutations)
     /* Every byte of the examples replaced by a few troublemakers: whatever
      * the outcome, it is clean (outputs zeroed, path in the document). */
     static const char repl[] = "\"}]0-x \\[:,.e\xff";
-    char *text = dq(_i ? FMNIST_CNN : FMNIST);
+    char *text = dq(hostile_doc(_i));
     size_t n = strlen(text);
     int counts[3] = {0, 0, 0};
     for (size_t k = 0; k < n; k++) {
@@ -2030,6 +2562,60 @@ START_TEST(test_dump_refuses_garbage)
     json_t *ok = spec_json_dump_model(&s);
     ck_assert_ptr_nonnull(ok);
     json_decref(ok);
+
+    /* Recurrent layers: what the core refuses (an rnn activation other
+     * than tanh or relu, an lstm or gru activation other than linear, a
+     * negative bptt) does not dump. */
+    s.layers[0].kind = NN_LAYER_RNN;
+    s.layers[0].units = 3;
+    s.layers[0].act = NN_ACT_SIGMOID;
+    ck_assert_ptr_null(spec_json_dump_model(&s));
+    s.layers[0].act = NN_ACT_COUNT;
+    ck_assert_ptr_null(spec_json_dump_model(&s));
+    s.layers[0].act = NN_ACT_RELU;
+    s.layers[0].bptt = -1;
+    ck_assert_ptr_null(spec_json_dump_model(&s));
+    s.layers[0].bptt = 2;
+    ok = spec_json_dump_model(&s);
+    ck_assert_ptr_nonnull(ok);
+    json_decref(ok);
+    for (int k = NN_LAYER_LSTM; k <= NN_LAYER_GRU; k++) {
+        s.layers[0].kind = (nn_layer_kind)k;
+        s.layers[0].act = NN_ACT_TANH;
+        ck_assert_ptr_null(spec_json_dump_model(&s));
+        s.layers[0].act = NN_ACT_LINEAR;
+        s.layers[0].return_sequences = 7;   /* any non-zero: true */
+        s.layers[0].bptt = -1;
+        ck_assert_ptr_null(spec_json_dump_model(&s));
+        s.layers[0].bptt = 0;
+        ok = spec_json_dump_model(&s);
+        ck_assert_ptr_nonnull(ok);
+        const json_t *l0 = json_array_get(json_object_get(ok, "layers"), 0);
+        ck_assert_ptr_null(json_object_get(l0, "activation"));
+        ck_assert(json_is_true(json_object_get(l0, "return_sequences")));
+        json_decref(ok);
+    }
+    /* A recurrent layer made in C from the defaults: the rnn's linear is
+     * read as tanh by the core, and dumped so. */
+    nn_spec r = {.input = {.rank = 2, .dim = {5, 3}}, .n_layers = 3, .loss = NN_LOSS_MSE};
+    nn_layer_spec rl[3];
+    for (int i = 0; i < 3; i++) {
+        nn_layer_spec_default(&rl[i]);
+        rl[i].kind = (nn_layer_kind)(NN_LAYER_RNN + i);
+        rl[i].units = 2;
+        rl[i].return_sequences = i < 2;
+    }
+    r.layers = rl;
+    ok = spec_json_dump_model(&r);
+    assert_json_text(json_object_get(ok, "layers"),
+                     "[{'type':'rnn','units':2,'activation':'tanh','return_sequences':true,"
+                     "'bptt':0,'use_bias':true},"
+                     "{'type':'lstm','units':2,'return_sequences':true,'bptt':0,'use_bias':true},"
+                     "{'type':'gru','units':2,'return_sequences':false,'bptt':0,'use_bias':true}]");
+    json_decref(ok);
+    s.layers[0].kind = NN_LAYER_DENSE;
+    s.layers[0].act = NN_ACT_LINEAR;
+    s.layers[0].return_sequences = 0;
 
     c.optim.kind = NN_OPT_COUNT;
     ck_assert_ptr_null(spec_json_dump_training(&c));
@@ -2230,6 +2816,9 @@ START_TEST(test_schema_matches_core)
     names[0] = nn_layer_kind_name(NN_LAYER_GLOBAL_AVGPOOL);
     names[1] = nn_layer_kind_name(NN_LAYER_FLATTEN);
     assert_enum(schema, "/$defs/no_options_layer/properties/type/enum", names, 2);
+    names[0] = nn_act_name(NN_ACT_TANH);
+    names[1] = nn_act_name(NN_ACT_RELU);
+    assert_enum(schema, "/$defs/rnn/properties/activation/enum", names, 2);
     for (int i = 0; i < NN_LOSS_COUNT; i++)
         names[i] = nn_loss_name((nn_loss_kind)i);
     assert_enum(schema, "/properties/loss/enum", names, NN_LOSS_COUNT);
@@ -2252,6 +2841,20 @@ START_TEST(test_schema_matches_core)
     assert_limit(schema, "/$defs/window/oneOf/1/items/maximum", SPEC_JSON_MAX_WINDOW);
     assert_limit(schema, "/$defs/padding/oneOf/1/maximum", SPEC_JSON_MAX_PAD);
     assert_limit(schema, "/$defs/padding/oneOf/2/items/maximum", SPEC_JSON_MAX_PAD);
+    assert_limit(schema, "/$defs/recurrent_units/maximum", SPEC_JSON_MAX_RNN_UNITS);
+    assert_limit(schema, "/$defs/bptt/maximum", SPEC_JSON_MAX_BPTT);
+    /* each recurrent layer takes those */
+    const char *const rdefs[] = {"rnn", "lstm", "gru"};
+    for (int i = 0; i < 3; i++) {
+        char ptr[80];
+        snprintf(ptr, sizeof ptr, "/$defs/%s/properties/type/const", rdefs[i]);
+        ck_assert_str_eq(json_string_value(resolve(schema, ptr)),
+                         nn_layer_kind_name((nn_layer_kind)(NN_LAYER_RNN + i)));
+        snprintf(ptr, sizeof ptr, "/$defs/%s/properties/units/$ref", rdefs[i]);
+        ck_assert_str_eq(json_string_value(resolve(schema, ptr)), "#/$defs/recurrent_units");
+        snprintf(ptr, sizeof ptr, "/$defs/%s/properties/bptt/$ref", rdefs[i]);
+        ck_assert_str_eq(json_string_value(resolve(schema, ptr)), "#/$defs/bptt");
+    }
     assert_limit(schema, "/$defs/training/properties/batch_size/maximum", SPEC_JSON_MAX_BATCH);
     assert_limit(schema, "/$defs/training/properties/epochs/maximum", SPEC_JSON_MAX_EPOCHS);
     assert_limit(schema, "/$defs/early_stopping/properties/patience/maximum",
@@ -2272,6 +2875,12 @@ START_TEST(test_schema_matches_core)
     ck_assert(json_real_value(json_object_get(json_object_get(bn, "momentum"), "default")) ==
               l.momentum);
     ck_assert(json_real_value(json_object_get(json_object_get(bn, "eps"), "default")) == l.eps);
+    assert_limit(schema, "/$defs/bptt/default", l.bptt);
+    ck_assert(json_is_boolean(resolve(schema, "/$defs/return_sequences/default")));
+    ck_assert_int_eq(json_is_true(resolve(schema, "/$defs/return_sequences/default")),
+                     l.return_sequences);
+    ck_assert_str_eq(json_string_value(resolve(schema, "/$defs/rnn/properties/activation/default")),
+                     nn_act_name(NN_ACT_TANH));
     json_decref(schema);
     free(path);
 }
@@ -2284,6 +2893,7 @@ static Suite *spec_json_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fmnist_example);
     tcase_add_test(tc, test_fmnist_cnn_example);
+    tcase_add_test(tc, test_fmnist_lstm_example);
     tcase_add_loop_test(tc, test_bad, 0, COUNT(bad));
     tcase_add_loop_test(tc, test_good, 0, COUNT(good));
     tcase_add_loop_test(tc, test_good_builds, 0, COUNT(good));
@@ -2291,6 +2901,8 @@ static Suite *spec_json_suite(void)
     tcase_add_test(tc, test_layer_values);
     tcase_add_test(tc, test_cnn_values);
     tcase_add_test(tc, test_conv_last_left_to_core);
+    tcase_add_test(tc, test_rnn_values);
+    tcase_add_test(tc, test_rnn_rules_in_core);
     tcase_add_test(tc, test_training_values);
     tcase_add_test(tc, test_parse_training_base_path);
     tcase_add_test(tc, test_parse_model_and_doc);
@@ -2303,8 +2915,8 @@ static Suite *spec_json_suite(void)
     tcase_add_test(tc, test_oversized_arrays);
     tcase_add_test(tc, test_deep_nesting);
     tcase_add_test(tc, test_long_keys_and_strings);
-    tcase_add_loop_test(tc, test_truncated, 0, 2);
-    tcase_add_loop_test(tc, test_mutations, 0, 2);
+    tcase_add_loop_test(tc, test_truncated, 0, N_HOSTILE);
+    tcase_add_loop_test(tc, test_mutations, 0, N_HOSTILE);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dump");
@@ -2314,6 +2926,7 @@ static Suite *spec_json_suite(void)
     tc = tcase_create("files");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_examples);
+    tcase_add_test(tc, test_rnn_examples);
     tcase_add_test(tc, test_schema_examples);
     tcase_add_test(tc, test_schema_agrees);
     tcase_add_test(tc, test_schema_matches_core);
