@@ -2,11 +2,13 @@
 #
 #   make            deps, then build/libnn.a and ./traind
 #   make run        deps, build, and start the server (traind serve)
-#   make test       deps, every Check suite, then the same suites under ASan + UBSan,
-#                   then the core suites under ThreadSanitizer
+#   make test       deps, every Check suite, the dashboard in headless Chromium
+#                   (test-browser), then the Check suites under ASan + UBSan, then
+#                   the core suites under ThreadSanitizer
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
 #   make lint       lints the OpenAPI document
-#   make deps       installs the Debian packages the build and the tests use
+#   make deps       installs the Debian packages the build and the tests use, and
+#                   the browser test's npm packages (tests/browser, npm ci)
 #   make clean
 #
 # Variants: build/ (release), build/f64 (the core in double, for gradient
@@ -20,7 +22,8 @@ Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
-            python3-numpy python3-jsonschema python3-yaml python3-torch jq dataset-fashion-mnist
+            python3-numpy python3-jsonschema python3-yaml python3-torch jq dataset-fashion-mnist \
+            chromium prometheus
 
 PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -39,14 +42,24 @@ SERVER_LIB_SRC := $(filter-out server/main.c,$(SERVER_SRC))
 # The SQL migrations, embedded by schema/embed.sh into a generated C file under
 # $(BUILD) (never in the tree) that each variant compiles like a source file.
 MIGRATIONS := $(sort $(wildcard schema/[0-9][0-9][0-9]_*.sql))
-SERVER_GEN := $(BUILD)/gen/migrations.c
+MIGRATIONS_GEN := $(BUILD)/gen/migrations.c
+# The dashboard's files as URL=FILE, embedded the same way by
+# server/dashboard/embed.sh; the URLs are routes of server/routes.c.
+DASHBOARD_FILES := /=server/dashboard/index.html \
+                   /ui/app.js=server/dashboard/app.js \
+                   /ui/app.css=server/dashboard/app.css \
+                   /ui/favicon.svg=server/dashboard/favicon.svg \
+                   /ui/uplot.js=vendor/uplot/uPlot.iife.min.js \
+                   /ui/uplot.css=vendor/uplot/uPlot.min.css
+DASHBOARD_GEN := $(BUILD)/gen/dashboard.c
+SERVER_GEN := $(MIGRATIONS_GEN) $(DASHBOARD_GEN)
 TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
 TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
 TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
 TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
 
-.PHONY: all deps run test test-release test-asan test-tsan bench lint clean FORCE
+.PHONY: all deps run test test-release test-browser test-asan test-tsan bench lint clean FORCE
 .DEFAULT_GOAL := all
 
 all: deps traind
@@ -68,6 +81,28 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
+	@$(MAKE) --no-print-directory deps-npm
+
+# The browser test's packages (playwright-core), pinned by tests/browser's
+# package-lock.json; only where the tests are (the container build has no
+# tests/).  Node.js comes from Debian's npm package when it is missing.
+BROWSER_NPM := tests/browser/node_modules/.package-lock.json
+.PHONY: deps-npm
+deps-npm:
+	@if [ -f tests/browser/package-lock.json ]; then \
+	  if ! command -v npm >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "deps: installing npm"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; \
+	    else \
+	      echo "deps: npm is missing: sudo apt-get install npm (or run 'sudo make deps')"; exit 1; \
+	    fi; \
+	  fi; \
+	  $(MAKE) -s --no-print-directory $(BROWSER_NPM); \
+	fi
+
+$(BROWSER_NPM): tests/browser/package-lock.json tests/browser/package.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
 # ---------------------------------------------------------------------------
 # One set of rules per variant: $(1) = directory, $(2) = compile flags.
@@ -134,11 +169,17 @@ traind: $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_GEN)) $(BUILD)/li
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
-# The embedded migrations: regenerated every run, but replaced only when the
-# text changes (like .flags), so that nothing recompiles needlessly.
-$(SERVER_GEN): FORCE
+# The embedded migrations and dashboard: regenerated every run, but replaced
+# only when the text changes (like .flags), so that nothing recompiles
+# needlessly.
+$(MIGRATIONS_GEN): FORCE
 	@mkdir -p $(dir $@)
 	$(Q)sh schema/embed.sh $(MIGRATIONS) > $@.tmp && \
+	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; $(if $(Q),echo "  GEN     $@";) fi
+
+$(DASHBOARD_GEN): FORCE
+	@mkdir -p $(dir $@)
+	$(Q)sh server/dashboard/embed.sh $(DASHBOARD_FILES) > $@.tmp && \
 	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; $(if $(Q),echo "  GEN     $@";) fi
 
 # `make run` starts the server on 127.0.0.1:8080 with ./traind.db (Ctrl-C stops it).
@@ -149,11 +190,17 @@ run: all
 # Tests: the release build first, then the sanitizer build.
 test: deps
 	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-browser
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
 
 test-release: traind $($(BUILD)_TESTS)
 	@tests/run.sh release $($(BUILD)_TESTS)
+
+# The dashboard in headless Chromium against the release daemon with a job
+# training (tests/browser/run.sh); screenshots go to $(BUILD)/browser.
+test-browser: $(BUILD)/traind deps-npm
+	@TRAIND_BIN=$(BUILD)/traind BROWSER_OUT=$(BUILD)/browser tests/browser/run.sh
 
 # the end-to-end suites drive the sanitized program too
 test-asan: $(BUILD)/asan/traind $($(BUILD)/asan_TESTS)

@@ -48,6 +48,8 @@ static const opt opts[] = {
     {"--insecure", "TRAIND_INSECURE", BOOL(insecure),
      "allow a non-loopback address without a token"},
     {"--log-level", "TRAIND_LOG_LEVEL", STR(log_level), "error, warn, info or debug (default info)"},
+    {"--log-format", "TRAIND_LOG_FORMAT", STR(log_format),
+     "text or json (one JSON object per line; default text)"},
     {"--port-file", "TRAIND_PORT_FILE", STR(port_file),
      "write the port listened on to this file once listening"},
 };
@@ -67,6 +69,7 @@ void config_defaults(config *c)
     c->max_params = 100000000;
     c->max_connections = 256;
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log_format, sizeof c->log_format, "text");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->cores = n > 0 ? (int)n : 1;
 }
@@ -174,6 +177,11 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
         return -1;
     if (!*c->host || !*c->db) {
         snprintf(err, errlen, "--host and --db must not be empty");
+        return -1;
+    }
+    if (strcmp(c->log_format, "text") && strcmp(c->log_format, "json")) {
+        snprintf(err, errlen, "--log-format (TRAIND_LOG_FORMAT): expected text or json, got '%s'",
+                 c->log_format);
         return -1;
     }
     if (c->threads == 0)

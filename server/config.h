@@ -24,6 +24,7 @@ typedef struct config {
     char token_file[1024];     /* --token-file, TRAIND_TOKEN_FILE */
     int insecure;              /* --insecure, TRAIND_INSECURE: allow a public address without a token */
     char log_level[16];        /* --log-level, TRAIND_LOG_LEVEL: info */
+    char log_format[16];       /* --log-format, TRAIND_LOG_FORMAT: text or json, text */
     char port_file[1024];      /* --port-file: write the port listened on (for tests) */
     int cores;                 /* online cores, detected */
 } config;

@@ -10,10 +10,17 @@
  * runs the handler.  A request rejected early (404, 401, 413, ...) gets its
  * response queued at once: libmicrohttpd then stops reading its body and
  * closes the connection after answering.
+ *
+ * Every request gets an id: the client's X-Request-Id when it sent a short
+ * one of safe characters (a proxy's), else the request's serial number.  It
+ * goes back in the X-Request-Id header and into each log line about the
+ * request.  The answer is counted for /metrics when it is queued (so that a
+ * client that has its answer sees it counted), with the time it took.
  */
 #include "http.h"
 
 #include "log.h"
+#include "metrics.h"
 #include "serve.h"
 
 #include <arpa/inet.h>
@@ -30,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_EXTRA_HEADERS 4
+#define MAX_EXTRA_HEADERS 8
 #define POST_BUFFER 65536
 
 /* Headers queued by http_add_header for the next reply of this thread's
@@ -123,6 +130,14 @@ void http_add_header(http_req *r, const char *name, const char *value)
     }
 }
 
+static void count(http_req *r)
+{
+    if (r->counted)
+        return;
+    r->counted = 1;
+    metrics_http_observe(r->route, r->status, mono() - r->t0);
+}
+
 static MHD_RESULT queue(http_req *r, unsigned status, struct MHD_Response *resp,
                         const char *content_type)
 {
@@ -131,6 +146,7 @@ static MHD_RESULT queue(http_req *r, unsigned status, struct MHD_Response *resp,
         r->replied = 1;
         r->status = 500;
         r->result = MHD_NO;   /* libmicrohttpd closes the connection */
+        count(r);
         return r->result;
     }
     if (content_type)
@@ -138,10 +154,12 @@ static MHD_RESULT queue(http_req *r, unsigned status, struct MHD_Response *resp,
     for (int i = 0; i < n_extra; i++)
         MHD_add_response_header(resp, extra[i].name, extra[i].value);
     n_extra = 0;
-    r->result = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
+    MHD_add_response_header(resp, "X-Request-Id", r->req_id);
     r->replied = 1;
     r->status = (int)status;
+    count(r);
+    r->result = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
     return r->result;
 }
 
@@ -154,6 +172,14 @@ MHD_RESULT http_reply_bytes(http_req *r, unsigned status, const char *content_ty
     if (resp && disposition)
         MHD_add_response_header(resp, "Content-Disposition", disposition);
     return queue(r, status, resp, content_type);
+}
+
+MHD_RESULT http_reply_static(http_req *r, unsigned status, const char *content_type,
+                             const void *buf, size_t len)
+{
+    return queue(r, status,
+                 MHD_create_response_from_buffer(len, (void *)buf, MHD_RESPMEM_PERSISTENT),
+                 content_type);
 }
 
 MHD_RESULT http_reply_json(http_req *r, unsigned status, json_t *body)
@@ -187,7 +213,8 @@ MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, cons
     if (e && path)
         json_object_set_new(e, "path", json_string(path));
     if (status >= 500)
-        log_msg(LOG_ERROR, "%s %s: %s", r->method, r->path, msg);
+        log_fields(LOG_ERROR, json_pack("{s:s}", "req_id", r->req_id), "%s %s: %s", r->method,
+                   r->path, msg);
     return http_reply_json(r, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 
@@ -417,7 +444,7 @@ static void take_body(http_req *r, const char *data, size_t size)
 static int authorized(http_req *r)
 {
     const char *tok = r->app->cfg.token;
-    if (!tok[0] || r->route->open)
+    if (!tok[0] || r->route->open || r->route->asset)
         return 1;
     const char *h = http_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
@@ -459,6 +486,24 @@ static void begin(http_req *r)
     prepare_body(r);
 }
 
+/* The client's X-Request-Id when it is 1..64 characters of [A-Za-z0-9._:-]
+ * (safe in a header and a log line), else the serial number. */
+static void request_id(http_req *r)
+{
+    const char *h = http_header(r, "X-Request-Id");
+    size_t n = h ? strlen(h) : 0;
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = h[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == ':' || c == '-';
+    }
+    if (ok)
+        snprintf(r->req_id, sizeof r->req_id, "%s", h);
+    else
+        snprintf(r->req_id, sizeof r->req_id, "%llu", (unsigned long long)r->serial);
+}
+
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char *url,
                              const char *method, const char *version, const char *upload_data,
                              size_t *upload_data_size, void **con_cls)
@@ -476,6 +521,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
         r->path = url;
         r->t0 = mono();
         r->serial = atomic_fetch_add(&a->serial, 1) + 1;
+        request_id(r);
         for (int i = 0; i < HTTP_MAX_FILES; i++)
             r->files[i].fd = -1;
         *con_cls = r;
@@ -510,8 +556,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_req *r = *con_cls;
     if (!r)
         return;
-    log_msg(LOG_INFO, "%s %s %d %.1fms%s", r->method, r->path, r->status,
-            (mono() - r->t0) * 1000, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    if (log_enabled(LOG_INFO)) {
+        double ms = (mono() - r->t0) * 1000;
+        int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+        json_t *f = NULL;
+        if (log_get_format() == LOG_JSON) {
+            /* the method and path are the client's bytes: not always UTF-8 */
+            json_t *m = json_string(r->method), *p = json_string(r->path);
+            f = json_object();
+            json_object_set_new(f, "req_id", json_string(r->req_id));
+            json_object_set_new(f, "method", m ? m : json_string("?"));
+            json_object_set_new(f, "path", p ? p : json_string("(not UTF-8)"));
+            json_object_set_new(f, "route",
+                                json_string(r->route ? r->route->pattern : "unmatched"));
+            json_object_set_new(f, "status", json_integer(r->status));
+            json_object_set_new(f, "ms", json_real(ms));
+            if (r->route && r->id > 0 && !strncmp(r->route->pattern, "/v1/jobs/", 9))
+                json_object_set_new(f, "job_id", json_integer((json_int_t)r->id));
+            if (aborted)
+                json_object_set_new(f, "aborted", json_true());
+        }
+        log_fields(LOG_INFO, f, "%s %s %d %.1fms%s", r->method, r->path, r->status, ms,
+                   aborted ? " (aborted)" : "");
+    }
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     for (int i = 0; i < r->n_files; i++) {

@@ -2,7 +2,9 @@
  * http.h — the HTTP side of the daemon on libmicrohttpd: one request object
  * per request, bodies read under limits (small ones into memory, uploads
  * streamed to temporary files), routing, authentication, the JSON error
- * format, one log line per request, and server-sent event streams.
+ * format, one log line per request (with its request id, also sent back as
+ * X-Request-Id), the request counters of /metrics, and server-sent event
+ * streams.
  *
  * A handler runs once the whole body is in (or on disk), queues exactly
  * one response through an http_reply_* function and returns its result.
@@ -42,6 +44,7 @@ typedef struct route {
     http_handler handler;
     int body;                      /* BODY_* */
     int open;                      /* served without a token (health checks) */
+    int asset;                     /* a dashboard file: holds no data, served without a token */
 } route;
 
 /* The routing table (routes.c), ended by a zeroed entry. */
@@ -85,7 +88,9 @@ struct http_req {
     int status;
     MHD_RESULT result;             /* what the queued response returned */
     double t0;
-    uint64_t serial;               /* request number, for the log */
+    uint64_t serial;               /* request number */
+    char req_id[72];               /* the client's X-Request-Id if usable, else the serial */
+    int counted;                   /* the answer is in the /metrics counters */
 };
 
 /* Query parameter, or NULL. */
@@ -102,7 +107,10 @@ MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, cons
 MHD_RESULT http_reply_bytes(http_req *r, unsigned status, const char *content_type,
                             void *buf, size_t len, const char *disposition);   /* takes buf */
 MHD_RESULT http_reply_empty(http_req *r, unsigned status);
-/* Adds a header to the next reply (Location, Allow, ...); at most 4. */
+/* A reply from memory that outlives the daemon (embedded files). */
+MHD_RESULT http_reply_static(http_req *r, unsigned status, const char *content_type,
+                             const void *buf, size_t len);
+/* Adds a header to the next reply (Location, Allow, ...); at most 8. */
 void http_add_header(http_req *r, const char *name, const char *value);
 
 /* The body as JSON: NULL after replying 400 (malformed_json), 415 (not

@@ -50,6 +50,7 @@ struct jobs {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t changes;
+    jobs_totals totals;            /* steps and epochs trained, for /metrics */
     int stop;
     int n;
     worker *w;
@@ -129,6 +130,32 @@ int jobs_live_progress(jobs *j, int64_t id, jobs_live *out)
     return found;
 }
 
+int jobs_running(jobs *j, int64_t *ids, jobs_live *live, int max)
+{
+    int n = 0;
+    if (!j)
+        return 0;
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n && n < max; i++)
+        if (j->w[i].job_id > 0) {
+            ids[n] = j->w[i].job_id;
+            live[n] = j->w[i].live;
+            n++;
+        }
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+void jobs_get_totals(jobs *j, jobs_totals *out)
+{
+    *out = (jobs_totals){0};
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    *out = j->totals;
+    pthread_mutex_unlock(&j->mu);
+}
+
 int jobs_workers(jobs *j)
 {
     return j ? j->n : 0;
@@ -197,6 +224,7 @@ static void set_live(run *r, const nn_step_info *s)
                         (s->steps_per_epoch - s->step);
     double per_step = s->global_step > 0 && s->elapsed > 0 ? s->elapsed / (double)s->global_step : 0;
     l->eta_seconds = steps_left * per_step;
+    j->totals.steps++;
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -323,6 +351,9 @@ static void on_epoch(void *user, const nn_epoch_metrics *m)
 {
     run *r = user;
     nn_err e;
+    pthread_mutex_lock(&r->w->owner->mu);
+    r->w->owner->totals.epochs++;
+    pthread_mutex_unlock(&r->w->owner->mu);
     pending *q = new_pending("epoch");
     if (!q) {
         write_failed(r, "the epoch's progress", "out of memory");
@@ -408,7 +439,8 @@ static int prepare(run *r, nn_spec *spec, nn_train_cfg *cfg, nn_dataset *train, 
             snprintf(err, errlen, "cannot resume from the checkpoint: %s", e.msg);
             goto out;
         }
-        log_msg(LOG_INFO, "job %lld: resuming from its checkpoint", (long long)job->id);
+        log_job(LOG_INFO, job->id, "job %lld: resuming from its checkpoint",
+                (long long)job->id);
     } else if (c != STORE_ENOTFOUND) {
         goto out;
     }
@@ -426,16 +458,17 @@ static void finish(run *r, const char *state, const char *reason, const char *er
     size_t len = 0;
     nn_err e;
     if (r->m && nn_model_save_weights_mem(r->m, NULL, 0, &w, &len, &e))
-        log_msg(LOG_ERROR, "job %lld: cannot serialise its weights: %s", (long long)r->job->id,
-                e.msg);
+        log_job(LOG_ERROR, r->job->id, "job %lld: cannot serialise its weights: %s",
+                (long long)r->job->id, e.msg);
     if (store_job_finish(r->st, r->job->id, state, reason, error, w, len, err, sizeof err))
-        log_msg(LOG_ERROR, "job %lld: cannot record its end: %s", (long long)r->job->id, err);
+        log_job(LOG_ERROR, r->job->id, "job %lld: cannot record its end: %s",
+                (long long)r->job->id, err);
     else
-        log_msg(LOG_INFO, "job %lld: %s%s%s%s%s", (long long)r->job->id, state,
+        log_job(LOG_INFO, r->job->id, "job %lld: %s%s%s%s%s", (long long)r->job->id, state,
                 reason && *reason ? " (" : "", reason ? reason : "", reason && *reason ? ")" : "",
                 error ? "" : "");
     if (error)
-        log_msg(LOG_WARN, "job %lld: %s", (long long)r->job->id, error);
+        log_job(LOG_WARN, r->job->id, "job %lld: %s", (long long)r->job->id, error);
     free(w);
 }
 
@@ -449,7 +482,7 @@ static void run_job(worker *w, store_job *job)
     nn_train_cfg cfg;
     nn_dataset train = {0}, val = {0};
     char err[512] = "";
-    log_msg(LOG_INFO, "job %lld: running (attempt %d, %d threads)", (long long)job->id,
+    log_job(LOG_INFO, job->id, "job %lld: running (attempt %d, %d threads)", (long long)job->id,
             job->attempts, job->threads);
     if (prepare(&r, &spec, &cfg, &train, &val, err, sizeof err)) {
         finish(&r, "failed", "", err);
@@ -487,9 +520,10 @@ static void run_job(worker *w, store_job *job)
             nn_model_save_weights_mem(r.m, NULL, 0, &latest, &ll, &e) == NN_OK &&
             store_job_checkpoint(r.st, job->id, res.epochs_done + 1, ckpt, cl, latest, ll, err,
                                  sizeof err) == STORE_OK)
-            log_msg(LOG_INFO, "job %lld: paused at a checkpoint", (long long)job->id);
+            log_job(LOG_INFO, job->id, "job %lld: paused at a checkpoint", (long long)job->id);
         else
-            log_msg(LOG_WARN, "job %lld: paused; it will resume from its last epoch checkpoint",
+            log_job(LOG_WARN, job->id,
+                    "job %lld: paused; it will resume from its last epoch checkpoint",
                     (long long)job->id);
         free(ckpt);
         free(latest);

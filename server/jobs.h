@@ -42,6 +42,17 @@ typedef struct jobs_live {
 } jobs_live;
 int jobs_live_progress(jobs *j, int64_t id, jobs_live *out);
 
+/* The jobs being trained now: up to max ids with their live progress;
+ * returns how many (at most one per worker). */
+int jobs_running(jobs *j, int64_t *ids, jobs_live *live, int max);
+
+/* What this process's workers have trained since it started (for
+ * /metrics): optimizer steps and finished epochs, over all jobs. */
+typedef struct jobs_totals {
+    uint64_t steps, epochs;
+} jobs_totals;
+void jobs_get_totals(jobs *j, jobs_totals *out);
+
 /* Waits until the change counter differs from *seen, timeout_ms passes or
  * the daemon stops; updates *seen.  Returns 1 on a change. */
 int jobs_wait_change(jobs *j, uint64_t *seen, int timeout_ms);

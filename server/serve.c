@@ -59,6 +59,8 @@ int serve_main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level)lvl);
+    /* config_load accepted only text or json */
+    log_set_format((log_format)log_format_from_name(a.cfg.log_format));
     a.started = mono();
 
     /* every thread started from here on inherits the blocked signals */

@@ -37,7 +37,7 @@ START_TEST(matching)
     static const char *const bad[] = {"/v1/jobs/0", "/v1/jobs/-1", "/v1/jobs/abc", "/v1/jobs/1x",
                                       "/v1/jobs/", "/v1/jobs//cancel", "/v1/jobs/1/cancel/",
                                       "/v1/job", "/v1/jobs/99999999999999999999", "/V1/jobs",
-                                      "", "/"};
+                                      "", "//", "/ui", "/ui/", "/ui/app.jsx", "/index.html"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rt = http_route_find("GET", bad[i], &id, &known, allow, sizeof allow);
         ck_assert_msg(rt == NULL && !known, "'%s' matched", bad[i]);
@@ -50,10 +50,17 @@ START_TEST(matching)
     rt = http_route_find("PATCH", "/healthz", &id, &known, allow, sizeof allow);
     ck_assert_int_eq(known, 1);
     ck_assert_str_eq(allow, "GET");
-    /* only the health checks are open without a token */
-    for (const route *r = http_routes; r->method; r++)
+    /* only the health checks are open without a token, and the dashboard's
+     * files (GET / and /ui/...), which hold no data */
+    for (const route *r = http_routes; r->method; r++) {
         ck_assert_int_eq(r->open, !strncmp(r->pattern, "/healthz", 8) ||
                                       !strncmp(r->pattern, "/readyz", 7));
+        ck_assert_int_eq(r->asset, !strcmp(r->method, "GET") &&
+                                       (!strcmp(r->pattern, "/") || !strncmp(r->pattern, "/ui/", 4)));
+    }
+    rt = http_route_find("GET", "/", &id, &known, allow, sizeof allow);
+    ck_assert_ptr_nonnull(rt);
+    ck_assert_int_eq(rt->asset, 1);
 }
 END_TEST
 
