@@ -2,7 +2,11 @@
 # make bench: the Fashion-MNIST MLP (bench/mlp-sgd.json: 784-256-128-10,
 # SGD lr 0.1, batch 64) trained by traind with 1 and 2 threads and, when
 # Debian's python3-torch is installed, by PyTorch in the same run; then the
-# example definition's full run for its accuracy and peak memory.
+# example definition's full run for its accuracy and peak memory; then the
+# same comparison for the reference CNN (bench/cnn.sh) and for LSTM(128) and
+# RNN(128) on image rows (bench/rnn.sh), the server's overhead
+# (bench/server.sh), and the CNN's and the LSTM's full accuracy runs through
+# the REST API.
 # Prints figures; asserts nothing.
 #
 #   BENCH_EPOCHS=3      epochs per measurement (the median epoch is reported)
@@ -88,5 +92,9 @@ echo "== examples/fmnist-mlp.json (Adam, 10 epochs, validation split 0.1), $(npr
 ./traind train --model examples/fmnist-mlp.json --train "${TRAIN[@]}" --test "${TEST[@]}" --quiet \
   | sed 's/^/  /'
 
+echo
+bench/cnn.sh
+echo
+bench/rnn.sh
 echo
 bench/server.sh
