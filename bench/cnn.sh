@@ -19,83 +19,10 @@
 #   TRAIND=./traind            the program to measure
 #   TORCH_SETTINGS="1/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
 #
-# When OPENBLAS_CORETYPE is set in the environment, every measurement is
-# made twice: with it and without it, for both programs alike (as bench/run.sh).
+# (bench/compare.sh does the measuring; these variables are its.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-F=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
-EPOCHS=${BENCH_EPOCHS:-3}
-TRAIND=${TRAIND:-./traind}
-TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 2/2"}
-MODEL=bench/cnn-sgd.json
-TRAIN=("$F/train-images-idx3-ubyte.gz" "$F/train-labels-idx1-ubyte.gz")
-PY=/usr/bin/python3
-
-have_torch=0
-if [ -x "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
-
-best_traind=0
-best_torch=0
-
-row() {   # LABEL RATE GFLOPS RSS_MB
-  printf '  %-34s %10s %9s %8s MB\n' "$1" "$2" "$3" "$4"
-}
-
-# traind THREADS -> prints a table row; updates best_traind
-traind_row() {
-  local out rate gflops rss
-  out=$("$TRAIND" train --model "$MODEL" --train "${TRAIN[@]}" --epochs "$EPOCHS" \
-        --threads "$1" --quiet)
-  rate=$(sed -n 's/^speed: median \([0-9]*\) samples.*/\1/p' <<<"$out")
-  gflops=$(sed -n 's/.*; \([0-9.]*\) GFLOP\/s.*/\1/p' <<<"$out")
-  rss=$(sed -n 's/.*peak RSS \([0-9]*\) MB$/\1/p' <<<"$out")
-  row "traind, $1 thread(s)" "$rate" "$gflops" "$rss"
-  [ "$rate" -gt "$best_traind" ] && best_traind=$rate
-  return 0
-}
-
-# torch TORCH_THREADS BLAS_THREADS
-torch_row() {
-  local out rate rss gflops
-  out=$(OMP_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$2 "$PY" bench/torch_rival.py cnn \
-        --threads "$1" --epochs "$EPOCHS" --data "$F")
-  rate=$(sed -n 's/^RESULT samples_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
-  rss=$(sed -n 's/.*peak_rss_mb=\([0-9]*\).*/\1/p' <<<"$out")
-  gflops=$(awk -v r="$rate" -v f="$FLOPS" 'BEGIN { printf "%.1f", r * f / 1e9 }')
-  row "PyTorch, torch $1 / OpenBLAS $2" "$rate" "$gflops" "$rss"
-  [ "$rate" -gt "$best_torch" ] && best_torch=$rate
-  return 0
-}
-
-round() {
-  best_traind=0
-  best_torch=0
-  printf '  %-34s %10s %9s %11s\n' "" "samples/s" "GFLOP/s" "peak RSS"
-  traind_row 1
-  traind_row 2
-  if [ "$have_torch" = 1 ]; then
-    local s
-    for s in $TORCH_SETTINGS; do
-      torch_row "${s%/*}" "${s#*/}"
-    done
-    awk -v a="$best_traind" -v b="$best_torch" \
-      'BEGIN { printf "  best traind / best PyTorch: %d / %d = %.2fx\n", a, b, a / b }'
-  else
-    echo "  (python3-torch is not installed: no PyTorch figures; apt-get install python3-torch)"
-  fi
-}
-
-FLOPS=$("$TRAIND" train --model "$MODEL" --train "${TRAIN[@]}" --epochs 1 --quiet \
-        | sed -n 's/.*(\([0-9.e+]*\) FLOP per sample).*/\1/p')
 echo "== CNN conv3x3x16-relu-maxpool2-conv3x3x32-relu-maxpool2-dense128-relu-dense10"
-echo "   on Fashion-MNIST (60000 images), batch 64, SGD lr 0.01 momentum 0.9, median of $EPOCHS epochs"
-echo "   $(nproc) cores; ${FLOPS} FLOP per training sample (convolutions and matrix products, forward + backward)"
-if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
-  echo "-- with OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (as set in this environment)"
-  round
-  echo "-- without OPENBLAS_CORETYPE (OpenBLAS picks its kernels for this CPU)"
-  ( unset OPENBLAS_CORETYPE; round )
-else
-  round
-fi
+echo "   on Fashion-MNIST (60000 images), batch 64, SGD lr 0.01 momentum 0.9, median of ${BENCH_EPOCHS:-3} epochs"
+exec bench/compare.sh bench/cnn-sgd.json cnn
