@@ -712,6 +712,67 @@ static int flatten(const json_t *v, nn_real *out, int64_t n, int64_t *pos, char 
     return 0;
 }
 
+/* The dataset's name of class k ("k" when it has none). */
+static json_t *class_name(const store_dataset *ds, int k)
+{
+    return ds->classes && k < ds->n_classes ? json_string(ds->classes[k]) : json_sprintf("%d", k);
+}
+
+/* The values p[0..) in the nesting of shape s from dimension `level` on
+ * ([T, k] -> T arrays of k numbers); *p advances past them. */
+static json_t *nested(const nn_real **p, const nn_shape *s, int level)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < s->dim[level]; i++)
+        json_array_append_new(a, level + 1 < s->rank ? nested(p, s, level + 1)
+                                                     : json_real(*(*p)++));
+    return a;
+}
+
+/* One instance's prediction from its outputs y (the model's output shape
+ * os).  Classifiers answer per row of the last dimension: one row for an
+ * output [C]; with a sequence output [T, C] each of class, class_index and
+ * probabilities (or probability) is an array over the T steps.  Anything
+ * else is the outputs nested in the output shape. */
+static json_t *prediction(nn_loss_kind loss, const nn_shape *os, const nn_real *y,
+                          const store_dataset *ds)
+{
+    int64_t cols = os->dim[os->rank - 1], rows = nn_shape_numel(os) / cols;
+    int per_step = os->rank > 1;
+    int ce = loss == NN_LOSS_CROSS_ENTROPY, bce = loss == NN_LOSS_BCE && cols == 1;
+    if (!ce && !bce)
+        return nested(&y, os, 0);
+    json_t *names = json_array(), *index = json_array(), *probs = json_array();
+    for (int64_t t = 0; t < rows; t++) {
+        const nn_real *row = y + t * cols;
+        int best = 0;
+        if (ce) {
+            json_t *pr = json_array();
+            for (int64_t k = 0; k < cols; k++) {
+                json_array_append_new(pr, json_real(row[k]));
+                if (row[k] > row[best])
+                    best = (int)k;
+            }
+            json_array_append_new(probs, pr);
+        } else {
+            best = row[0] > 0.5f;
+            json_array_append_new(probs, json_real(row[0]));
+        }
+        json_array_append_new(names, class_name(ds, best));
+        json_array_append_new(index, json_integer(best));
+    }
+    const char *pkey = ce ? "probabilities" : "probability";
+    if (per_step)
+        return json_pack("{s:o,s:o,s:o}", "class", names, "class_index", index, pkey, probs);
+    /* one row: its members themselves, not arrays of one */
+    json_t *p = json_pack("{s:O,s:O,s:O}", "class", json_array_get(names, 0), "class_index",
+                          json_array_get(index, 0), pkey, json_array_get(probs, 0));
+    json_decref(names);
+    json_decref(index);
+    json_decref(probs);
+    return p;
+}
+
 /* POST /v1/jobs/{id}/predict {"instances": [...]} */
 MHD_RESULT api_jobs_predict(http_req *r)
 {
@@ -800,35 +861,10 @@ MHD_RESULT api_jobs_predict(http_req *r)
     }
     if (j.dataset_id > 0)
         store_dataset_get(r->app->store, j.dataset_id, &ds, NULL, 0);
+    nn_shape os = nn_model_out_shape(m);
     json_t *preds = json_array();
-    for (size_t i = 0; i < n; i++) {
-        const nn_real *row = y + i * (size_t)outn;
-        json_t *p;
-        if (spec.loss == NN_LOSS_CROSS_ENTROPY) {
-            int best = 0;
-            json_t *probs = json_array();
-            for (int64_t k = 0; k < outn; k++) {
-                json_array_append_new(probs, json_real(row[k]));
-                if (row[k] > row[best])
-                    best = (int)k;
-            }
-            p = json_pack("{s:o,s:i,s:o}", "class",
-                          ds.classes && best < ds.n_classes ? json_string(ds.classes[best])
-                                                            : json_sprintf("%d", best),
-                          "class_index", best, "probabilities", probs);
-        } else if (spec.loss == NN_LOSS_BCE && outn == 1) {
-            int c = row[0] > 0.5f;
-            p = json_pack("{s:o,s:i,s:f}", "class",
-                          ds.classes && c < ds.n_classes ? json_string(ds.classes[c])
-                                                         : json_sprintf("%d", c),
-                          "class_index", c, "probability", (double)row[0]);
-        } else {
-            p = json_array();
-            for (int64_t k = 0; k < outn; k++)
-                json_array_append_new(p, json_real(row[k]));
-        }
-        json_array_append_new(preds, p);
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(preds, prediction(spec.loss, &os, y + i * (size_t)outn, &ds));
     http_reply_json(r, 200, json_pack("{s:o}", "predictions", preds));
 out:
     json_decref(body);

@@ -26,11 +26,17 @@ applied once whether the last layer already ends in it or gives logits):
 Layers are built by the functions in BUILDERS, one per layer type, each
 taking the layer's JSON object and its input shape (without the batch) and
 returning the module and its output shape; a new layer type is one more
-entry.  A recurrent layer (lstm, gru, rnn) would subclass nn.LSTM / nn.GRU /
-nn.RNN with batch_first=True, so that its state_dict keys are PyTorch's
-weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, and override forward to
-return the output sequence (or its last step) instead of the (output, state)
-tuple, as Dense and Conv below wrap their fused activation.
+entry.  A recurrent layer (rnn, lstm, gru) is a one-layer nn.RNN / nn.LSTM /
+nn.GRU with batch_first=True, whose state_dict keys are PyTorch's
+weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0; its forward returns the
+output sequence [B, T, units] (return_sequences) or the last step's output
+[B, units] instead of the (output, state) tuple.  A dense layer after a
+sequence applies to every step (nn.Linear on [B, T, F]).
+
+A sequence classifier (an output [T, C] under cross_entropy) gets one
+prediction per instance whose "class_index" is a list of T classes and
+whose "probabilities" are [T][C], as traind answers; a regression output is
+nested in the output's shape ([T][k] for a sequence).
 
 Exits with a non-zero status and a message naming the problem when torch
 cannot be imported or the input does not fit.
@@ -151,6 +157,33 @@ class BatchNormSeq(nn.BatchNorm1d):
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
+class SequenceOutput:
+    """Mixed into nn.RNN / nn.LSTM / nn.GRU (one layer, batch_first): their
+    parameters stay at the top of the layer (layers.<i>.weight_ih_l0), and
+    forward gives a tensor, the whole output sequence or its last step,
+    instead of the (output, state) tuple."""
+
+    def __init__(self, return_sequences, **kw):
+        super().__init__(batch_first=True, num_layers=1, **kw)
+        self.return_sequences = return_sequences
+
+    def forward(self, x):   # x:(B, T, F) -> (B, T, units) or (B, units)
+        out, _ = super().forward(x)
+        return out if self.return_sequences else out[:, -1]
+
+
+class RNN(SequenceOutput, nn.RNN):
+    pass
+
+
+class LSTM(SequenceOutput, nn.LSTM):
+    pass
+
+
+class GRU(SequenceOutput, nn.GRU):
+    pass
+
+
 class GlobalAvgPool(nn.Module):
     def forward(self, x):   # x:(B, C, H, W) -> (B, C)
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
@@ -204,6 +237,23 @@ def build_pool(layer, shape, i):
     return cls(size, stride), [c, (h - size[0]) // stride[0] + 1, (w - size[1]) // stride[1] + 1]
 
 
+RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def build_recurrent(layer, shape, i):
+    if len(shape) != 2:
+        fail("layer %d (%s) needs a sequence [time, features], got %s"
+             % (i, layer["type"], list(shape)))
+    t, f = shape
+    units = layer["units"]
+    seq = layer.get("return_sequences", False)
+    kw = dict(input_size=f, hidden_size=units, bias=layer.get("use_bias", True))
+    if layer["type"] == "rnn":
+        kw["nonlinearity"] = act_name(layer.get("activation", "tanh"))
+    mod = RECURRENT[layer["type"]](seq, **kw)
+    return mod, [t, units] if seq else [units]
+
+
 def build_global_avgpool(layer, shape, i):
     need_image(layer, shape, i)
     return GlobalAvgPool(), shape[:1]
@@ -238,6 +288,9 @@ BUILDERS = {
     "maxpool2d": build_pool,
     "avgpool2d": build_pool,
     "global_avgpool": build_global_avgpool,
+    "rnn": build_recurrent,
+    "lstm": build_recurrent,
+    "gru": build_recurrent,
     "batchnorm": build_batchnorm,
     "flatten": build_flatten,
     "dropout": build_dropout,
@@ -309,14 +362,24 @@ def load_instances(path, in_shape):
 
 
 def predictions(net, y):
+    """traind's predict answer: per sample for an output [C] (or [1] under
+    binary_cross_entropy), per step (lists over T) for a sequence [T, C]."""
     y = y.detach().numpy().astype(np.float64)
+    shape, cols = net.out_shape, net.out_shape[-1]
+    per_step = len(shape) > 1
+    rows = y.reshape(len(y), -1, cols)   # (B, T, C); T = 1 for an output [C]
     if net.loss == "cross_entropy":
-        y = y.reshape(len(y), -1)
-        return [{"class_index": int(p.argmax()), "probabilities": p.tolist()} for p in y]
-    if net.loss == "binary_cross_entropy" and math.prod(net.out_shape) == 1:
-        return [{"class_index": int(p[0] > 0.5), "probability": float(p[0])}
-                for p in y.reshape(len(y), 1)]
-    return y.reshape(len(y), -1).tolist()
+        out = [{"class_index": p.argmax(-1).tolist(), "probabilities": p.tolist()} for p in rows]
+    elif net.loss == "binary_cross_entropy" and cols == 1:
+        out = [{"class_index": (p[:, 0] > 0.5).astype(int).tolist(),
+                "probability": p[:, 0].tolist()} for p in rows]
+    else:
+        return y.reshape([len(y)] + list(shape)).tolist()
+    if not per_step:
+        for p in out:
+            for k in p:
+                p[k] = p[k][0]
+    return out
 
 
 def main(argv):
