@@ -35,3 +35,7 @@ echo
 bench/rnn.sh
 echo
 bench/server.sh
+echo
+bench/cnn_api.sh
+echo
+bench/rnn_api.sh
