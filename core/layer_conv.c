@@ -306,17 +306,26 @@ NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
  * pixel, which for each output row is a run of OW values along an image row
  * (contiguous at stride 1 on one channel), and the products read colsT as
  * the transpose it is.  The last row is the bias's ones. */
+/* The output columns [lo, hi) whose kernel column j falls inside the image
+ * (the others read padding). */
+static void tap_columns(const conv *d, int j, int *lo, int *hi)
+{
+    int a = 0, b = d->OW;
+    while (a < b && a * d->sw - d->pl + j < 0)
+        a++;
+    while (b > a && (b - 1) * d->sw - d->pl + j >= d->W)
+        b--;
+    *lo = a;
+    *hi = b;
+}
+
 NO_LIBCALL static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
 {
     const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
     for (int i = 0; i < d->kh; i++)
         for (int j = 0; j < d->kw; j++) {
-            /* the output columns whose tap j lies inside the image */
-            int lo = 0, hi = d->OW;
-            while (lo < hi && lo * d->sw - d->pl + j < 0)
-                lo++;
-            while (hi > lo && (hi - 1) * d->sw - d->pl + j >= d->W)
-                hi--;
+            int lo, hi;
+            tap_columns(d, j, &lo, &hi);
             for (size_t c = 0; c < C; c++) {
                 nn_real *row = colsT + (size_t)k_of(d, (int)c, i, j) * P;
                 for (int oh = 0; oh < d->OH; oh++, row += d->OW) {
@@ -352,11 +361,8 @@ static void col2im_t(const conv *d, const nn_real *dcolsT, nn_real *dxb)
     memset(dxb, 0, (size_t)d->H * d->W * C * sizeof *dxb);
     for (int i = 0; i < d->kh; i++)
         for (int j = 0; j < d->kw; j++) {
-            int lo = 0, hi = d->OW;
-            while (lo < hi && lo * d->sw - d->pl + j < 0)
-                lo++;
-            while (hi > lo && (hi - 1) * d->sw - d->pl + j >= d->W)
-                hi--;
+            int lo, hi;
+            tap_columns(d, j, &lo, &hi);
             for (size_t c = 0; c < C; c++) {
                 const nn_real *row = dcolsT + (size_t)k_of(d, (int)c, i, j) * P;
                 for (int oh = 0; oh < d->OH; oh++, row += d->OW) {
