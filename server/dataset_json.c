@@ -25,17 +25,18 @@ static size_t gz_read(void *buf, size_t n, void *arg)
     return got < 0 ? (size_t)-1 : (size_t)got;
 }
 
-/* The shape of one sample from the first one: nested array lengths. */
-static int sample_shape(const json_t *v, nn_shape *s, char *err, size_t errlen)
+/* The shape of one sample of member `name` (x or y) from the first one:
+ * nested array lengths. */
+static int sample_shape(const json_t *v, const char *name, nn_shape *s, char *err, size_t errlen)
 {
     s->rank = 0;
     while (json_is_array(v)) {
         if (s->rank == NN_MAX_RANK - 1) {
-            snprintf(err, errlen, "/x/0: more than %d nested levels", NN_MAX_RANK - 1);
+            snprintf(err, errlen, "/%s/0: more than %d nested levels", name, NN_MAX_RANK - 1);
             return -1;
         }
         if (json_array_size(v) == 0 || json_array_size(v) > (1u << 28)) {
-            snprintf(err, errlen, "/x/0: an empty (or too long) array");
+            snprintf(err, errlen, "/%s/0: an empty (or too long) array", name);
             return -1;
         }
         s->dim[s->rank++] = (int)json_array_size(v);
@@ -142,15 +143,19 @@ static int read_y(const json_t *y, int n, nn_label_kind kind, nn_dataset *d, cha
         return 0;
     }
     if (json_is_array(first)) {
-        size_t w = json_array_size(first);
-        if (w == 0 || w > (1u << 20)) {
-            snprintf(err, errlen, "/y/0: an empty (or too long) target array");
+        /* targets: nested arrays of numbers, [k] or per step [T][k] */
+        nn_shape s;
+        if (sample_shape(first, "y", &s, err, errlen))
+            return -1;
+        int64_t yd[NN_MAX_RANK] = {n}, w = 1;
+        for (int r = 0; r < s.rank; r++)
+            w *= (yd[r + 1] = s.dim[r]);
+        if (w > (1 << 20)) {
+            snprintf(err, errlen, "/y/0: more than %d targets per sample", 1 << 20);
             return -1;
         }
-        dims[1] = (int64_t)w;
-        if (nn_tensor_alloc(&d->y, 2, dims))
+        if (nn_tensor_alloc(&d->y, s.rank + 1, yd))
             return -1;
-        nn_shape s = {1, {(int)w}};
         nn_real *p = d->y.data;
         char path[64];
         for (int i = 0; i < n; i++) {
@@ -258,7 +263,7 @@ int dataset_json_read(const char *path, nn_label_kind kind, int64_t max_elems, n
         goto out;
     }
     nn_shape s;
-    if (sample_shape(json_array_get(x, 0), &s, err, errlen))
+    if (sample_shape(json_array_get(x, 0), "x", &s, err, errlen))
         goto out;
     int scalar = !json_is_array(json_array_get(x, 0));
     int64_t dims[NN_MAX_RANK] = {(int64_t)n};

@@ -470,9 +470,9 @@ START_TEST(sequence_regression_through_the_api)
     expect_shape(r.json, "x_shape", dims, 3);
     expect_shape(r.json, "y_shape", dims, 3);
     e2e_resp_free(&r);
-    /* validation data as JSON: x nested [n][20][1], y [n][20] */
+    /* validation data as JSON: x nested [n][20][1], y nested [n][20][1] */
     long long val_id = upload_json(&d, "sine-val", vx, (int64_t[]){N_SIN_VAL, T_SIN, 1}, 3, vy,
-                                   (int64_t[]){N_SIN_VAL, T_SIN}, 2);
+                                   (int64_t[]){N_SIN_VAL, T_SIN, 1}, 3);
 
     json_t *model = post_model(&d, "sine-gru", sine_gru);
     const json_t *sum = json_object_get(model, "summary");

@@ -270,6 +270,20 @@ START_TEST(datasets)
     r = e2e_req(&d, "POST", "/v1/datasets", "application/json", badjs, strlen(badjs), NULL);
     ck_assert_ptr_nonnull(strstr(r.body, "/x/1"));
     expect_error(&r, 400, "invalid_dataset", NULL);
+    /* nested targets follow the first sample's shape, at every level */
+    static const char *const bad_y[][2] = {
+        {"{\"x\": [[0], [1]], \"y\": [[[1], [2]], [[1], 2]]}", "/y/1/1"},
+        {"{\"x\": [[0], [1]], \"y\": [[[1], [2]], [[1]]]}", "/y/1"},
+        {"{\"x\": [[0], [1]], \"y\": [[[1], [2]], [[1], [\"a\"]]]}", "/y/1/1/0"},
+        {"{\"x\": [[0], [1]], \"y\": [[[]], [[]]]}", "/y/0"},
+        {"{\"x\": [[0], [1]], \"y\": [[[1], [2]], [[1], [1e39]]]}", "/y/1/1/0"},
+    };
+    for (size_t i = 0; i < sizeof bad_y / sizeof bad_y[0]; i++) {
+        r = e2e_req(&d, "POST", "/v1/datasets", "application/json", bad_y[i][0],
+                    strlen(bad_y[i][0]), NULL);
+        ck_assert_msg(strstr(r.body, bad_y[i][1]) != NULL, "%s: %s", bad_y[i][0], r.body);
+        expect_error(&r, 400, "invalid_dataset", NULL);
+    }
 
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(r.status, 200);
