@@ -15,37 +15,9 @@
 #include "layer.h"
 #include "model.h"
 #include "rng.h"
+#include "specs.h"
 #include "testutil.h"
 #include "train.h"
-
-static nn_layer_spec conv(int filters, int kh, int kw, int sh, int sw, nn_padding pad, int ph,
-                          int pw)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = NN_LAYER_CONV2D;
-    l.filters = filters;
-    l.kernel[0] = kh;
-    l.kernel[1] = kw;
-    l.stride[0] = sh;
-    l.stride[1] = sw;
-    l.padding = pad;
-    l.pad[0] = ph;
-    l.pad[1] = pw;
-    return l;
-}
-
-static nn_layer_spec layer(nn_layer_kind k, int kh, int kw, int sh, int sw)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = k;
-    l.kernel[0] = kh;
-    l.kernel[1] = kw;
-    l.stride[0] = sh;
-    l.stride[1] = sw;
-    return l;
-}
 
 static nn_model *model(nn_layer_spec *L, int n, int C, int H, int W, nn_loss_kind loss,
                        int threads)
@@ -85,7 +57,7 @@ START_TEST(conv_matches_reference)
         int toth = pad == NN_PAD_SAME ? kh - 1 : 2 * ph, totw = pad == NN_PAD_SAME ? kw - 1 : 2 * pw;
         int OH = (H + toth - kh) / sh + 1, OW = (W + totw - kw) / sw + 1;
         nn_gemm_force_blas(trial & 1);
-        nn_layer_spec L[1] = {conv(O, kh, kw, sh, sw, pad, ph, pw)};
+        nn_layer_spec L[1] = {tu_conv(O, kh, kw, sh, sw, pad, ph, pw)};
         nn_model *m = model(L, 1, C, H, W, NN_LOSS_MSE, 1 + trial % 2);
         nn_real *p = nn_model_params(m);
         for (size_t i = 0; i < nn_model_n_params(m); i++)
@@ -116,7 +88,7 @@ END_TEST
 /* A 3x3 image, one 2x2 filter of ones, bias 0.5, valid: sums of windows. */
 START_TEST(conv_and_pool_by_hand)
 {
-    nn_layer_spec L[1] = {conv(1, 2, 2, 1, 1, NN_PAD_VALID, 0, 0)};
+    nn_layer_spec L[1] = {tu_conv(1, 2, 2, 1, 1, NN_PAD_VALID, 0, 0)};
     nn_model *m = model(L, 1, 1, 3, 3, NN_LOSS_MSE, 1);
     nn_real *p = nn_model_params(m);
     p[0] = p[1] = p[2] = p[3] = 1;
@@ -132,7 +104,7 @@ START_TEST(conv_and_pool_by_hand)
     nn_real img[32];
     for (int i = 0; i < 32; i++)
         img[i] = (nn_real)((i * 7) % 11) - (i >= 16 ? 20 : 0);
-    nn_layer_spec P[1] = {layer(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0)};
+    nn_layer_spec P[1] = {tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0)};
     m = model(P, 1, 2, 4, 4, NN_LOSS_MSE, 1);
     nn_real out[8];
     ck_assert_int_eq(nn_model_predict(m, img, 1, out, NULL), NN_OK);
@@ -150,7 +122,7 @@ START_TEST(conv_and_pool_by_hand)
                 (void)sum;
             }
     nn_model_free(m);
-    nn_layer_spec A[1] = {layer(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0)};
+    nn_layer_spec A[1] = {tu_window(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0)};
     m = model(A, 1, 2, 4, 4, NN_LOSS_MSE, 1);
     ck_assert_int_eq(nn_model_predict(m, img, 1, out, NULL), NN_OK);
     ck_assert_double_eq_tol(out[0], (img[0] + img[1] + img[4] + img[5]) / 4, 1e-6);
@@ -162,7 +134,7 @@ END_TEST
 /* flatten keeps PyTorch's [C, H, W] order after channel-last layers */
 START_TEST(flatten_order)
 {
-    nn_layer_spec L[1] = {layer(NN_LAYER_FLATTEN, 0, 0, 0, 0)};
+    nn_layer_spec L[1] = {tu_window(NN_LAYER_FLATTEN, 0, 0, 0, 0)};
     nn_model *m = model(L, 1, 3, 2, 2, NN_LOSS_MSE, 2);
     nn_real x[24], y[24];
     for (int i = 0; i < 24; i++)
@@ -179,7 +151,7 @@ END_TEST
 
 START_TEST(batchnorm_train_and_eval)
 {
-    nn_layer_spec L[1] = {layer(NN_LAYER_BATCHNORM, 0, 0, 0, 0)};
+    nn_layer_spec L[1] = {tu_window(NN_LAYER_BATCHNORM, 0, 0, 0, 0)};
     L[0].momentum = 0.5;
     nn_model *m = model(L, 1, 2, 3, 3, NN_LOSS_MSE, 1);
     ck_assert_int_eq(nn_model_n_buffers(m) >= 5, 1);
@@ -264,14 +236,14 @@ START_TEST(bad_shapes)
         const char *field;
     } cases[4];
     memset(cases, 0, sizeof cases);
-    cases[0].l[0] = conv(4, 5, 5, 1, 1, NN_PAD_VALID, 0, 0);
+    cases[0].l[0] = tu_conv(4, 5, 5, 1, 1, NN_PAD_VALID, 0, 0);
     cases[0].n = 1, cases[0].C = 1, cases[0].H = 3, cases[0].W = 3, cases[0].field = "kernel";
-    cases[1].l[0] = layer(NN_LAYER_MAXPOOL2D, 4, 4, 0, 0);
+    cases[1].l[0] = tu_window(NN_LAYER_MAXPOOL2D, 4, 4, 0, 0);
     cases[1].n = 1, cases[1].C = 1, cases[1].H = 3, cases[1].W = 8, cases[1].field = "size";
     nn_layer_spec_default(&cases[2].l[0]);
     cases[2].l[0].units = 3;   /* dense on an image */
     cases[2].n = 1, cases[2].C = 1, cases[2].H = 3, cases[2].W = 3, cases[2].field = "type";
-    cases[3].l[0] = conv(2, 2, 2, 2, 2, NN_PAD_SAME, 0, 0);
+    cases[3].l[0] = tu_conv(2, 2, 2, 2, 2, NN_PAD_SAME, 0, 0);
     cases[3].n = 1, cases[3].C = 1, cases[3].H = 4, cases[3].W = 4, cases[3].field = "padding";
     for (int i = 0; i < 4; i++) {
         nn_spec s = {.input = {3, {cases[i].C, cases[i].H, cases[i].W}}, .n_layers = cases[i].n,
@@ -284,7 +256,7 @@ START_TEST(bad_shapes)
         ck_assert_str_eq(e.field, cases[i].field);
     }
     /* conv2d needs an image */
-    nn_layer_spec c[1] = {conv(2, 1, 1, 1, 1, NN_PAD_VALID, 0, 0)};
+    nn_layer_spec c[1] = {tu_conv(2, 1, 1, 1, 1, NN_PAD_VALID, 0, 0)};
     nn_spec s = {.input = {1, {8}}, .n_layers = 1, .layers = c, .loss = NN_LOSS_MSE};
     nn_model_opts o = {.threads = 1};
     nn_model *m;
@@ -333,12 +305,12 @@ static int pause_at_30(void *u)
 static nn_model *small_cnn(uint64_t seed)
 {
     static nn_layer_spec L[7];
-    L[0] = conv(6, 3, 3, 1, 1, NN_PAD_SAME, 0, 0);
-    L[1] = layer(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
-    L[2] = layer(NN_LAYER_ACT, 0, 0, 0, 0);
+    L[0] = tu_conv(6, 3, 3, 1, 1, NN_PAD_SAME, 0, 0);
+    L[1] = tu_window(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
+    L[2] = tu_window(NN_LAYER_ACT, 0, 0, 0, 0);
     L[2].act = NN_ACT_RELU;
-    L[3] = layer(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0);
-    L[4] = layer(NN_LAYER_FLATTEN, 0, 0, 0, 0);
+    L[3] = tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0);
+    L[4] = tu_window(NN_LAYER_FLATTEN, 0, 0, 0, 0);
     nn_layer_spec_default(&L[5]);
     L[5].kind = NN_LAYER_DROPOUT;
     L[5].rate = 0.1;

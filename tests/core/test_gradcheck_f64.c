@@ -2,7 +2,7 @@
  * test_gradcheck_f64.c — numerical gradient checks of every layer,
  * activation and loss, on the double build of libnn.
  *
- * Each case builds  dense(pre) -> layer under test -> [dense(post)] -> loss
+ * Each case builds  tu_dense(pre) -> layer under test -> [tu_dense(post)] -> loss
  * on a small random batch, takes the analytic gradient of every parameter
  * from one backward pass, and compares it with the central difference
  *     (L(p + h) - L(p - h)) / 2h,   h = 1e-6
@@ -24,6 +24,7 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "specs.h"
 #include "testutil.h"
 
 #define STEP 1e-6
@@ -133,15 +134,6 @@ static double gradcheck(const nn_spec *spec, const gc_case *c)
     return worst;
 }
 
-static nn_layer_spec dense(int units, nn_act_kind act)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.units = units;
-    l.act = act;
-    return l;
-}
-
 static nn_layer_spec standalone(nn_act_kind act, double alpha)
 {
     nn_layer_spec l;
@@ -156,7 +148,7 @@ static nn_layer_spec standalone(nn_act_kind act, double alpha)
 static double run3(nn_layer_spec mid, nn_loss_kind loss, nn_act_kind post_act, int post_units,
                    int labels, int threads)
 {
-    nn_layer_spec layers[3] = {dense(6, NN_ACT_TANH), mid, dense(post_units, post_act)};
+    nn_layer_spec layers[3] = {tu_dense(6, NN_ACT_TANH), mid, tu_dense(post_units, post_act)};
     nn_spec s = {.input = {1, {4}}, .n_layers = 3, .layers = layers, .loss = loss};
     gc_case c = {.loss = loss, .B = 5, .in = 4, .labels = labels, .threads = threads};
     return gradcheck(&s, &c);
@@ -166,7 +158,7 @@ static double run3(nn_layer_spec mid, nn_loss_kind loss, nn_act_kind post_act, i
 START_TEST(dense_activations)
 {
     for (int a = 0; a < NN_ACT_COUNT; a++) {
-        double w = run3(dense(7, (nn_act_kind)a), NN_LOSS_MSE, NN_ACT_LINEAR, 3, 0, 1);
+        double w = run3(tu_dense(7, (nn_act_kind)a), NN_LOSS_MSE, NN_ACT_LINEAR, 3, 0, 1);
         ck_assert_msg(w <= BOUND, "dense+%s: error %g", nn_act_name((nn_act_kind)a), w);
     }
 }
@@ -186,7 +178,7 @@ END_TEST
 
 START_TEST(dense_without_bias)
 {
-    nn_layer_spec mid = dense(5, NN_ACT_SIGMOID);
+    nn_layer_spec mid = tu_dense(5, NN_ACT_SIGMOID);
     mid.use_bias = 0;
     ck_assert_double_le(run3(mid, NN_LOSS_MSE, NN_ACT_LINEAR, 2, 0, 1), BOUND);
 }
@@ -205,7 +197,7 @@ END_TEST
 /* Every loss, with class labels and with target rows where both apply. */
 START_TEST(losses)
 {
-    nn_layer_spec mid = dense(7, NN_ACT_RELU);
+    nn_layer_spec mid = tu_dense(7, NN_ACT_RELU);
     ck_assert_double_le(run3(mid, NN_LOSS_MSE, NN_ACT_LINEAR, 3, 0, 1), BOUND);
     ck_assert_double_le(run3(mid, NN_LOSS_MAE, NN_ACT_LINEAR, 3, 0, 1), BOUND);
     ck_assert_double_le(run3(mid, NN_LOSS_CROSS_ENTROPY, NN_ACT_SOFTMAX, 4, 1, 1), BOUND);
@@ -219,8 +211,8 @@ END_TEST
  * narrow backward), and a row-wise activation inside a split layer. */
 START_TEST(threaded_paths)
 {
-    nn_layer_spec layers[4] = {dense(70, NN_ACT_GELU), dense(80, NN_ACT_SOFTMAX),
-                               standalone(NN_ACT_TANH, NAN), dense(5, NN_ACT_SOFTMAX)};
+    nn_layer_spec layers[4] = {tu_dense(70, NN_ACT_GELU), tu_dense(80, NN_ACT_SOFTMAX),
+                               standalone(NN_ACT_TANH, NAN), tu_dense(5, NN_ACT_SOFTMAX)};
     nn_spec s = {.input = {1, {3}}, .n_layers = 4, .layers = layers,
                  .loss = NN_LOSS_CROSS_ENTROPY};
     gc_case c = {.loss = NN_LOSS_CROSS_ENTROPY, .B = 3, .in = 3, .labels = 1, .threads = 2};
@@ -231,7 +223,7 @@ END_TEST
 /* A dense layer on a sequence [time, features] applies to every step. */
 START_TEST(dense_on_sequence)
 {
-    nn_layer_spec layers[2] = {dense(5, NN_ACT_TANH), dense(2, NN_ACT_LINEAR)};
+    nn_layer_spec layers[2] = {tu_dense(5, NN_ACT_TANH), tu_dense(2, NN_ACT_LINEAR)};
     nn_spec s = {.input = {2, {3, 4}}, .n_layers = 2, .layers = layers, .loss = NN_LOSS_MSE};
     gc_case c = {.loss = NN_LOSS_MSE, .B = 4, .in = 12, .labels = 0, .threads = 1};
     ck_assert_double_le(gradcheck(&s, &c), BOUND);
@@ -244,30 +236,8 @@ END_TEST
 static nn_layer_spec conv(int filters, int kh, int kw, int sh, int sw, nn_padding pad, int ph,
                           int pw, nn_act_kind act)
 {
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = NN_LAYER_CONV2D;
-    l.filters = filters;
-    l.kernel[0] = kh;
-    l.kernel[1] = kw;
-    l.stride[0] = sh;
-    l.stride[1] = sw;
-    l.padding = pad;
-    l.pad[0] = ph;
-    l.pad[1] = pw;
+    nn_layer_spec l = tu_conv(filters, kh, kw, sh, sw, pad, ph, pw);
     l.act = act;
-    return l;
-}
-
-static nn_layer_spec kind(nn_layer_kind k, int kh, int kw, int sh, int sw)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = k;
-    l.kernel[0] = kh;
-    l.kernel[1] = kw;
-    l.stride[0] = sh;
-    l.stride[1] = sw;
     return l;
 }
 
@@ -275,7 +245,7 @@ static nn_layer_spec kind(nn_layer_kind k, int kh, int kw, int sh, int sw)
 static double run_image(nn_layer_spec mid, int C, int H, int W, int threads)
 {
     nn_layer_spec layers[4] = {conv(3, 3, 3, 1, 1, NN_PAD_SAME, 0, 0, NN_ACT_TANH), mid,
-                               kind(NN_LAYER_FLATTEN, 0, 0, 0, 0), dense(3, NN_ACT_LINEAR)};
+                               tu_window(NN_LAYER_FLATTEN, 0, 0, 0, 0), tu_dense(3, NN_ACT_LINEAR)};
     nn_spec s = {.input = {3, {C, H, W}}, .n_layers = 4, .layers = layers, .loss = NN_LOSS_MSE};
     gc_case c = {.loss = NN_LOSS_MSE, .B = 3, .in = C * H * W, .labels = 0, .threads = threads};
     return gradcheck(&s, &c);
@@ -318,13 +288,13 @@ START_TEST(pooling_layers)
         int C, H, W;
         const char *what;
     } cases[] = {
-        {kind(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0), 2, 6, 6, "max 2x2"},
-        {kind(NN_LAYER_MAXPOOL2D, 3, 3, 2, 2), 1, 7, 7, "max 3x3 stride 2 (overlapping)"},
-        {kind(NN_LAYER_MAXPOOL2D, 2, 3, 2, 1), 2, 5, 6, "max 2x3 stride 2x1, odd sizes"},
-        {kind(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0), 2, 6, 5, "avg 2x2 (dropping a column)"},
-        {kind(NN_LAYER_AVGPOOL2D, 3, 2, 1, 1), 1, 5, 5, "avg 3x2 stride 1"},
-        {kind(NN_LAYER_GLOBAL_AVGPOOL, 0, 0, 0, 0), 2, 4, 5, "global average"},
-        {kind(NN_LAYER_BATCHNORM, 0, 0, 0, 0), 2, 4, 4, "batchnorm on channels (train mode)"},
+        {tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0), 2, 6, 6, "max 2x2"},
+        {tu_window(NN_LAYER_MAXPOOL2D, 3, 3, 2, 2), 1, 7, 7, "max 3x3 stride 2 (overlapping)"},
+        {tu_window(NN_LAYER_MAXPOOL2D, 2, 3, 2, 1), 2, 5, 6, "max 2x3 stride 2x1, odd sizes"},
+        {tu_window(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0), 2, 6, 5, "avg 2x2 (dropping a column)"},
+        {tu_window(NN_LAYER_AVGPOOL2D, 3, 2, 1, 1), 1, 5, 5, "avg 3x2 stride 1"},
+        {tu_window(NN_LAYER_GLOBAL_AVGPOOL, 0, 0, 0, 0), 2, 4, 5, "global average"},
+        {tu_window(NN_LAYER_BATCHNORM, 0, 0, 0, 0), 2, 4, 4, "batchnorm on channels (train mode)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int th = 1; th <= 2; th++) {
@@ -336,7 +306,7 @@ END_TEST
 
 START_TEST(batchnorm_on_features)
 {
-    nn_layer_spec mid = kind(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
+    nn_layer_spec mid = tu_window(NN_LAYER_BATCHNORM, 0, 0, 0, 0);
     mid.momentum = 0.3;
     mid.eps = 1e-3;
     ck_assert_double_le(run3(mid, NN_LOSS_MSE, NN_ACT_LINEAR, 3, 0, 1), BOUND);
@@ -347,7 +317,7 @@ END_TEST
 /* The check itself must catch a wrong gradient: scale one analytic value. */
 START_TEST(check_detects_errors)
 {
-    nn_layer_spec layers[1] = {dense(3, NN_ACT_LINEAR)};
+    nn_layer_spec layers[1] = {tu_dense(3, NN_ACT_LINEAR)};
     nn_spec s = {.input = {1, {4}}, .n_layers = 1, .layers = layers, .loss = NN_LOSS_MSE};
     nn_model *m;
     nn_model_opts o = {.seed = 1, .threads = 1};

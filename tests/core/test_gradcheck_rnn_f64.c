@@ -2,7 +2,7 @@
  * test_gradcheck_rnn_f64.c — numerical gradient checks through time of the
  * recurrent layers (rnn with tanh and relu, lstm, gru), on the double build.
  *
- * Each case builds  dense(pre, per step) -> recurrent layer(s) -> [dense] ->
+ * Each case builds  tu_dense(pre, per step) -> recurrent tu_layer(s) -> [dense] ->
  * loss  on a small random batch of sequences (T >= 4), takes the analytic
  * gradient of every parameter from one backward pass and compares it with
  * the central difference  (L(p + h) - L(p - h)) / 2h,  h = 1e-6.  The pre
@@ -30,6 +30,7 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "specs.h"
 #include "testutil.h"
 
 #define STEP 1e-6
@@ -50,28 +51,6 @@ typedef struct gc_data {
     int rows, D;            /* output rows (B * steps) and values per row */
     nn_real *h_fz, *c_fz;   /* frozen states of the reference (frozen cases) */
 } gc_data;
-
-static nn_layer_spec layer(nn_layer_kind k, int units)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = k;
-    l.units = units;
-    return l;
-}
-
-static nn_layer_spec seq(nn_layer_spec l)
-{
-    l.return_sequences = 1;
-    return l;
-}
-
-static nn_layer_spec dense(int units, nn_act_kind act)
-{
-    nn_layer_spec l = layer(NN_LAYER_DENSE, units);
-    l.act = act;
-    return l;
-}
 
 static const nn_real *tensor(nn_model *m, const char *name)
 {
@@ -263,7 +242,7 @@ static double run(nn_layer_spec rec, const nn_layer_spec *post, int n_post, int 
                   nn_loss_kind loss, int labels, int threads, int B)
 {
     nn_layer_spec layers[5];
-    layers[0] = dense(4, NN_ACT_LINEAR);
+    layers[0] = tu_dense(4, NN_ACT_LINEAR);
     layers[1] = rec;
     for (int i = 0; i < n_post; i++)
         layers[2 + i] = post[i];
@@ -286,14 +265,14 @@ static const char *what(nn_layer_spec l)
  * a dense layer on the output (per step for sequences), mse. */
 START_TEST(every_cell)
 {
-    nn_layer_spec cells[4] = {layer(NN_LAYER_RNN, 5), layer(NN_LAYER_RNN, 5),
-                              layer(NN_LAYER_LSTM, 5), layer(NN_LAYER_GRU, 5)};
+    nn_layer_spec cells[4] = {tu_layer(NN_LAYER_RNN, 5), tu_layer(NN_LAYER_RNN, 5),
+                              tu_layer(NN_LAYER_LSTM, 5), tu_layer(NN_LAYER_GRU, 5)};
     cells[0].act = NN_ACT_TANH;
     cells[1].act = NN_ACT_RELU;
     /* He's zero biases keep relu units on for some steps (PyTorch's uniform
      * biases leave half of them off throughout on so short a batch) */
     cells[1].init = NN_INIT_HE_UNIFORM;
-    nn_layer_spec post = dense(2, NN_ACT_LINEAR);
+    nn_layer_spec post = tu_dense(2, NN_ACT_LINEAR);
     double worst = 0;
     for (int i = 0; i < 4; i++)
         for (int v = 0; v < 4; v++) {
@@ -311,7 +290,7 @@ END_TEST
 /* The output of the recurrent layer straight into the loss (no dense). */
 START_TEST(loss_on_states)
 {
-    nn_layer_spec kinds[3] = {layer(NN_LAYER_RNN, 4), layer(NN_LAYER_LSTM, 4), layer(NN_LAYER_GRU, 4)};
+    nn_layer_spec kinds[3] = {tu_layer(NN_LAYER_RNN, 4), tu_layer(NN_LAYER_LSTM, 4), tu_layer(NN_LAYER_GRU, 4)};
     for (int i = 0; i < 3; i++)
         for (int sq = 0; sq < 2; sq++) {
             nn_layer_spec l = kinds[i];
@@ -326,12 +305,12 @@ END_TEST
  * gate rows split so that gru's r/z and n blocks fall on both sides. */
 START_TEST(threaded_splits)
 {
-    nn_layer_spec post = dense(3, NN_ACT_LINEAR);
-    nn_layer_spec g = seq(layer(NN_LAYER_GRU, 12));   /* 36 gate rows: parts [0, 32) [32, 36) */
+    nn_layer_spec post = tu_dense(3, NN_ACT_LINEAR);
+    nn_layer_spec g = tu_seq(tu_layer(NN_LAYER_GRU, 12));   /* 36 gate rows: parts [0, 32) [32, 36) */
     ck_assert_double_le(run(g, &post, 1, 4, NN_LOSS_MSE, 0, 2, 20), BOUND);
-    nn_layer_spec g2 = layer(NN_LAYER_GRU, 7);        /* 21 gate rows: [0, 16) [16, 21) */
+    nn_layer_spec g2 = tu_layer(NN_LAYER_GRU, 7);        /* 21 gate rows: [0, 16) [16, 21) */
     ck_assert_double_le(run(g2, &post, 1, 4, NN_LOSS_MSE, 0, 2, 20), BOUND);
-    nn_layer_spec l = seq(layer(NN_LAYER_LSTM, 6));
+    nn_layer_spec l = tu_seq(tu_layer(NN_LAYER_LSTM, 6));
     ck_assert_double_le(run(l, &post, 1, 4, NN_LOSS_MSE, 0, 2, 20), BOUND);
 }
 END_TEST
@@ -341,24 +320,24 @@ END_TEST
  * rnn -> lstm (sequences) -> dense per step -> mse per step. */
 START_TEST(stacked_and_per_step_losses)
 {
-    nn_layer_spec a[3] = {seq(layer(NN_LAYER_LSTM, 4)), layer(NN_LAYER_LSTM, 5),
-                          dense(3, NN_ACT_SOFTMAX)};
+    nn_layer_spec a[3] = {tu_seq(tu_layer(NN_LAYER_LSTM, 4)), tu_layer(NN_LAYER_LSTM, 5),
+                          tu_dense(3, NN_ACT_SOFTMAX)};
     double w = run(a[0], a + 1, 2, 5, NN_LOSS_CROSS_ENTROPY, 1, 1, 3);
     ck_assert_msg(w <= BOUND, "lstm -> lstm -> dense, cross_entropy: %g", w);
 
-    nn_layer_spec b = seq(layer(NN_LAYER_GRU, 5)), bd = dense(3, NN_ACT_SOFTMAX);
+    nn_layer_spec b = tu_seq(tu_layer(NN_LAYER_GRU, 5)), bd = tu_dense(3, NN_ACT_SOFTMAX);
     w = run(b, &bd, 1, 5, NN_LOSS_CROSS_ENTROPY, 1, 2, 3);
     ck_assert_msg(w <= BOUND, "gru -> dense per step, cross_entropy per step: %g", w);
     w = run(b, &bd, 1, 4, NN_LOSS_CROSS_ENTROPY, 0, 1, 3);
     ck_assert_msg(w <= BOUND, "gru -> dense per step, soft targets per step: %g", w);
 
-    nn_layer_spec c[3] = {seq(layer(NN_LAYER_RNN, 4)), seq(layer(NN_LAYER_LSTM, 3)),
-                          dense(2, NN_ACT_LINEAR)};
+    nn_layer_spec c[3] = {tu_seq(tu_layer(NN_LAYER_RNN, 4)), tu_seq(tu_layer(NN_LAYER_LSTM, 3)),
+                          tu_dense(2, NN_ACT_LINEAR)};
     w = run(c[0], c + 1, 2, 5, NN_LOSS_MSE, 0, 1, 3);
     ck_assert_msg(w <= BOUND, "rnn -> lstm -> dense per step, mse: %g", w);
 
-    nn_layer_spec bc = dense(1, NN_ACT_SIGMOID);
-    w = run(seq(layer(NN_LAYER_LSTM, 4)), &bc, 1, 4, NN_LOSS_BCE, 1, 1, 3);
+    nn_layer_spec bc = tu_dense(1, NN_ACT_SIGMOID);
+    w = run(tu_seq(tu_layer(NN_LAYER_LSTM, 4)), &bc, 1, 4, NN_LOSS_BCE, 1, 1, 3);
     ck_assert_msg(w <= BOUND, "lstm -> dense 1 per step, binary_cross_entropy per step: %g", w);
 }
 END_TEST
@@ -366,7 +345,7 @@ END_TEST
 /* input [7, 3] -> dense 4 -> rec(bptt 3): chunks [0, 3) [3, 6) [6, 7) */
 static double run_truncated(nn_layer_spec rec, int threads, nn_real **g, size_t *n)
 {
-    nn_layer_spec layers[2] = {dense(4, NN_ACT_LINEAR), rec};
+    nn_layer_spec layers[2] = {tu_dense(4, NN_ACT_LINEAR), rec};
     nn_spec s = {.input = {2, {7, 3}}, .n_layers = 2, .layers = layers, .loss = NN_LOSS_MSE};
     gc_case c = {.loss = NN_LOSS_MSE, .B = 3, .threads = threads, .frozen = rec.bptt > 0};
     return gradcheck(&s, &c, g, n);
@@ -374,8 +353,8 @@ static double run_truncated(nn_layer_spec rec, int threads, nn_real **g, size_t 
 
 START_TEST(truncated_bptt)
 {
-    nn_layer_spec cells[4] = {layer(NN_LAYER_RNN, 4), layer(NN_LAYER_RNN, 4),
-                              layer(NN_LAYER_LSTM, 4), layer(NN_LAYER_GRU, 4)};
+    nn_layer_spec cells[4] = {tu_layer(NN_LAYER_RNN, 4), tu_layer(NN_LAYER_RNN, 4),
+                              tu_layer(NN_LAYER_LSTM, 4), tu_layer(NN_LAYER_GRU, 4)};
     cells[1].act = NN_ACT_RELU;
     double worst = 0;
     for (int i = 0; i < 4; i++)
@@ -400,11 +379,11 @@ START_TEST(truncated_bptt)
             free(gf);
         }
     /* bptt >= T is the full gradient */
-    nn_layer_spec l = seq(layer(NN_LAYER_LSTM, 4));
+    nn_layer_spec l = tu_seq(tu_layer(NN_LAYER_LSTM, 4));
     nn_real *g7, *g0;
     size_t n;
     l.bptt = 7;
-    nn_layer_spec layers[2] = {dense(4, NN_ACT_LINEAR), l};
+    nn_layer_spec layers[2] = {tu_dense(4, NN_ACT_LINEAR), l};
     nn_spec s = {.input = {2, {7, 3}}, .n_layers = 2, .layers = layers, .loss = NN_LOSS_MSE};
     gc_case c = {.loss = NN_LOSS_MSE, .B = 3, .threads = 1};
     ck_assert_double_le(gradcheck(&s, &c, &g7, &n), BOUND);
@@ -420,12 +399,12 @@ END_TEST
 /* The layer's forward against the plain-loop reference. */
 START_TEST(forward_matches_reference)
 {
-    nn_layer_spec kinds[4] = {layer(NN_LAYER_RNN, 6), layer(NN_LAYER_RNN, 6),
-                              layer(NN_LAYER_LSTM, 6), layer(NN_LAYER_GRU, 6)};
+    nn_layer_spec kinds[4] = {tu_layer(NN_LAYER_RNN, 6), tu_layer(NN_LAYER_RNN, 6),
+                              tu_layer(NN_LAYER_LSTM, 6), tu_layer(NN_LAYER_GRU, 6)};
     kinds[1].act = NN_ACT_RELU;
     for (int i = 0; i < 4; i++)
         for (int th = 1; th <= 2; th++) {
-            nn_layer_spec l = seq(kinds[i]);
+            nn_layer_spec l = tu_seq(kinds[i]);
             nn_spec s = {.input = {2, {5, 3}}, .n_layers = 1, .layers = &l, .loss = NN_LOSS_MSE};
             nn_model_opts o = {.seed = 5, .threads = th};
             nn_model *m;

@@ -20,30 +20,9 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "specs.h"
 #include "testutil.h"
 #include "train.h"
-
-static nn_layer_spec layer(nn_layer_kind k, int units)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.kind = k;
-    l.units = units;
-    return l;
-}
-
-static nn_layer_spec seq(nn_layer_spec l)
-{
-    l.return_sequences = 1;
-    return l;
-}
-
-static nn_layer_spec dense(int units, nn_act_kind act)
-{
-    nn_layer_spec l = layer(NN_LAYER_DENSE, units);
-    l.act = act;
-    return l;
-}
 
 static nn_model *model(nn_layer_spec *L, int n, int T, int F, nn_loss_kind loss, uint64_t seed)
 {
@@ -105,7 +84,7 @@ START_TEST(layer_matches_reference)
         nn_layer_kind k = trial % 3 == 0 ? NN_LAYER_RNN : trial % 3 == 1 ? NN_LAYER_LSTM : NN_LAYER_GRU;
         int T = 1 + (int)nn_rng_below(&r, 9), F = 1 + (int)nn_rng_below(&r, 20);
         int H = 1 + (int)nn_rng_below(&r, 70), B = 1 + (int)nn_rng_below(&r, 40);
-        nn_layer_spec l = seq(layer(k, H));
+        nn_layer_spec l = tu_seq(tu_layer(k, H));
         l.act = trial % 6 == 3 ? NN_ACT_RELU : NN_ACT_LINEAR;   /* rnn: linear means tanh */
         l.use_bias = trial % 5 != 4;
         nn_gemm_force_blas(trial & 1);
@@ -153,8 +132,8 @@ END_TEST
  * chain of multiply-adds whatever the split; close with the BLAS. */
 static void stacked_grads(int threads, nn_real *g, size_t *n)
 {
-    nn_layer_spec L[3] = {seq(layer(NN_LAYER_LSTM, 40)), layer(NN_LAYER_GRU, 24),
-                          dense(3, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[3] = {tu_seq(tu_layer(NN_LAYER_LSTM, 40)), tu_layer(NN_LAYER_GRU, 24),
+                          tu_dense(3, NN_ACT_SOFTMAX)};
     nn_spec s = {.input = {2, {9, 5}}, .n_layers = 3, .layers = L, .loss = NN_LOSS_CROSS_ENTROPY};
     nn_model_opts o = {.seed = 2, .threads = threads};
     nn_model *m;
@@ -201,7 +180,7 @@ END_TEST
  * enough: an rnn with one unit and weight w computes tanh(w x). */
 START_TEST(activations_at_extremes)
 {
-    nn_layer_spec l = seq(layer(NN_LAYER_RNN, 1));
+    nn_layer_spec l = tu_seq(tu_layer(NN_LAYER_RNN, 1));
     l.use_bias = 0;
     nn_spec s = {.input = {2, {1, 1}}, .n_layers = 1, .layers = &l, .loss = NN_LOSS_MSE};
     nn_model_opts o = {.threads = 1};
@@ -252,7 +231,7 @@ START_TEST(adding_problem)
     nn_dataset tr, te;
     adding_data(&tr, 3000, T, 1);
     adding_data(&te, 500, T, 2);
-    nn_layer_spec L[2] = {layer(NN_LAYER_LSTM, 24), dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec L[2] = {tu_layer(NN_LAYER_LSTM, 24), tu_dense(1, NN_ACT_LINEAR)};
     nn_model *m = model(L, 2, T, 2, NN_LOSS_MSE, 3);
     nn_train_cfg c;
     adam(&c, 0.01, 32, 12);
@@ -281,7 +260,7 @@ START_TEST(delayed_echo)
     for (int i = 0; i < N; i++)
         for (int t = 0; t < T; t++)
             tr.y.data[i * T + t] = t >= 2 ? tr.x.data[i * T + t - 2] : 0;
-    nn_layer_spec L[2] = {seq(layer(NN_LAYER_RNN, 24)), dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec L[2] = {tu_seq(tu_layer(NN_LAYER_RNN, 24)), tu_dense(1, NN_ACT_LINEAR)};
     nn_model *m = model(L, 2, T, 1, NN_LOSS_MSE, 4);
     nn_train_cfg c;
     adam(&c, 0.01, 32, 15);
@@ -320,7 +299,7 @@ START_TEST(running_sum_sign_per_step)
     nn_dataset tr, te;
     running_sign(&tr, 2000, T, 7, 0);
     running_sign(&te, 500, T, 8, 0);
-    nn_layer_spec L[2] = {seq(layer(NN_LAYER_GRU, 16)), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_seq(tu_layer(NN_LAYER_GRU, 16)), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 2, T, 1, NN_LOSS_CROSS_ENTROPY, 5);
     nn_train_cfg c;
     adam(&c, 0.01, 32, 10);
@@ -358,8 +337,8 @@ static void tones(nn_dataset *d, int n, int T, uint64_t seed)
 static nn_model *tone_model(uint64_t seed)
 {
     static nn_layer_spec L[2];
-    L[0] = layer(NN_LAYER_LSTM, 16);
-    L[1] = dense(3, NN_ACT_SOFTMAX);
+    L[0] = tu_layer(NN_LAYER_LSTM, 16);
+    L[1] = tu_dense(3, NN_ACT_SOFTMAX);
     return model(L, 2, 24, 1, NN_LOSS_CROSS_ENTROPY, seed);
 }
 
@@ -398,7 +377,7 @@ START_TEST(fmnist_rows_as_sequences)
         ck_assert_int_eq(tr.x.rank, 4);   /* [n, 1, 28, 28] */
         tr.x.dim[0] = tr.y.dim[0] = 10000;
         te.x.dim[0] = te.y.dim[0] = 1000;
-        nn_layer_spec L[2] = {layer(NN_LAYER_LSTM, 32), dense(10, NN_ACT_SOFTMAX)};
+        nn_layer_spec L[2] = {tu_layer(NN_LAYER_LSTM, 32), tu_dense(10, NN_ACT_SOFTMAX)};
         nn_model *m = model(L, 2, 28, 28, NN_LOSS_CROSS_ENTROPY, 7);
         nn_train_cfg c;
         adam(&c, 0.005, 64, 3);
@@ -429,7 +408,7 @@ START_TEST(tensor_names_and_shapes)
         int G;
     } kinds[3] = {{NN_LAYER_RNN, 1}, {NN_LAYER_LSTM, 4}, {NN_LAYER_GRU, 3}};
     for (int i = 0; i < 3; i++) {
-        nn_layer_spec L[3] = {seq(layer(kinds[i].k, 6)), layer(kinds[i].k, 5), dense(2, NN_ACT_LINEAR)};
+        nn_layer_spec L[3] = {tu_seq(tu_layer(kinds[i].k, 6)), tu_layer(kinds[i].k, 5), tu_dense(2, NN_ACT_LINEAR)};
         L[1].use_bias = 0;
         nn_model *m = model(L, 3, 7, 3, NN_LOSS_MSE, 1);
         ck_assert_int_eq(nn_model_n_tensors(m), 4 + 2 + 2);
@@ -494,7 +473,7 @@ START_TEST(weights_round_trip)
     ck_assert_int_eq(nn_model_predict(m2, te.x.data, 64, b, NULL), NN_OK);
     ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
     /* a gru's file does not load into the lstm (shapes differ) */
-    nn_layer_spec G[2] = {layer(NN_LAYER_GRU, 16), dense(3, NN_ACT_SOFTMAX)};
+    nn_layer_spec G[2] = {tu_layer(NN_LAYER_GRU, 16), tu_dense(3, NN_ACT_SOFTMAX)};
     nn_model *g = model(G, 2, 24, 1, NN_LOSS_CROSS_ENTROPY, 1);
     void *buf;
     size_t len;
@@ -583,7 +562,7 @@ static void expect_spec_error(nn_layer_spec *L, int n, nn_shape in, int layer_i,
 START_TEST(bad_definitions)
 {
     nn_shape seq_in = {2, {5, 3}};
-    nn_layer_spec L[2] = {layer(NN_LAYER_LSTM, 4), dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec L[2] = {tu_layer(NN_LAYER_LSTM, 4), tu_dense(1, NN_ACT_LINEAR)};
     expect_spec_error(L, 2, (nn_shape){3, {1, 5, 3}}, 0, "type", "[time, features]");
     expect_spec_error(L, 2, (nn_shape){1, {15}}, 0, "type", "[time, features]");
     L[0].units = 0;
@@ -591,17 +570,17 @@ START_TEST(bad_definitions)
     L[0].units = 4;
     L[0].act = NN_ACT_TANH;
     expect_spec_error(L, 2, seq_in, 0, "activation", "no activation");
-    L[0] = layer(NN_LAYER_RNN, 4);
+    L[0] = tu_layer(NN_LAYER_RNN, 4);
     L[0].act = NN_ACT_SIGMOID;
     expect_spec_error(L, 2, seq_in, 0, "activation", "tanh or relu");
     L[0].act = NN_ACT_RELU;
     L[0].bptt = -1;
     expect_spec_error(L, 2, seq_in, 0, "bptt", "bptt");
     /* a many-to-one layer cannot feed another recurrent layer */
-    nn_layer_spec S[2] = {layer(NN_LAYER_GRU, 4), layer(NN_LAYER_GRU, 4)};
+    nn_layer_spec S[2] = {tu_layer(NN_LAYER_GRU, 4), tu_layer(NN_LAYER_GRU, 4)};
     expect_spec_error(S, 2, seq_in, 1, "type", "got [4]");
     /* cross_entropy needs a dense layer last */
-    nn_layer_spec C[1] = {layer(NN_LAYER_LSTM, 4)};
+    nn_layer_spec C[1] = {tu_layer(NN_LAYER_LSTM, 4)};
     nn_spec s = {.input = seq_in, .n_layers = 1, .layers = C, .loss = NN_LOSS_CROSS_ENTROPY};
     nn_model *m;
     nn_err e;
@@ -620,14 +599,14 @@ START_TEST(data_shapes)
 {
     nn_err e;
     /* images [1, 28, 28] feed an input [28, 28] */
-    nn_layer_spec A[2] = {layer(NN_LAYER_LSTM, 8), dense(10, NN_ACT_SOFTMAX)};
+    nn_layer_spec A[2] = {tu_layer(NN_LAYER_LSTM, 8), tu_dense(10, NN_ACT_SOFTMAX)};
     nn_model *m = model(A, 2, 28, 28, NN_LOSS_CROSS_ENTROPY, 1);
     ck_assert_int_eq(fits(m, (nn_shape){3, {1, 28, 28}}, 10, (nn_shape){0, {0}}, &e), NN_OK);
     ck_assert_int_eq(fits(m, (nn_shape){3, {1, 28, 27}}, 10, (nn_shape){0, {0}}, &e), NN_EINVAL);
     nn_model_free(m);
 
     /* a [T, C] output: a label per step, not per sample */
-    nn_layer_spec B[2] = {seq(layer(NN_LAYER_GRU, 8)), dense(3, NN_ACT_SOFTMAX)};
+    nn_layer_spec B[2] = {tu_seq(tu_layer(NN_LAYER_GRU, 8)), tu_dense(3, NN_ACT_SOFTMAX)};
     m = model(B, 2, 6, 2, NN_LOSS_CROSS_ENTROPY, 1);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 3, (nn_shape){1, {6}}, &e), NN_OK);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 3, (nn_shape){0, {0}}, &e), NN_EINVAL);
@@ -659,12 +638,12 @@ START_TEST(data_shapes)
     nn_model_free(m);
 
     /* mse per step: targets [T, k]; binary_cross_entropy per step: [T] */
-    nn_layer_spec R[2] = {seq(layer(NN_LAYER_RNN, 8)), dense(2, NN_ACT_LINEAR)};
+    nn_layer_spec R[2] = {tu_seq(tu_layer(NN_LAYER_RNN, 8)), tu_dense(2, NN_ACT_LINEAR)};
     m = model(R, 2, 6, 2, NN_LOSS_MSE, 1);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 0, (nn_shape){2, {6, 2}}, &e), NN_OK);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 0, (nn_shape){1, {6}}, &e), NN_EINVAL);
     nn_model_free(m);
-    nn_layer_spec Q[2] = {seq(layer(NN_LAYER_RNN, 8)), dense(1, NN_ACT_SIGMOID)};
+    nn_layer_spec Q[2] = {tu_seq(tu_layer(NN_LAYER_RNN, 8)), tu_dense(1, NN_ACT_SIGMOID)};
     nn_spec s = {.input = {2, {6, 2}}, .n_layers = 2, .layers = Q, .loss = NN_LOSS_BCE};
     nn_model_opts o = {.threads = 1};
     ck_assert_int_eq(nn_model_new(&s, &o, &m, &e), NN_OK);
@@ -679,7 +658,7 @@ END_TEST
  * steps and dense 10, as the layer's products add up. */
 START_TEST(flop_count)
 {
-    nn_layer_spec L[2] = {layer(NN_LAYER_LSTM, 128), dense(10, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_layer(NN_LAYER_LSTM, 128), tu_dense(10, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 2, 28, 28, NN_LOSS_CROSS_ENTROPY, 1);
     double GH = 512, T = 28, F = 28, H = 128;
     double want = 2 * T * F * GH + 2 * (T - 1) * H * GH          /* forward */

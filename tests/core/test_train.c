@@ -13,6 +13,7 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "specs.h"
 #include "testutil.h"
 #include "train.h"
 
@@ -58,15 +59,6 @@ static void spiral_data(nn_dataset *d, int n, uint64_t seed)
         d->x.data[2 * i + 1] = (nn_real)(t * sin(a) / 3.25 + 0.02 * nn_rng_normal(&r));
         d->y.data[i] = (nn_real)c;
     }
-}
-
-static nn_layer_spec dense(int units, nn_act_kind act)
-{
-    nn_layer_spec l;
-    nn_layer_spec_default(&l);
-    l.units = units;
-    l.act = act;
-    return l;
 }
 
 static nn_layer_spec dropout(double rate)
@@ -116,7 +108,7 @@ START_TEST(xor_reaches_100_percent)
 {
     nn_dataset d;
     xor_data(&d);
-    nn_layer_spec L[2] = {dense(8, NN_ACT_TANH), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 2, 2, NN_LOSS_CROSS_ENTROPY, 1, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -137,7 +129,7 @@ START_TEST(xor_reaches_100_percent)
     nn_model_free(m);
 
     /* the same with one sigmoid output and binary cross-entropy */
-    nn_layer_spec L2[2] = {dense(8, NN_ACT_TANH), dense(1, NN_ACT_SIGMOID)};
+    nn_layer_spec L2[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(1, NN_ACT_SIGMOID)};
     m = model(L2, 2, 2, NN_LOSS_BCE, 2, 1);
     train(m, &c, &d, NULL, NULL);
     ck_assert_double_eq(accuracy(m, &d), 1.0);
@@ -154,8 +146,8 @@ START_TEST(spirals_reach_98_percent)
     nn_dataset tr, te;
     spiral_data(&tr, 2000, 1);
     spiral_data(&te, 1000, 2);
-    nn_layer_spec L[3] = {dense(64, NN_ACT_RELU), dense(64, NN_ACT_RELU),
-                          dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[3] = {tu_dense(64, NN_ACT_RELU), tu_dense(64, NN_ACT_RELU),
+                          tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 3, 2, NN_LOSS_CROSS_ENTROPY, 3, tu_threads());
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -187,7 +179,7 @@ START_TEST(linear_regression_recovers_coefficients)
         }
         d.y.data[i] = (nn_real)(y + 0.01 * nn_rng_normal(&r));
     }
-    nn_layer_spec L[1] = {dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec L[1] = {tu_dense(1, NN_ACT_LINEAR)};
     nn_model *m = model(L, 1, 3, NN_LOSS_MSE, 5, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -252,7 +244,7 @@ START_TEST(callbacks_and_metrics)
 {
     nn_dataset d;
     spiral_data(&d, 300, 5);
-    nn_layer_spec L[2] = {dense(16, NN_ACT_RELU), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_dense(16, NN_ACT_RELU), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 2, 2, NN_LOSS_CROSS_ENTROPY, 1, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -291,7 +283,7 @@ START_TEST(stop_rules)
 {
     nn_dataset d;
     xor_data(&d);
-    nn_layer_spec L[2] = {dense(8, NN_ACT_TANH), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_train_cfg c;
     nn_train_cfg_default(&c);
     c.optim.lr = 0.05;
@@ -337,7 +329,7 @@ START_TEST(divergence_stops_the_run)
         d.x.data[i] = (nn_real)(i % 7);
     for (int i = 0; i < 64; i++)
         d.y.data[i] = (nn_real)(i * 3);
-    nn_layer_spec L[1] = {dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec L[1] = {tu_dense(1, NN_ACT_LINEAR)};
     nn_model *m = model(L, 1, 2, NN_LOSS_MSE, 1, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -382,8 +374,8 @@ START_TEST(early_stopping_restores_best)
     for (int i = 0; i < 400; i++)
         if (nn_rng_uniform(&r) < 0.3)
             d.y.data[i] = 1 - d.y.data[i];
-    nn_layer_spec L[3] = {dense(128, NN_ACT_RELU), dense(128, NN_ACT_RELU),
-                          dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[3] = {tu_dense(128, NN_ACT_RELU), tu_dense(128, NN_ACT_RELU),
+                          tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 3, 2, NN_LOSS_CROSS_ENTROPY, 1, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -452,10 +444,10 @@ static void det_cfg(nn_train_cfg *c, uint64_t seed)
 static nn_model *det_model(uint64_t seed)
 {
     static nn_layer_spec L[4];
-    L[0] = dense(80, NN_ACT_GELU);
+    L[0] = tu_dense(80, NN_ACT_GELU);
     L[1] = dropout(0.25);
-    L[2] = dense(40, NN_ACT_RELU);
-    L[3] = dense(2, NN_ACT_SOFTMAX);
+    L[2] = tu_dense(40, NN_ACT_RELU);
+    L[3] = tu_dense(2, NN_ACT_SOFTMAX);
     return model(L, 4, 2, NN_LOSS_CROSS_ENTROPY, seed, tu_threads());
 }
 
@@ -703,7 +695,7 @@ static void expect_model_error(nn_layer_spec *L, int n, nn_shape in, nn_loss_kin
 
 START_TEST(bad_definitions)
 {
-    nn_layer_spec L[3] = {dense(8, NN_ACT_RELU), dense(0, NN_ACT_RELU), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[3] = {tu_dense(8, NN_ACT_RELU), tu_dense(0, NN_ACT_RELU), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_shape in1 = {1, {4}};
     expect_model_error(L, 3, in1, NN_LOSS_CROSS_ENTROPY, 1, "units");
     L[1].units = 4;
@@ -717,7 +709,7 @@ START_TEST(bad_definitions)
     expect_model_error(L, 3, none, NN_LOSS_CROSS_ENTROPY, -1, "input");
     L[1] = dropout(1.0);
     expect_model_error(L, 3, in1, NN_LOSS_CROSS_ENTROPY, 1, "rate");
-    L[1] = dense(4, NN_ACT_LEAKY_RELU);
+    L[1] = tu_dense(4, NN_ACT_LEAKY_RELU);
     L[1].alpha = -1;
     expect_model_error(L, 3, in1, NN_LOSS_CROSS_ENTROPY, 1, "activation");
     L[1].alpha = NAN;
@@ -741,7 +733,7 @@ START_TEST(data_that_does_not_fit)
 {
     nn_dataset d;
     xor_data(&d);
-    nn_layer_spec L[2] = {dense(8, NN_ACT_TANH), dense(2, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(2, NN_ACT_SOFTMAX)};
     nn_model *m3 = model(L, 2, 3, NN_LOSS_CROSS_ENTROPY, 1, 1);
     nn_train_cfg c;
     nn_train_cfg_default(&c);
@@ -765,7 +757,7 @@ START_TEST(data_that_does_not_fit)
     c.early.enabled = 0;
     nn_model_free(m);
 
-    nn_layer_spec R[1] = {dense(1, NN_ACT_LINEAR)};
+    nn_layer_spec R[1] = {tu_dense(1, NN_ACT_LINEAR)};
     m = model(R, 1, 2, NN_LOSS_MSE, 1, 1);
     expect_data_error(m, &c, &d, NULL, "class labels");
     d.n_classes = 0;
@@ -779,7 +771,7 @@ END_TEST
 /* Eval mode turns dropout off: two predictions agree; training mode differs. */
 START_TEST(predict_is_eval_mode)
 {
-    nn_layer_spec L[3] = {dense(32, NN_ACT_RELU), dropout(0.5), dense(3, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[3] = {tu_dense(32, NN_ACT_RELU), dropout(0.5), tu_dense(3, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 3, 4, NN_LOSS_CROSS_ENTROPY, 1, tu_threads());
     nn_real x[40], a[30], b[30];
     for (int i = 0; i < 40; i++)
@@ -811,8 +803,8 @@ END_TEST
 static void grads_of(int threads, int blas, nn_real *out, nn_real *grad, size_t *n)
 {
     nn_gemm_force_blas(blas);
-    nn_layer_spec L[5] = {dense(96, NN_ACT_GELU), dense(70, NN_ACT_SOFTMAX),
-                          dense(64, NN_ACT_ELU), dropout(0.0), dense(7, NN_ACT_SOFTMAX)};
+    nn_layer_spec L[5] = {tu_dense(96, NN_ACT_GELU), tu_dense(70, NN_ACT_SOFTMAX),
+                          tu_dense(64, NN_ACT_ELU), dropout(0.0), tu_dense(7, NN_ACT_SOFTMAX)};
     nn_model *m = model(L, 5, 33, NN_LOSS_CROSS_ENTROPY, 5, threads);
     enum { B = 100 };
     static nn_real x[B * 33], y[B], dout[B * 7];
