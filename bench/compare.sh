@@ -10,7 +10,7 @@
 #   BENCH_EPOCHS=3             epochs per measurement
 #   FMNIST_DIR=...             where the IDX files are
 #   TRAIND=./traind            the program to measure
-#   TORCH_SETTINGS="1/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
+#   TORCH_SETTINGS="1/1 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
 #
 # When OPENBLAS_CORETYPE is set in the environment, every measurement is
 # made twice: with it (as the machine is configured) and without it
@@ -24,7 +24,7 @@ LABEL=${3:-$RIVAL}
 F=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 EPOCHS=${BENCH_EPOCHS:-3}
 TRAIND=${TRAIND:-./traind}
-TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 2/2"}
+TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 2/1 2/2"}
 TRAIN=("$F/train-images-idx3-ubyte.gz" "$F/train-labels-idx1-ubyte.gz")
 PY=/usr/bin/python3
 
