@@ -17,7 +17,7 @@
 #   BENCH_EPOCHS=3             epochs per measurement (the median epoch is reported)
 #   FMNIST_DIR=...             where the IDX files are
 #   TRAIND=./traind            the program to measure
-#   TORCH_SETTINGS="1/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
+#   TORCH_SETTINGS="1/1 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
 #
 # (bench/compare.sh does the measuring; these variables are its.)
 set -euo pipefail
