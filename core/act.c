@@ -15,6 +15,8 @@
 
 #include "nn_math.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 double nn_act_alpha(nn_act_kind k, double alpha)
@@ -160,10 +162,24 @@ static void fwd_row(nn_act_kind k, nn_real a, nn_real *y, int n)
     }
 }
 
+/* Rows that follow each other without a gap are one long row for an
+ * element-wise function: one call over an image's P x O values rather than
+ * P calls of O (a convolution's rows are as short as its 16 channels). */
+static void collapse_rows(nn_act_kind k, int *rows, int *cols, int *ld)
+{
+    if (nn_act_is_rowwise(k) || *ld != *cols || *rows < 2 ||
+        (int64_t)*rows * *cols > INT_MAX)
+        return;
+    *cols *= *rows;
+    *ld = *cols;
+    *rows = 1;
+}
+
 void nn_act_forward(nn_act_kind k, double alpha, const nn_real *z, nn_real *y,
                     int rows, int cols, int ld)
 {
     const nn_real a = (nn_real)nn_act_alpha(k, alpha);
+    collapse_rows(k, &rows, &cols, &ld);
     for (int r = 0; r < rows; r++) {
         const nn_real *zr = z + (size_t)r * ld;
         nn_real *yr = y + (size_t)r * ld;
@@ -177,6 +193,7 @@ void nn_act_backward(nn_act_kind k, double alpha, const nn_real *z, const nn_rea
                      const nn_real *dy, nn_real *dz, int rows, int cols, int ld)
 {
     const nn_real a = (nn_real)nn_act_alpha(k, alpha);
+    collapse_rows(k, &rows, &cols, &ld);
     for (int r = 0; r < rows; r++) {
         const nn_real *yr = y + (size_t)r * ld;
         nn_real *d = dz + (size_t)r * ld;

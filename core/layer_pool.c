@@ -92,63 +92,72 @@ static int pool_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-/* One window element's channels against the running maximum (ties keep the
- * earlier element, as a scan in window order). */
+/* One sample, whole: the loops over a window's C channels are short (16 or
+ * 32 values), so the vectorised code is one function per sample rather than
+ * a call per window element.  Max pooling keeps, for each output value, the
+ * index of its input in the sample (ties keep the earlier element, as a scan
+ * in window order). */
 NN_VECTORIZE
-static void max_step(nn_real *restrict y, int32_t *restrict arg, const nn_real *restrict x,
-                     int idx, int C)
+static void max_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y,
+                       int32_t *restrict arg)
 {
-    for (int c = 0; c < C; c++) {
-        int gt = x[c] > y[c];
-        y[c] = gt ? x[c] : y[c];
-        arg[c] = gt ? idx + c : arg[c];
-    }
+    const int C = p->C;
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            nn_real *restrict yo = y + ((size_t)oh * p->OW + ow) * C;
+            int32_t *restrict ao = arg + ((size_t)oh * p->OW + ow) * C;
+            const int idx0 = (oh * p->sh * p->W + ow * p->sw) * C;
+            for (int c = 0; c < C; c++) {
+                yo[c] = x[idx0 + c];
+                ao[c] = idx0 + c;
+            }
+            for (int i = 0; i < p->kh; i++)
+                for (int j = i == 0; j < p->kw; j++) {
+                    const int idx = idx0 + (i * p->W + j) * C;
+                    const nn_real *restrict xi = x + idx;
+                    for (int c = 0; c < C; c++) {
+                        int gt = xi[c] > yo[c];
+                        yo[c] = gt ? xi[c] : yo[c];
+                        ao[c] = gt ? idx + c : ao[c];
+                    }
+                }
+        }
 }
 
 NN_VECTORIZE
-static void sum_step(nn_real *restrict y, const nn_real *restrict x, int C)
+static void avg_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y)
 {
-    for (int c = 0; c < C; c++)
-        y[c] += x[c];
+    const int C = p->C;
+    const nn_real inv = (nn_real)(1.0 / (p->kh * p->kw));
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            nn_real *restrict yo = y + ((size_t)oh * p->OW + ow) * C;
+            const int idx0 = (oh * p->sh * p->W + ow * p->sw) * C;
+            for (int c = 0; c < C; c++)
+                yo[c] = 0;
+            for (int i = 0; i < p->kh; i++)
+                for (int j = 0; j < p->kw; j++) {
+                    const nn_real *restrict xi = x + idx0 + (i * p->W + j) * C;
+                    for (int c = 0; c < C; c++)
+                        yo[c] += xi[c];
+                }
+            for (int c = 0; c < C; c++)
+                yo[c] *= inv;
+        }
 }
 
 static void fwd_task(void *ctx, int part, int nth)
 {
     pool_task *t = ctx;
     const pool *p = t->l->priv;
-    const int C = p->C;
     const size_t in_n = (size_t)t->l->in_size, out_n = (size_t)t->l->out_size;
-    const nn_real inv = (nn_real)(1.0 / (p->kh * p->kw));
     int lo, hi;
     nn_split(t->B, part, nth, 1, &lo, &hi);
     for (int b = lo; b < hi; b++) {
-        const nn_real *x = t->x + b * in_n;
-        nn_real *y = t->y + b * out_n;
-        int32_t *arg = p->max ? p->arg + b * out_n : NULL;
-        for (int oh = 0; oh < p->OH; oh++)
-            for (int ow = 0; ow < p->OW; ow++) {
-                nn_real *yo = y + ((size_t)oh * p->OW + ow) * C;
-                int32_t *ao = arg ? arg + ((size_t)oh * p->OW + ow) * C : NULL;
-                for (int i = 0; i < p->kh; i++)
-                    for (int j = 0; j < p->kw; j++) {
-                        int idx = ((oh * p->sh + i) * p->W + ow * p->sw + j) * C;
-                        const nn_real *xi = x + idx;
-                        if (i == 0 && j == 0) {
-                            for (int c = 0; c < C; c++) {
-                                yo[c] = xi[c];
-                                if (ao)
-                                    ao[c] = idx + c;
-                            }
-                        } else if (p->max) {
-                            max_step(yo, ao, xi, idx, C);
-                        } else {
-                            sum_step(yo, xi, C);
-                        }
-                    }
-                if (!p->max)
-                    for (int c = 0; c < C; c++)
-                        yo[c] *= inv;
-            }
+        if (p->max)
+            max_sample(p, t->x + b * in_n, t->y + b * out_n, p->arg + b * out_n);
+        else
+            avg_sample(p, t->x + b * in_n, t->y + b * out_n);
     }
 }
 
