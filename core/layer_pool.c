@@ -5,6 +5,8 @@
  * window is dropped (PyTorch's default, floor mode).
  *
  *   max:   y[oh, ow, c] = max over the window of x;  dx[argmax] += dy
+ *          (the argmax kept as the element's place in its window, the
+ *          first in scan order among equals)
  *   avg:   y = mean over the window;                 dx[window] += dy / (kh kw)
  *   global_avgpool:  y[c] = mean over (h, w);        dx[h, w, c] = dy[c] / (H W)
  * Every sample is independent, so threads take whole samples.
@@ -16,10 +18,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NN_DOUBLE)
+#include <immintrin.h>
+#define HAVE_512 1
+#define TARGET512 __attribute__((target("avx512f")))
+
+static int cpu_has_512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+}
+
+#else
+#define HAVE_512 0
+#endif
+
 typedef struct pool {
     int max;                 /* max pooling, else average */
     int C, H, W, kh, kw, sh, sw, OH, OW;
-    int32_t *arg;            /* max: for each output value, its input index in the sample */
+    int tiles;               /* the windows cover the input exactly, without overlap */
+    int v512;                /* max pooling in AVX-512 (C a multiple of 16, the CPU has it) */
+    int32_t *arg;            /* max: for each output value, its place in the window */
 } pool;
 
 typedef struct pool_task {
@@ -60,6 +79,10 @@ static int setup(nn_layer *l, int max, nn_err *e)
                           p.W);
     p.OH = (p.H - p.kh) / p.sh + 1;
     p.OW = (p.W - p.kw) / p.sw + 1;
+    p.tiles = p.sh == p.kh && p.sw == p.kw && p.OH * p.kh == p.H && p.OW * p.kw == p.W;
+#if HAVE_512
+    p.v512 = max && p.C % 16 == 0 && cpu_has_512();
+#endif
     pool *d = malloc(sizeof *d);
     if (!d)
         return NN_ENOMEM;
@@ -92,37 +115,116 @@ static int pool_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-/* One sample, whole: the loops over a window's C channels are short (16 or
- * 32 values), so the vectorised code is one function per sample rather than
- * a call per window element.  Max pooling keeps, for each output value, the
- * index of its input in the sample (ties keep the earlier element, as a scan
- * in window order). */
-NN_VECTORIZE
+/* Max pooling, one sample at a time.  arg keeps, for each output value, the
+ * place in its window of the element it took (ties keep the earlier, as a
+ * scan in window order); the backward pass routes dy there.  With windows
+ * that tile the input every dx value is written once; otherwise dx starts
+ * at zero and the windows add to it (elements in no window keep 0,
+ * overlapping ones sum).
+ *
+ * The window's channels are contiguous, so the natural vector runs over
+ * channels: 16 of them fill an AVX-512 register, and max_sample_512 keeps
+ * the maximum and its place in registers across the window (compare, then
+ * masked moves).  Written as plain C, the compiler turns the same loops into
+ * a branch per element on whether any lane changed, and the branches,
+ * mispredicted on real images, cost more than the pooling.  Other channel
+ * counts and CPUs take the plain loops. */
 static void max_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y,
                        int32_t *restrict arg)
 {
     const int C = p->C;
     for (int oh = 0; oh < p->OH; oh++)
         for (int ow = 0; ow < p->OW; ow++) {
-            nn_real *restrict yo = y + ((size_t)oh * p->OW + ow) * C;
-            int32_t *restrict ao = arg + ((size_t)oh * p->OW + ow) * C;
-            const int idx0 = (oh * p->sh * p->W + ow * p->sw) * C;
+            const size_t o = ((size_t)oh * p->OW + ow) * C;
+            const nn_real *xo = x + ((size_t)oh * p->sh * p->W + (size_t)ow * p->sw) * C;
             for (int c = 0; c < C; c++) {
-                yo[c] = x[idx0 + c];
-                ao[c] = idx0 + c;
-            }
-            for (int i = 0; i < p->kh; i++)
-                for (int j = i == 0; j < p->kw; j++) {
-                    const int idx = idx0 + (i * p->W + j) * C;
-                    const nn_real *restrict xi = x + idx;
-                    for (int c = 0; c < C; c++) {
-                        int gt = xi[c] > yo[c];
-                        yo[c] = gt ? xi[c] : yo[c];
-                        ao[c] = gt ? idx + c : ao[c];
+                nn_real m = xo[c];
+                int32_t a = 0;
+                for (int i = 0, e = 0; i < p->kh; i++)
+                    for (int j = 0; j < p->kw; j++, e++) {
+                        nn_real v = xo[((size_t)i * p->W + j) * C + c];
+                        if (v > m) {
+                            m = v;
+                            a = e;
+                        }
                     }
-                }
+                y[o + c] = m;
+                arg[o + c] = a;
+            }
         }
 }
+
+static void max_sample_bwd(const pool *p, const int32_t *restrict arg,
+                           const nn_real *restrict dy, nn_real *restrict dx)
+{
+    const int C = p->C;
+    if (!p->tiles)
+        memset(dx, 0, (size_t)p->H * p->W * C * sizeof *dx);
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            const size_t o = ((size_t)oh * p->OW + ow) * C;
+            nn_real *dxo = dx + ((size_t)oh * p->sh * p->W + (size_t)ow * p->sw) * C;
+            for (int c = 0; c < C; c++)
+                for (int i = 0, e = 0; i < p->kh; i++)
+                    for (int j = 0; j < p->kw; j++, e++) {
+                        nn_real *d = dxo + ((size_t)i * p->W + j) * C + c;
+                        nn_real base = p->tiles ? 0 : *d;
+                        *d = arg[o + c] == e ? base + dy[o + c] : base;
+                    }
+        }
+}
+
+#if HAVE_512
+TARGET512 static void max_sample_512(const pool *p, const float *x, float *y, int32_t *arg)
+{
+    const int C = p->C;
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            const size_t o = ((size_t)oh * p->OW + ow) * C;
+            const float *xo = x + ((size_t)oh * p->sh * p->W + (size_t)ow * p->sw) * C;
+            for (int c = 0; c < C; c += 16) {
+                __m512 m = _mm512_loadu_ps(xo + c);
+                __m512i a = _mm512_setzero_si512();
+                for (int i = 0, e = 0; i < p->kh; i++)
+                    for (int j = 0; j < p->kw; j++, e++) {
+                        if (e == 0)
+                            continue;
+                        __m512 v = _mm512_loadu_ps(xo + ((size_t)i * p->W + j) * C + c);
+                        __mmask16 gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+                        m = _mm512_mask_mov_ps(m, gt, v);
+                        a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(e));
+                    }
+                _mm512_storeu_ps(y + o + c, m);
+                _mm512_storeu_si512(arg + o + c, a);
+            }
+        }
+}
+
+TARGET512 static void max_sample_bwd_512(const pool *p, const int32_t *arg, const float *dy,
+                                         float *dx)
+{
+    const int C = p->C;
+    if (!p->tiles)
+        memset(dx, 0, (size_t)p->H * p->W * C * sizeof *dx);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            const size_t o = ((size_t)oh * p->OW + ow) * C;
+            float *dxo = dx + ((size_t)oh * p->sh * p->W + (size_t)ow * p->sw) * C;
+            for (int c = 0; c < C; c += 16) {
+                __m512i a = _mm512_loadu_si512(arg + o + c);
+                __m512 g = _mm512_loadu_ps(dy + o + c);
+                for (int i = 0, e = 0; i < p->kh; i++)
+                    for (int j = 0; j < p->kw; j++, e++) {
+                        float *d = dxo + ((size_t)i * p->W + j) * C + c;
+                        __mmask16 hit = _mm512_cmpeq_epi32_mask(a, _mm512_set1_epi32(e));
+                        __m512 base = p->tiles ? zero : _mm512_loadu_ps(d);
+                        _mm512_storeu_ps(d, _mm512_mask_add_ps(base, hit, base, g));
+                    }
+            }
+        }
+}
+#endif
 
 NN_VECTORIZE
 static void avg_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y)
@@ -154,6 +256,12 @@ static void fwd_task(void *ctx, int part, int nth)
     int lo, hi;
     nn_split(t->B, part, nth, 1, &lo, &hi);
     for (int b = lo; b < hi; b++) {
+#if HAVE_512
+        if (p->v512) {
+            max_sample_512(p, t->x + b * in_n, t->y + b * out_n, p->arg + b * out_n);
+            continue;
+        }
+#endif
         if (p->max)
             max_sample(p, t->x + b * in_n, t->y + b * out_n, p->arg + b * out_n);
         else
@@ -173,13 +281,17 @@ static void bwd_task(void *ctx, int part, int nth)
     for (int b = lo; b < hi; b++) {
         nn_real *dx = t->dx + b * in_n;
         const nn_real *dy = t->dy + b * out_n;
-        memset(dx, 0, in_n * sizeof *dx);
-        if (p->max) {
-            const int32_t *arg = p->arg + b * out_n;
-            for (size_t k = 0; k < out_n; k++)
-                dx[arg[k]] += dy[k];
+#if HAVE_512
+        if (p->v512) {
+            max_sample_bwd_512(p, p->arg + b * out_n, dy, dx);
             continue;
         }
+#endif
+        if (p->max) {
+            max_sample_bwd(p, p->arg + b * out_n, dy, dx);
+            continue;
+        }
+        memset(dx, 0, in_n * sizeof *dx);
         for (int oh = 0; oh < p->OH; oh++)
             for (int ow = 0; ow < p->OW; ow++) {
                 const nn_real *dyo = dy + ((size_t)oh * p->OW + ow) * C;

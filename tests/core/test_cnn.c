@@ -2,9 +2,10 @@
  * test_cnn.c — convolutional layers in the float build: the im2col
  * convolution against the direct reference on random shapes (both matrix
  * backends, 1 and 2 threads), small hand-computed cases for convolution and
- * pooling, flatten's PyTorch order, batchnorm in train and eval mode and
- * its statistics in weight files and checkpoints, and a small CNN that
- * learns and resumes bit for bit.
+ * pooling, max pooling against a direct scan (both of its code paths),
+ * flatten's PyTorch order, batchnorm in train and eval mode and its
+ * statistics in weight files and checkpoints, and a small CNN that learns
+ * and resumes bit for bit.
  */
 #include <check.h>
 #include <math.h>
@@ -128,6 +129,87 @@ START_TEST(conv_and_pool_by_hand)
     ck_assert_double_eq_tol(out[0], (img[0] + img[1] + img[4] + img[5]) / 4, 1e-6);
     ck_assert_double_eq_tol(out[7], (img[26] + img[27] + img[30] + img[31]) / 4, 1e-6);
     nn_model_free(m);
+}
+END_TEST
+
+/* Max pooling on its own, forward and backward, against a direct scan on
+ * channel-last data: channel counts that take the 16-lane path (16, 32, 48)
+ * and others (1, 3, 19); windows that tile the input, overlap, or leave
+ * gaps; values drawn from five levels so that windows hold ties, which go
+ * to the first element in scan order. */
+START_TEST(maxpool_matches_direct)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 29, 0);
+    const int Cs[] = {16, 32, 48, 1, 3, 19};
+    for (int trial = 0; trial < 60; trial++) {
+        int C = Cs[trial % 6], H = 2 + (int)nn_rng_below(&r, 8), W = 2 + (int)nn_rng_below(&r, 8);
+        int kh = 1 + (int)nn_rng_below(&r, 3), kw = 1 + (int)nn_rng_below(&r, 3);
+        int sh = 1 + (int)nn_rng_below(&r, 3), sw = 1 + (int)nn_rng_below(&r, 3);
+        if (trial % 3 == 0) {
+            /* tiling windows: the backward pass stores instead of adding */
+            kh = sh = 2;
+            kw = sw = 2;
+            H = 2 * (1 + (int)nn_rng_below(&r, 4));
+            W = 2 * (1 + (int)nn_rng_below(&r, 4));
+        }
+        if (kh > H)
+            kh = H;
+        if (kw > W)
+            kw = W;
+        nn_layer l = {.ops = &nn_maxpool2d_ops,
+                      .spec = tu_window(NN_LAYER_MAXPOOL2D, kh, kw, sh, sw),
+                      .in = {3, {C, H, W}},
+                      .in_size = (int64_t)C * H * W};
+        nn_err e;
+        ck_assert_int_eq(l.ops->setup(&l, &e), NN_OK);
+        const int OH = (H - kh) / sh + 1, OW = (W - kw) / sw + 1;
+        ck_assert_int_eq(l.out.dim[1], OH);
+        ck_assert_int_eq(l.out.dim[2], OW);
+        l.out_size = (int64_t)C * OH * OW;
+        enum { B = 2 };
+        ck_assert_int_eq(l.ops->reserve(&l, B), NN_OK);
+        size_t in = (size_t)l.in_size, out = (size_t)l.out_size;
+        nn_real *x = malloc(B * in * sizeof *x), *y = malloc(B * out * sizeof *y);
+        nn_real *dy = malloc(B * out * sizeof *dy), *dx = malloc(B * in * sizeof *dx);
+        nn_real *want = calloc(B * in, sizeof *want);
+        for (size_t i = 0; i < B * in; i++)
+            x[i] = (nn_real)nn_rng_below(&r, 5) - 2;
+        for (size_t i = 0; i < B * out; i++)
+            dy[i] = (nn_real)nn_rng_normal(&r);
+        l.ops->forward(&l, x, y, B, 1);
+        l.ops->backward(&l, x, y, dy, dx, B, 0);
+        for (int b = 0; b < B; b++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++)
+                    for (int c = 0; c < C; c++) {
+                        size_t best = 0;
+                        nn_real m = 0;
+                        for (int i = 0; i < kh; i++)
+                            for (int j = 0; j < kw; j++) {
+                                size_t px = (size_t)(oh * sh + i) * W + ow * sw + j;
+                                size_t k = b * in + px * C + c;
+                                if ((i == 0 && j == 0) || x[k] > m) {
+                                    m = x[k];
+                                    best = k;
+                                }
+                            }
+                        size_t o = b * out + ((size_t)oh * OW + ow) * C + c;
+                        ck_assert_msg(y[o] == m,
+                                      "trial %d (C%d %dx%d k%dx%d s%dx%d): y[%zu] %g vs %g", trial,
+                                      C, H, W, kh, kw, sh, sw, o, (double)y[o], (double)m);
+                        want[best] += dy[o];
+                    }
+        for (size_t i = 0; i < B * in; i++)
+            ck_assert_msg(dx[i] == want[i], "trial %d (C%d %dx%d k%dx%d s%dx%d): dx[%zu] %g vs %g",
+                          trial, C, H, W, kh, kw, sh, sw, i, (double)dx[i], (double)want[i]);
+        l.ops->destroy(&l);
+        free(x);
+        free(y);
+        free(dy);
+        free(dx);
+        free(want);
+    }
 }
 END_TEST
 
@@ -394,6 +476,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, conv_and_pool_by_hand);
+    tcase_add_test(tc, maxpool_matches_direct);
     tcase_add_test(tc, flatten_order);
     tcase_add_test(tc, batchnorm_train_and_eval);
     tcase_add_test(tc, bad_shapes);
