@@ -13,6 +13,9 @@
  *
  *   C[i][n] += A(i, k) * B(k, n),   i < 8, n < 32
  *
+ * Products of at most 16 columns (op(B) = B) take a 16 x 16 tile instead
+ * (kernel16), which keeps every lane busy.
+ *
  * B's rows must be contiguous, A may have any layout:
  *   - op(B) = B:           the kernel runs on A and B as they are;
  *   - op(A) = A^T, op(B) = B^T:  C^T = B A, so the kernel runs with the roles
@@ -124,6 +127,54 @@ TARGET static void kernel(int K, const float *a, long si, long sk, const float *
     }
 }
 
+/* A narrow tile for products of at most 16 columns (a convolution with 16
+ * filters): 16 rows x 16 columns, one zmm per row, so that every lane
+ * computes; the 8 x 32 tile would leave half of its lanes idle.  The same
+ * chain of fused multiply-adds per C value as kernel(). */
+#define MR16 16
+TARGET static void kernel16(int K, const float *a, long si, long sk, const float *b, long sb,
+                            float *c, long ldc, int rows, int cols, float alpha, float beta)
+{
+    const __mmask16 m = lane_mask(cols);
+    __m512 acc[MR16];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR16; i++)
+        acc[i] = _mm512_setzero_ps();
+    if (si == 1 && rows == MR16) {
+        /* the tile's A values for one k are contiguous (A read transposed) */
+        for (long k = 0; k < K; k++) {
+            const __m512 bk = _mm512_maskz_loadu_ps(m, b + k * sb);
+            const float *ak = a + k * sk;
+#pragma GCC unroll 16
+            for (int i = 0; i < MR16; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ak[i]), bk, acc[i]);
+        }
+    } else {
+        long off[MR16];
+        for (int i = 0; i < MR16; i++)
+            off[i] = (i < rows ? i : 0) * si;   /* missing rows reread row 0 */
+        for (long k = 0; k < K; k++) {
+            const __m512 bk = _mm512_maskz_loadu_ps(m, b + k * sb);
+            const float *ak = a + k * sk;
+#pragma GCC unroll 16
+            for (int i = 0; i < MR16; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ak[off[i]]), bk, acc[i]);
+        }
+    }
+    /* constant indices only (unrolled), so that acc stays in registers */
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR16; i++) {
+        if (i >= rows)
+            break;
+        float *ci = c + i * ldc;
+        __m512 r = _mm512_mul_ps(acc[i], va);
+        if (beta != 0)
+            r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, ci), r);
+        _mm512_mask_storeu_ps(ci, m, r);
+    }
+}
+
 /* p[k * NR + j] = a[(j) * lda + k] for j < cols, k < K: a panel of A^T. */
 TARGET static void pack_transposed(const float *a, long lda, int cols, int K, float *p)
 {
@@ -158,6 +209,12 @@ int nn_sgemm_fast(int ta, int tb, int M, int N, int K, float alpha, const float 
         return -1;
     if (!tb) {
         const long si = ta ? 1 : lda, sk = ta ? lda : 1;
+        if (N <= 16) {
+            for (int m0 = 0; m0 < M; m0 += MR16)
+                kernel16(K, A + m0 * si, si, sk, B, ldb, C + (long)m0 * ldc, ldc,
+                         M - m0 < MR16 ? M - m0 : MR16, N, alpha, beta);
+            return 0;
+        }
         for (int n0 = 0; n0 < N; n0 += NR)
             for (int m0 = 0; m0 < M; m0 += MR)
                 kernel(K, A + m0 * si, si, sk, B + n0, ldb, C + (long)m0 * ldc + n0, ldc,

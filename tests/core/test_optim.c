@@ -151,14 +151,18 @@ END_TEST
  * shapes of a training step of the benchmark MLP. */
 START_TEST(gemm_matches_reference)
 {
+    /* M, N, K; {784, 16, 10} and {10, 16, 784} are the first convolution's
+     * products (16 filters: the narrow 16 x 16 tile), {37, 16, 5} a ragged one */
     static const int fixed[][3] = {{64, 256, 784}, {256, 784, 64}, {64, 784, 256}, {33, 10, 128},
-                                   {10, 128, 64}, {1, 1, 1}, {8, 32, 1}, {9, 33, 17}};
+                                   {10, 128, 64},  {1, 1, 1},      {8, 32, 1},     {9, 33, 17},
+                                   {784, 16, 10},  {10, 16, 784},  {37, 16, 5}};
+    enum { NFIXED = sizeof fixed / sizeof fixed[0], PER = 40 + 4 * NFIXED };
     nn_gemm_setup();
     nn_rng r;
     nn_rng_seed(&r, 3, 0);
-    for (int trial = 0; trial < 2 * (40 + 32); trial++) {
-        nn_gemm_force_blas(trial >= 72);
-        int t = trial % 72;
+    for (int trial = 0; trial < 2 * PER; trial++) {
+        nn_gemm_force_blas(trial >= PER);
+        int t = trial % PER;
         int M = 1 + (int)nn_rng_below(&r, 70), N = 1 + (int)nn_rng_below(&r, 70);
         int K = 1 + (int)nn_rng_below(&r, 90);
         if (t >= 40) {   /* each fixed shape with all four transpositions */
