@@ -63,6 +63,11 @@ struct nn_layer {
     nn_pool *pool;
     uint64_t *drop_key;       /* the model's dropout stream: key, counter */
     int reserved;             /* batch size the buffers hold */
+    int64_t act_size;         /* values per sample in the layer's output buffer:
+                                 out_size, or the next layer's when it is fused */
+    int fused;                /* computed by the layer before (see
+                                 nn_conv2d_fuse_maxpool): its forward and backward
+                                 are not called, its output buffer is that layer's */
     void *priv;               /* the layer's own state */
 };
 
@@ -78,6 +83,31 @@ extern const nn_layer_ops nn_rnn_ops;
  * layer.  The model converts its input from the data's channel-first
  * layout, and flatten converts back, so shapes, data and exported weights
  * all follow PyTorch's [C, H, W]. */
+
+/* The windows of a pooling layer over a channel-last image [H, W, C]. */
+typedef struct nn_window {
+    int C, H, W, kh, kw, sh, sw, OH, OW;
+    int tiles;   /* the windows cover the input exactly, without overlap */
+    int v512;    /* max pooling in AVX-512 (C a multiple of 16, the CPU has it) */
+} nn_window;
+
+/* A maxpool2d layer's windows, or NULL for another layer. */
+const nn_window *nn_maxpool_window(const nn_layer *l);
+
+/* Max pooling of one sample: y and, for each output value, the place in its
+ * window of the element it took (ties keep the earlier, in scan order).  The
+ * backward pass routes dy there: dx is stored when the windows tile the
+ * input, else zeroed and added to. */
+void nn_maxpool_sample(const nn_window *w, const nn_real *x, nn_real *y, int32_t *arg);
+void nn_maxpool_sample_bwd(const nn_window *w, const int32_t *arg, const nn_real *dy,
+                           nn_real *dx);
+
+/* Fuses a conv2d layer with the maxpool2d layer after it, when the windows
+ * do not overlap and the activation's derivative follows from its output:
+ * the convolution then pools each sample while its output is in the cache,
+ * and its output buffer holds the pooled values (act_size); the pool is
+ * marked fused.  Returns 1 when fused, else 0 (nothing changed). */
+int nn_conv2d_fuse_maxpool(nn_layer *conv, nn_layer *pool);
 
 /* Fills weights from the named initializer:
  *   he:     std sqrt(2 / fan_in);  uniform bound sqrt(6 / fan_in)

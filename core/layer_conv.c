@@ -25,8 +25,17 @@
  * im2col and the products, and are rebuilt in the backward pass rather than
  * kept, so the batch's patches never travel through memory.  The gradient
  * of the weights sums over every row: each thread sums its own samples into
- * a share of its own, and the shares are added in order.  conv_ref() below is the direct convolution the
- * tests compare with.
+ * a share of its own, and the shares are added in order.  conv_ref() below
+ * is the direct convolution the tests compare with.
+ *
+ * Fused with the max pool after it (nn_conv2d_fuse_maxpool, which the model
+ * applies when the windows do not overlap and f' follows from y), the layer
+ * pools each sample's output while it is in the cache and stores only the
+ * pooled values and the pool's choices: the full-size output never goes to
+ * memory, nor does its gradient.  Backward, the pooled gradient goes through
+ * f' at the pooled values (the chosen elements' outputs) and is spread over
+ * the windows into the sample's dz.  The arithmetic is the two layers',
+ * operation for operation, so the results are the same bit for bit.
  */
 #include "act.h"
 #include "gemm.h"
@@ -47,6 +56,10 @@ typedef struct conv {
     nn_real *wt, *wp;        /* [KB, O] (the bias its last row), [O, KB] */
     nn_real *dwt;            /* per part: [KB, O], that part's samples' share */
     int nparts;
+    int fused;               /* pools its output (nn_conv2d_fuse_maxpool) */
+    nn_window pw;            /* the pool's windows */
+    int32_t *arg;            /* fused: the pool's choices, [B, pooled values] */
+    nn_real *zs;             /* fused: per part, one sample's output before pooling */
 } conv;
 
 typedef struct conv_task {
@@ -156,6 +169,17 @@ static int conv_reserve(nn_layer *l, int B)
         if (!z)
             return NN_ENOMEM;
         d->z = z;
+    }
+    if (d->fused) {
+        int32_t *a = realloc(d->arg, (size_t)B * (size_t)l->act_size * sizeof *a);
+        if (!a)
+            return NN_ENOMEM;
+        d->arg = a;
+        if (!d->zs) {
+            d->zs = malloc((size_t)nn_pool_size(l->pool) * d->OH * d->OW * d->O * sizeof *d->zs);
+            if (!d->zs)
+                return NN_ENOMEM;
+        }
     }
     if (!d->wt) {
         size_t nw = (size_t)d->O * d->KB;
@@ -391,6 +415,8 @@ static void fwd_task(void *ctx, int part, int nth)
     nn_real *cols = d->cols + (size_t)part * P * d->KB;
     for (int b = b0; b < b1; b++) {
         nn_real *z = (d->z ? d->z : t->yout) + (size_t)b * P * O, *y = t->yout + (size_t)b * P * O;
+        if (d->fused)
+            z = y = d->zs + (size_t)part * P * O;
         if (d->tr) {
             im2col_t(d, t->x + b * in_n, cols);
             nn_gemm(1, 0, (int)P, O, d->KB, 1, cols, (int)P, d->wt, O, 0, z, O);
@@ -399,6 +425,10 @@ static void fwd_task(void *ctx, int part, int nth)
             nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, d->wt, O, 0, z, O);
         }
         nn_act_forward(d->act, d->alpha, z, y, (int)P, O, O);
+        if (d->fused) {
+            const size_t pn = (size_t)t->l->act_size;
+            nn_maxpool_sample(&d->pw, y, t->yout + b * pn, d->arg + b * pn);
+        }
     }
 }
 
@@ -430,8 +460,20 @@ static void bwd_task(void *ctx, int part, int nth)
     for (int b = b0; b < b1; b++) {
         size_t r0 = (size_t)b * P * O;
         nn_real *dz = t->dy + r0;
-        nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz, (int)P, O,
-                        O);
+        if (d->fused) {
+            /* dy is the pooled output's: through the activation there (its
+             * derivative from the pooled value, which is the chosen one's),
+             * then spread over the windows */
+            const size_t pn = (size_t)t->l->act_size;
+            nn_real *g = t->dy + b * pn;
+            nn_act_backward(d->act, d->alpha, NULL, t->y + b * pn, g, g,
+                            d->pw.OH * d->pw.OW, O, O);
+            dz = d->zs + (size_t)part * P * O;
+            nn_maxpool_sample_bwd(&d->pw, d->arg + b * pn, g, dz);
+        } else {
+            nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz,
+                            (int)P, O, O);
+        }
         if (d->tr) {
             im2col_t(d, t->x + b * in_n, cols);
             nn_gemm(0, 0, d->KB, O, (int)P, 1, cols, (int)P, dz, O, b == b0 ? 0 : 1, dwt, O);
@@ -497,9 +539,28 @@ static void conv_destroy(nn_layer *l)
         free(d->wt);
         free(d->wp);
         free(d->dwt);
+        free(d->arg);
+        free(d->zs);
     }
     free(d);
     l->priv = NULL;
+}
+
+int nn_conv2d_fuse_maxpool(nn_layer *l, nn_layer *pl)
+{
+    const nn_window *w = nn_maxpool_window(pl);
+    if (l->ops != &nn_conv2d_ops || !w || l->fused || pl->fused)
+        return 0;
+    conv *d = l->priv;
+    /* one window per output value at most, so that each value's gradient
+     * is one product, as without fusion; f' from y (the pooled value) */
+    if (w->sh < w->kh || w->sw < w->kw || nn_act_needs_z(d->act) || d->fused)
+        return 0;
+    d->fused = 1;
+    d->pw = *w;
+    l->act_size = pl->out_size;
+    pl->fused = 1;
+    return 1;
 }
 
 const nn_layer_ops nn_conv2d_ops = {

@@ -34,10 +34,8 @@ static int cpu_has_512(void)
 #endif
 
 typedef struct pool {
+    nn_window w;             /* first: a pool is also its windows */
     int max;                 /* max pooling, else average */
-    int C, H, W, kh, kw, sh, sw, OH, OW;
-    int tiles;               /* the windows cover the input exactly, without overlap */
-    int v512;                /* max pooling in AVX-512 (C a multiple of 16, the CPU has it) */
     int32_t *arg;            /* max: for each output value, its place in the window */
 } pool;
 
@@ -67,8 +65,8 @@ static int setup(nn_layer *l, int max, nn_err *e)
     int rc = need_image(l, name, e);
     if (rc)
         return rc;
-    pool p = {.max = max, .C = l->in.dim[0], .H = l->in.dim[1], .W = l->in.dim[2],
-              .kh = s->kernel[0], .kw = s->kernel[1]};
+    nn_window p = {.C = l->in.dim[0], .H = l->in.dim[1], .W = l->in.dim[2],
+                   .kh = s->kernel[0], .kw = s->kernel[1]};
     p.sh = s->stride[0] > 0 ? s->stride[0] : p.kh;
     p.sw = s->stride[1] > 0 ? s->stride[1] : p.kw;
     if (p.kh < 1 || p.kw < 1)
@@ -83,10 +81,11 @@ static int setup(nn_layer *l, int max, nn_err *e)
 #if HAVE_512
     p.v512 = max && p.C % 16 == 0 && cpu_has_512();
 #endif
-    pool *d = malloc(sizeof *d);
+    pool *d = calloc(1, sizeof *d);
     if (!d)
         return NN_ENOMEM;
-    *d = p;
+    d->w = p;
+    d->max = max;
     l->priv = d;
     l->out.rank = 3;
     l->out.dim[0] = p.C;
@@ -129,7 +128,7 @@ static int pool_reserve(nn_layer *l, int B)
  * a branch per element on whether any lane changed, and the branches,
  * mispredicted on real images, cost more than the pooling.  Other channel
  * counts and CPUs take the plain loops. */
-static void max_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y,
+static void max_sample(const nn_window *p, const nn_real *restrict x, nn_real *restrict y,
                        int32_t *restrict arg)
 {
     const int C = p->C;
@@ -154,7 +153,7 @@ static void max_sample(const pool *p, const nn_real *restrict x, nn_real *restri
         }
 }
 
-static void max_sample_bwd(const pool *p, const int32_t *restrict arg,
+static void max_sample_bwd(const nn_window *p, const int32_t *restrict arg,
                            const nn_real *restrict dy, nn_real *restrict dx)
 {
     const int C = p->C;
@@ -175,7 +174,7 @@ static void max_sample_bwd(const pool *p, const int32_t *restrict arg,
 }
 
 #if HAVE_512
-TARGET512 static void max_sample_512(const pool *p, const float *x, float *y, int32_t *arg)
+TARGET512 static void max_sample_512(const nn_window *p, const float *x, float *y, int32_t *arg)
 {
     const int C = p->C;
     for (int oh = 0; oh < p->OH; oh++)
@@ -200,7 +199,7 @@ TARGET512 static void max_sample_512(const pool *p, const float *x, float *y, in
         }
 }
 
-TARGET512 static void max_sample_bwd_512(const pool *p, const int32_t *arg, const float *dy,
+TARGET512 static void max_sample_bwd_512(const nn_window *p, const int32_t *arg, const float *dy,
                                          float *dx)
 {
     const int C = p->C;
@@ -226,8 +225,36 @@ TARGET512 static void max_sample_bwd_512(const pool *p, const int32_t *arg, cons
 }
 #endif
 
+void nn_maxpool_sample(const nn_window *w, const nn_real *x, nn_real *y, int32_t *arg)
+{
+#if HAVE_512
+    if (w->v512) {
+        max_sample_512(w, x, y, arg);
+        return;
+    }
+#endif
+    max_sample(w, x, y, arg);
+}
+
+void nn_maxpool_sample_bwd(const nn_window *w, const int32_t *arg, const nn_real *dy,
+                           nn_real *dx)
+{
+#if HAVE_512
+    if (w->v512) {
+        max_sample_bwd_512(w, arg, dy, dx);
+        return;
+    }
+#endif
+    max_sample_bwd(w, arg, dy, dx);
+}
+
+const nn_window *nn_maxpool_window(const nn_layer *l)
+{
+    return l->ops == &nn_maxpool2d_ops ? &((const pool *)l->priv)->w : NULL;
+}
+
 NN_VECTORIZE
-static void avg_sample(const pool *p, const nn_real *restrict x, nn_real *restrict y)
+static void avg_sample(const nn_window *p, const nn_real *restrict x, nn_real *restrict y)
 {
     const int C = p->C;
     const nn_real inv = (nn_real)(1.0 / (p->kh * p->kw));
@@ -251,19 +278,14 @@ static void avg_sample(const pool *p, const nn_real *restrict x, nn_real *restri
 static void fwd_task(void *ctx, int part, int nth)
 {
     pool_task *t = ctx;
-    const pool *p = t->l->priv;
+    const pool *pl = t->l->priv;
+    const nn_window *p = &pl->w;
     const size_t in_n = (size_t)t->l->in_size, out_n = (size_t)t->l->out_size;
     int lo, hi;
     nn_split(t->B, part, nth, 1, &lo, &hi);
     for (int b = lo; b < hi; b++) {
-#if HAVE_512
-        if (p->v512) {
-            max_sample_512(p, t->x + b * in_n, t->y + b * out_n, p->arg + b * out_n);
-            continue;
-        }
-#endif
-        if (p->max)
-            max_sample(p, t->x + b * in_n, t->y + b * out_n, p->arg + b * out_n);
+        if (pl->max)
+            nn_maxpool_sample(p, t->x + b * in_n, t->y + b * out_n, pl->arg + b * out_n);
         else
             avg_sample(p, t->x + b * in_n, t->y + b * out_n);
     }
@@ -272,7 +294,8 @@ static void fwd_task(void *ctx, int part, int nth)
 static void bwd_task(void *ctx, int part, int nth)
 {
     pool_task *t = ctx;
-    const pool *p = t->l->priv;
+    const pool *pl = t->l->priv;
+    const nn_window *p = &pl->w;
     const int C = p->C;
     const size_t in_n = (size_t)t->l->in_size, out_n = (size_t)t->l->out_size;
     const nn_real inv = (nn_real)(1.0 / (p->kh * p->kw));
@@ -281,14 +304,8 @@ static void bwd_task(void *ctx, int part, int nth)
     for (int b = lo; b < hi; b++) {
         nn_real *dx = t->dx + b * in_n;
         const nn_real *dy = t->dy + b * out_n;
-#if HAVE_512
-        if (p->v512) {
-            max_sample_bwd_512(p, p->arg + b * out_n, dy, dx);
-            continue;
-        }
-#endif
-        if (p->max) {
-            max_sample_bwd(p, p->arg + b * out_n, dy, dx);
+        if (pl->max) {
+            nn_maxpool_sample_bwd(p, pl->arg + b * out_n, dy, dx);
             continue;
         }
         memset(dx, 0, in_n * sizeof *dx);

@@ -4,7 +4,8 @@
  * Invariants: layers[i].in equals layers[i-1].out; every layer's parameter
  * slice starts on a 64-byte boundary of the arena (padding stays zero);
  * acts[i] holds layer i's output for the last forward pass, for `reserved`
- * samples at most.  The output activation fused into the loss (softmax for
+ * samples at most; a fused layer's (layer.h) is the same buffer as the
+ * layer's before, which computes both.  The output activation fused into the loss (softmax for
  * cross_entropy, sigmoid for binary_cross_entropy) is not applied by the
  * layers: forward returns logits and nn_model_predict applies final_act.
  */
@@ -168,6 +169,7 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
             goto out;
         }
         l->out_size = nn_shape_numel(&l->out);
+        l->act_size = l->out_size;
         if (l->out_size > ((int64_t)1 << 28)) {
             rc = nn_errf_at(e, NN_EINVAL, i, "type", "layer output has more than 2^28 values");
             goto out;
@@ -222,6 +224,9 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
         }
         l->ops->init(l, opts ? opts->seed : 0);
     }
+    if (!(opts && opts->no_fusion))
+        for (int i = 0; i + 1 < m->n_layers; i++)
+            i += nn_conv2d_fuse_maxpool(&m->layers[i], &m->layers[i + 1]);
     nn_model_seed_dropout(m, opts ? opts->seed : 0);
     rc = NN_OK;
 out:
@@ -241,7 +246,8 @@ void nn_model_free(nn_model *m)
         if (m->layers[i].ops)
             m->layers[i].ops->destroy(&m->layers[i]);
     for (int i = 0; m->acts && i < m->n_layers; i++)
-        free(m->acts[i]);
+        if (!m->layers[i].fused)   /* a fused layer's is the one before */
+            free(m->acts[i]);
     free(m->acts);
     free(m->gbuf[0]);
     free(m->gbuf[1]);
@@ -294,6 +300,7 @@ void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info)
         if (!l->tensors[k].buffer)
             n += (int64_t)l->tensors[k].numel;
     info->n_params = n;
+    info->fused = l->fused;
 }
 
 /* Image inputs with more than one channel arrive channel-first and are
@@ -311,7 +318,11 @@ static int reserve(nn_model *m, int B)
     int64_t widest = m->in_size;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
-        nn_real *a = realloc(m->acts[i], (size_t)B * (size_t)l->out_size * sizeof *a);
+        if (l->fused) {
+            m->acts[i] = m->acts[i - 1];
+            continue;
+        }
+        nn_real *a = realloc(m->acts[i], (size_t)B * (size_t)l->act_size * sizeof *a);
         if (!a)
             return NN_ENOMEM;
         m->acts[i] = a;
@@ -375,7 +386,8 @@ const nn_real *nn_model_forward(nn_model *m, const nn_real *x, int B, int train,
     const nn_real *in = x;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
-        l->ops->forward(l, in, m->acts[i], B, train);
+        if (!l->fused)
+            l->ops->forward(l, in, m->acts[i], B, train);
         in = m->acts[i];
     }
     return in;
@@ -387,8 +399,10 @@ void nn_model_backward(nn_model *m, nn_real *dout, int accumulate)
     nn_real *dy = dout;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
+        if (l->fused)
+            continue;   /* dy is already the fused pair's output gradient */
         const nn_real *x = i > 0 ? m->acts[i - 1] : m->last_input;
-        nn_real *dx = i > 0 ? m->gbuf[i & 1] : NULL;
+        nn_real *dx = i > 0 ? m->gbuf[dy == m->gbuf[i & 1] ? (i + 1) & 1 : i & 1] : NULL;
         l->ops->backward(l, x, m->acts[i], dy, dx, B, accumulate);
         dy = dx;
     }

@@ -21,6 +21,8 @@ typedef struct nn_model_opts {
     int threads;       /* compute threads (the caller's included); >= 1 */
     int shape_only;    /* infer shapes and count parameters only: no arena, no
                           threads; such a model answers the summary calls only */
+    int no_fusion;     /* run every layer on its own (nn_conv2d_fuse_maxpool), for
+                          the tests that compare the two */
 } nn_model_opts;
 
 /* Checks the spec, infers every layer's shape, allocates the arena and
@@ -44,6 +46,8 @@ typedef struct nn_layer_info {
     const char *type;      /* "dense", "dropout", "relu", ... */
     nn_shape out;
     int64_t n_params;
+    int fused;             /* computed with the layer before (a max pool after its
+                              convolution, layer.h); the results are the same */
 } nn_layer_info;
 void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info);
 

@@ -2,7 +2,8 @@
  * test_cnn.c — convolutional layers in the float build: the im2col
  * convolution against the direct reference on random shapes (both matrix
  * backends, 1 and 2 threads), small hand-computed cases for convolution and
- * pooling, max pooling against a direct scan (both of its code paths),
+ * pooling, max pooling against a direct scan (both of its code paths), a
+ * convolution fused with its max pool against the two layers run apart,
  * flatten's PyTorch order, batchnorm in train and eval mode and its
  * statistics in weight files and checkpoints, and a small CNN that learns
  * and resumes bit for bit.
@@ -210,6 +211,78 @@ START_TEST(maxpool_matches_direct)
         free(dx);
         free(want);
     }
+}
+END_TEST
+
+/* A convolution and the max pool after it, fused (the default) and run as
+ * two layers (no_fusion): the same outputs and gradients, bit for bit, for
+ * activations whose derivative comes from the output, windows that tile,
+ * leave gaps or drop a border, channel counts on and off the 16-lane path,
+ * 1 and 2 threads.  Overlapping windows and activations that need the
+ * pre-activation are not fused. */
+START_TEST(fused_conv_pool_matches_separate)
+{
+    struct {
+        int O, H, W, k, s;
+        nn_act_kind act;
+        int fuses;
+    } cases[] = {
+        {16, 8, 8, 2, 2, NN_ACT_RELU, 1},    {5, 7, 9, 2, 2, NN_ACT_TANH, 1},
+        {32, 9, 9, 2, 3, NN_ACT_SIGMOID, 1}, {4, 8, 7, 3, 3, NN_ACT_LINEAR, 1},
+        {16, 7, 7, 3, 2, NN_ACT_RELU, 0},    {6, 6, 6, 2, 2, NN_ACT_GELU, 0},
+        {16, 6, 8, 2, 2, NN_ACT_LEAKY_RELU, 1},
+    };
+    nn_rng r;
+    nn_rng_seed(&r, 41, 0);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int th = 1; th <= 2; th++) {
+            const int k = cases[ci].k, st = cases[ci].s;
+            nn_layer_spec L[4] = {tu_conv(cases[ci].O, 3, 3, 1, 1, NN_PAD_SAME, 0, 0),
+                                  tu_window(NN_LAYER_MAXPOOL2D, k, k, st, st),
+                                  tu_window(NN_LAYER_FLATTEN, 0, 0, 0, 0),
+                                  tu_dense(3, NN_ACT_LINEAR)};
+            L[0].act = cases[ci].act;
+            const int C = 2, H = cases[ci].H, W = cases[ci].W;
+            nn_spec s = {.input = {3, {C, H, W}}, .n_layers = 4, .layers = L,
+                         .loss = NN_LOSS_MSE};
+            nn_model *m[2];
+            for (int v = 0; v < 2; v++) {
+                nn_model_opts o = {.seed = 5, .threads = th, .no_fusion = v};
+                nn_err e;
+                ck_assert_msg(nn_model_new(&s, &o, &m[v], &e) == NN_OK, "%s", e.msg);
+            }
+            nn_layer_info info;
+            nn_model_layer_info(m[0], 1, &info);
+            ck_assert_int_eq(info.fused, cases[ci].fuses);
+            nn_model_layer_info(m[1], 1, &info);
+            ck_assert_int_eq(info.fused, 0);
+            enum { B = 5 };
+            const size_t in = (size_t)C * H * W, np = nn_model_n_params(m[0]);
+            nn_real *x = malloc(B * in * sizeof *x), *g0 = malloc(np * sizeof *g0);
+            nn_real dout[2][B * 3];
+            for (size_t i = 0; i < B * in; i++)
+                x[i] = (nn_real)nn_rng_normal(&r);
+            nn_real d[B * 3];
+            for (int i = 0; i < B * 3; i++)
+                d[i] = (nn_real)nn_rng_normal(&r);
+            for (int v = 0; v < 2; v++) {
+                const nn_real *y = nn_model_forward(m[v], x, B, 1, NULL);
+                ck_assert_ptr_nonnull(y);
+                memcpy(dout[v], y, sizeof dout[v]);
+                nn_real dv[B * 3];
+                memcpy(dv, d, sizeof dv);
+                nn_model_backward(m[v], dv, 0);
+            }
+            ck_assert_msg(memcmp(dout[0], dout[1], sizeof dout[0]) == 0, "case %zu: outputs",
+                          ci);
+            memcpy(g0, nn_model_grads(m[0]), np * sizeof *g0);
+            ck_assert_msg(memcmp(g0, nn_model_grads(m[1]), np * sizeof *g0) == 0,
+                          "case %zu, %d threads: gradients differ", ci, th);
+            free(x);
+            free(g0);
+            nn_model_free(m[0]);
+            nn_model_free(m[1]);
+        }
 }
 END_TEST
 
@@ -477,6 +550,7 @@ int main(void)
     tcase_add_test(tc, conv_matches_reference);
     tcase_add_test(tc, conv_and_pool_by_hand);
     tcase_add_test(tc, maxpool_matches_direct);
+    tcase_add_test(tc, fused_conv_pool_matches_separate);
     tcase_add_test(tc, flatten_order);
     tcase_add_test(tc, batchnorm_train_and_eval);
     tcase_add_test(tc, bad_shapes);

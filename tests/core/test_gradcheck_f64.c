@@ -291,6 +291,9 @@ START_TEST(pooling_layers)
         {tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0), 2, 6, 6, "max 2x2"},
         {tu_window(NN_LAYER_MAXPOOL2D, 3, 3, 2, 2), 1, 7, 7, "max 3x3 stride 2 (overlapping)"},
         {tu_window(NN_LAYER_MAXPOOL2D, 2, 3, 2, 1), 2, 5, 6, "max 2x3 stride 2x1, odd sizes"},
+        /* non-overlapping windows after the tanh convolution: fused with it */
+        {tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 3, 3), 2, 7, 8, "max 2x2 stride 3 (gaps), fused"},
+        {tu_window(NN_LAYER_MAXPOOL2D, 2, 2, 0, 0), 1, 5, 7, "max 2x2 dropping a border, fused"},
         {tu_window(NN_LAYER_AVGPOOL2D, 2, 2, 0, 0), 2, 6, 5, "avg 2x2 (dropping a column)"},
         {tu_window(NN_LAYER_AVGPOOL2D, 3, 2, 1, 1), 1, 5, 5, "avg 3x2 stride 1"},
         {tu_window(NN_LAYER_GLOBAL_AVGPOOL, 0, 0, 0, 0), 2, 4, 5, "global average"},
