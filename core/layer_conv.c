@@ -262,7 +262,7 @@ NO_LIBCALL static inline void gather_run(const conv *d, const nn_real *restrict 
 
 /* One sample's patches (channel-last image xb) into cols [OH OW, KB], one
  * kernel row of every patch of an output row at a time. */
-NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
+NN_VECTORIZE NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
 {
     const size_t KB = (size_t)d->KB, run = (size_t)d->kw * d->C;
     const size_t in_row = (size_t)d->W * d->C;
@@ -289,7 +289,7 @@ NO_LIBCALL static void im2col(const conv *d, const nn_real *xb, nn_real *cols)
 
 /* One sample's input gradient dxb from its dcols [OH OW, KB] (overlapping
  * patches add up), in im2col's order. */
-NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
+NN_VECTORIZE NO_LIBCALL static void col2im(const conv *d, const nn_real *dcols, nn_real *dxb)
 {
     const size_t C = (size_t)d->C, KB = (size_t)d->KB, run = (size_t)d->kw * C;
     const size_t in_row = (size_t)d->W * C;
@@ -343,7 +343,7 @@ static void tap_columns(const conv *d, int j, int *lo, int *hi)
     *hi = b;
 }
 
-NO_LIBCALL static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
+NN_VECTORIZE NO_LIBCALL static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT)
 {
     const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
     for (int i = 0; i < d->kh; i++)
@@ -379,7 +379,7 @@ NO_LIBCALL static void im2col_t(const conv *d, const nn_real *xb, nn_real *colsT
 }
 
 /* col2im for the transposed patches: dxb from dcolsT [K, OH OW]. */
-static void col2im_t(const conv *d, const nn_real *dcolsT, nn_real *dxb)
+NN_VECTORIZE static void col2im_t(const conv *d, const nn_real *dcolsT, nn_real *dxb)
 {
     const size_t P = (size_t)d->OH * d->OW, C = (size_t)d->C;
     memset(dxb, 0, (size_t)d->H * d->W * C * sizeof *dxb);
