@@ -4,8 +4,9 @@
 # RIVAL: the same network, batch, optimizer and data) at each of
 # TORCH_SETTINGS, in one run.  Prints samples/s (the median epoch), GFLOP/s
 # (traind's count of the products' FLOP per sample, used for both), peak RSS,
-# and traind's best over PyTorch's best.  Asserts nothing.  bench/run.sh,
-# bench/cnn.sh and bench/rnn.sh call it.
+# and traind's best over PyTorch's best, and the round trip of a cache line
+# between the two cores before and after each round (bench/corelat.c).
+# Asserts nothing.  bench/run.sh, bench/cnn.sh and bench/rnn.sh call it.
 #
 #   BENCH_EPOCHS=3             epochs per measurement
 #   FMNIST_DIR=...             where the IDX files are
@@ -27,6 +28,21 @@ TRAIND=${TRAIND:-./traind}
 TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 2/1 2/2"}
 TRAIN=("$F/train-images-idx3-ubyte.gz" "$F/train-labels-idx1-ubyte.gz")
 PY=/usr/bin/python3
+
+# the cores' round trip (bench/corelat.c), printed around every round: the
+# two-thread figures depend on it on these machines
+CORELAT=build/corelat
+if [ ! -x "$CORELAT" ] || [ bench/corelat.c -nt "$CORELAT" ]; then
+  mkdir -p build
+  cc -std=c11 -O2 -pthread -o "$CORELAT" bench/corelat.c 2>/dev/null || CORELAT=
+fi
+corelat() {   # WHEN
+  local r
+  if [ -n "$CORELAT" ] && r=$("$CORELAT" 2>/dev/null); then
+    echo "  core-to-core round trip $1: $r ns"
+  fi
+  return 0
+}
 
 have_torch=0
 if [ -x "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then have_torch=1; fi
@@ -67,6 +83,7 @@ torch_row() {
 round() {
   best_traind=0
   best_torch=0
+  corelat "before"
   printf '  %-34s %10s %9s %11s\n' "" "samples/s" "GFLOP/s" "peak RSS"
   traind_row 1
   traind_row 2
@@ -80,6 +97,7 @@ round() {
   else
     echo "  (python3-torch is not installed: no PyTorch figures; apt-get install python3-torch)"
   fi
+  corelat "after"
 }
 
 FLOPS=$("$TRAIND" train --model "$MODEL" --train "${TRAIN[@]}" --epochs 1 --quiet \
