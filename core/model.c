@@ -40,7 +40,8 @@ struct nn_model {
     uint64_t drop_key[2];       /* dropout stream: key, element counter */
     int reserved;
     nn_real **acts;
-    nn_real *gbuf[2];
+    nn_real **gin;       /* per layer: the gradient of its input (none for the
+                            first layer and fused ones) */
     nn_act_kind final_act;
     const nn_real *last_input;  /* x of the last forward pass (not owned) */
     int last_batch;
@@ -141,10 +142,11 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
     m->final_act = nn_loss_fused_act(spec->loss);
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     m->acts = calloc((size_t)m->n_layers, sizeof *m->acts);
+    m->gin = calloc((size_t)m->n_layers, sizeof *m->gin);
     int shape_only = opts && opts->shape_only;
     if (!shape_only)
         m->pool = nn_pool_new(opts && opts->threads > 0 ? opts->threads : 1);
-    if (!m->layers || !m->acts || (!shape_only && !m->pool))
+    if (!m->layers || !m->acts || !m->gin || (!shape_only && !m->pool))
         goto out;
     m->in_size = nn_shape_numel(&spec->input);
 
@@ -249,8 +251,9 @@ void nn_model_free(nn_model *m)
         if (!m->layers[i].fused)   /* a fused layer's is the one before */
             free(m->acts[i]);
     free(m->acts);
-    free(m->gbuf[0]);
-    free(m->gbuf[1]);
+    for (int i = 0; m->gin && i < m->n_layers; i++)
+        free(m->gin[i]);
+    free(m->gin);
     free(m->layers);
     free(m->param);
     free(m->grad);
@@ -315,7 +318,6 @@ static int reserve(nn_model *m, int B)
 {
     if (B <= m->reserved)
         return NN_OK;
-    int64_t widest = m->in_size;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         if (l->fused) {
@@ -328,14 +330,16 @@ static int reserve(nn_model *m, int B)
         m->acts[i] = a;
         if (l->ops->reserve(l, B))
             return NN_ENOMEM;
-        if (l->out_size > widest)
-            widest = l->out_size;
-    }
-    for (int k = 0; k < 2; k++) {
-        nn_real *g = realloc(m->gbuf[k], (size_t)B * (size_t)widest * sizeof *g);
-        if (!g)
-            return NN_ENOMEM;
-        m->gbuf[k] = g;
+        /* a buffer of its own for each gradient rather than two taken in
+         * turn: layers split their work between threads differently (by
+         * samples, by features), and a buffer shared by two such layers
+         * has its cache lines change threads twice a step */
+        if (i > 0) {
+            nn_real *g = realloc(m->gin[i], (size_t)B * (size_t)l->in_size * sizeof *g);
+            if (!g)
+                return NN_ENOMEM;
+            m->gin[i] = g;
+        }
     }
     if (channels_first_input(m)) {
         nn_real *c = realloc(m->input_nhwc, (size_t)B * (size_t)m->in_size * sizeof *c);
@@ -402,7 +406,7 @@ void nn_model_backward(nn_model *m, nn_real *dout, int accumulate)
         if (l->fused)
             continue;   /* dy is already the fused pair's output gradient */
         const nn_real *x = i > 0 ? m->acts[i - 1] : m->last_input;
-        nn_real *dx = i > 0 ? m->gbuf[dy == m->gbuf[i & 1] ? (i + 1) & 1 : i & 1] : NULL;
+        nn_real *dx = i > 0 ? m->gin[i] : NULL;
         l->ops->backward(l, x, m->acts[i], dy, dx, B, accumulate);
         dy = dx;
     }
