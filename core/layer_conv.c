@@ -60,7 +60,22 @@ typedef struct conv {
     nn_window pw;            /* the pool's windows */
     int32_t *arg;            /* fused: the pool's choices, [B, pooled values] */
     nn_real *zs;             /* fused: per part, one sample's output before pooling */
+    size_t cols_n, zs_n, dwt_n;   /* per-part strides of cols, zs and dwt */
 } conv;
+
+/* Buffers with a slice per part start on a cache line and every slice
+ * takes whole lines, so that two threads never write the same line (each
+ * writes its slice once per sample). */
+static size_t whole_lines(size_t n)
+{
+    const size_t per_line = 64 / sizeof(nn_real);
+    return (n + per_line - 1) / per_line * per_line;
+}
+
+static nn_real *part_slices(int nparts, size_t n)
+{
+    return aligned_alloc(64, (size_t)nparts * n * sizeof(nn_real));
+}
 
 typedef struct conv_task {
     nn_layer *l;
@@ -160,7 +175,8 @@ static int conv_reserve(nn_layer *l, int B)
     size_t rows = (size_t)B * d->OH * d->OW;
     if (!d->cols) {
         /* one sample's patches per part */
-        d->cols = malloc((size_t)nn_pool_size(l->pool) * d->OH * d->OW * d->KB * sizeof *d->cols);
+        d->cols_n = whole_lines((size_t)d->OH * d->OW * d->KB);
+        d->cols = part_slices(nn_pool_size(l->pool), d->cols_n);
         if (!d->cols)
             return NN_ENOMEM;
     }
@@ -176,7 +192,8 @@ static int conv_reserve(nn_layer *l, int B)
             return NN_ENOMEM;
         d->arg = a;
         if (!d->zs) {
-            d->zs = malloc((size_t)nn_pool_size(l->pool) * d->OH * d->OW * d->O * sizeof *d->zs);
+            d->zs_n = whole_lines((size_t)d->OH * d->OW * d->O);
+            d->zs = part_slices(nn_pool_size(l->pool), d->zs_n);
             if (!d->zs)
                 return NN_ENOMEM;
         }
@@ -186,7 +203,8 @@ static int conv_reserve(nn_layer *l, int B)
         d->nparts = nn_pool_size(l->pool);
         d->wt = malloc(nw * sizeof *d->wt);
         d->wp = calloc(nw, sizeof *d->wp);
-        d->dwt = malloc((size_t)d->nparts * nw * sizeof *d->dwt);
+        d->dwt_n = whole_lines(nw);
+        d->dwt = part_slices(d->nparts, d->dwt_n);
         if (!d->wt || !d->wp || !d->dwt)
             return NN_ENOMEM;
     }
@@ -412,11 +430,11 @@ static void fwd_task(void *ctx, int part, int nth)
     nn_split(t->B, part, nth, 1, &b0, &b1);
     const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
     const int O = d->O;
-    nn_real *cols = d->cols + (size_t)part * P * d->KB;
+    nn_real *cols = d->cols + (size_t)part * d->cols_n;
     for (int b = b0; b < b1; b++) {
         nn_real *z = (d->z ? d->z : t->yout) + (size_t)b * P * O, *y = t->yout + (size_t)b * P * O;
         if (d->fused)
-            z = y = d->zs + (size_t)part * P * O;
+            z = y = d->zs + (size_t)part * d->zs_n;
         if (d->tr) {
             im2col_t(d, t->x + b * in_n, cols);
             nn_gemm(1, 0, (int)P, O, d->KB, 1, cols, (int)P, d->wt, O, 0, z, O);
@@ -453,8 +471,8 @@ static void bwd_task(void *ctx, int part, int nth)
     nn_split(t->B, part, nth, 1, &b0, &b1);
     const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
     const int O = d->O;
-    nn_real *cols = d->cols + (size_t)part * P * d->KB;
-    nn_real *dwt = d->dwt + (size_t)part * d->KB * O;
+    nn_real *cols = d->cols + (size_t)part * d->cols_n;
+    nn_real *dwt = d->dwt + (size_t)part * d->dwt_n;
     if (b1 <= b0)
         memset(dwt, 0, (size_t)d->KB * O * sizeof *dwt);
     for (int b = b0; b < b1; b++) {
@@ -468,7 +486,7 @@ static void bwd_task(void *ctx, int part, int nth)
             nn_real *g = t->dy + b * pn;
             nn_act_backward(d->act, d->alpha, NULL, t->y + b * pn, g, g,
                             d->pw.OH * d->pw.OW, O, O);
-            dz = d->zs + (size_t)part * P * O;
+            dz = d->zs + (size_t)part * d->zs_n;
             nn_maxpool_sample_bwd(&d->pw, d->arg + b * pn, g, dz);
         } else {
             nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz,
@@ -507,7 +525,7 @@ static void conv_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_re
                     size_t w = w_torch(d, o, c, i, j), k = k_of(d, c, i, j) * O + o;
                     nn_real g = 0;
                     for (int p = 0; p < d->nparts; p++)
-                        g += d->dwt[(size_t)p * d->KB * O + k];
+                        g += d->dwt[(size_t)p * d->dwt_n + k];
                     dW[w] = accumulate ? dW[w] + g : g;
                 }
     if (l->spec.use_bias) {
@@ -516,7 +534,7 @@ static void conv_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_re
         for (int o = 0; o < O; o++) {
             nn_real g = 0;
             for (int p = 0; p < d->nparts; p++)
-                g += d->dwt[((size_t)p * d->KB + d->K) * O + o];
+                g += d->dwt[(size_t)p * d->dwt_n + (size_t)d->K * O + o];
             db[o] = accumulate ? db[o] + g : g;
         }
     }
