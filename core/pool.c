@@ -67,7 +67,9 @@ static int64_t now_ns(void)
 static int claim(nn_pool *p, int part, unsigned g)
 {
     unsigned expect = g - 1;
-    return atomic_compare_exchange_strong(&p->owner[part], &expect, g);
+    /* a plain read first: a part already taken costs no write to its line */
+    return atomic_load(&p->owner[part]) == expect &&
+           atomic_compare_exchange_strong(&p->owner[part], &expect, g);
 }
 
 /* Runs parts of generation g: this thread's own first, then any left. */
