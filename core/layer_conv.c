@@ -567,12 +567,12 @@ static void conv_destroy(nn_layer *l)
 int nn_conv2d_fuse_maxpool(nn_layer *l, nn_layer *pl)
 {
     const nn_window *w = nn_maxpool_window(pl);
-    if (l->ops != &nn_conv2d_ops || !w || l->fused || pl->fused)
+    if (l->ops != &nn_conv2d_ops || !w || pl->fused)
         return 0;
     conv *d = l->priv;
     /* one window per output value at most, so that each value's gradient
      * is one product, as without fusion; f' from y (the pooled value) */
-    if (w->sh < w->kh || w->sw < w->kw || nn_act_needs_z(d->act) || d->fused)
+    if (w->sh < w->kh || w->sw < w->kw || nn_act_needs_z(d->act))
         return 0;
     d->fused = 1;
     d->pw = *w;

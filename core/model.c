@@ -5,9 +5,10 @@
  * slice starts on a 64-byte boundary of the arena (padding stays zero);
  * acts[i] holds layer i's output for the last forward pass, for `reserved`
  * samples at most; a fused layer's (layer.h) is the same buffer as the
- * layer's before, which computes both.  The output activation fused into the loss (softmax for
- * cross_entropy, sigmoid for binary_cross_entropy) is not applied by the
- * layers: forward returns logits and nn_model_predict applies final_act.
+ * layer's before, which computes both.  The output activation fused into
+ * the loss (softmax for cross_entropy, sigmoid for binary_cross_entropy) is
+ * not applied by the layers: forward returns logits and nn_model_predict
+ * applies final_act.
  */
 #include "model.h"
 
