@@ -17,6 +17,7 @@
 #include "layer.h"
 #include "model.h"
 #include "rng.h"
+#include "resume.h"
 #include "specs.h"
 #include "testutil.h"
 #include "train.h"
@@ -446,17 +447,6 @@ static void quadrants(nn_dataset *d, int n, uint64_t seed)
     }
 }
 
-static void count_step(void *u, const nn_step_info *si)
-{
-    (void)si;
-    (*(int *)u)++;
-}
-
-static int pause_at_30(void *u)
-{
-    return *(int *)u >= 30 ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
-}
-
 static nn_model *small_cnn(uint64_t seed)
 {
     static nn_layer_spec L[7];
@@ -516,25 +506,9 @@ START_TEST(small_cnn_learns_and_resumes)
 
     /* paused before step 31 (inside epoch 2), saved, loaded into a fresh
      * model and trainer: the same end, batchnorm statistics included */
-    m = small_cnn(4);
-    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
-    int steps = 0;
-    nn_callbacks cb = {&steps, count_step, NULL, pause_at_30};
-    ck_assert_int_eq(nn_trainer_run(t, &cb, &r, NULL), NN_OK);
-    ck_assert_int_eq(r.reason, NN_STOP_PAUSED);
-    void *blob;
-    size_t len;
-    ck_assert_int_eq(nn_trainer_save(t, &blob, &len, NULL), NN_OK);
-    nn_trainer_free(t);
-    nn_model_free(m);
-    m = small_cnn(99);
-    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
-    ck_assert_msg(nn_trainer_load(t, blob, len, &e) == NN_OK, "%s", e.msg);
-    ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+    m = tu_resume_run(small_cnn, 4, &c, &tr, 30);
     ck_assert_int_eq(memcmp(nn_model_params(m), want, np * sizeof *want), 0);
     ck_assert_int_eq(memcmp(nn_model_buffers(m), want + np, nb * sizeof *want), 0);
-    free(blob);
-    nn_trainer_free(t);
     nn_model_free(m);
     free(want);
     nn_dataset_free(&tr);

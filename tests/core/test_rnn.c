@@ -20,6 +20,7 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "resume.h"
 #include "specs.h"
 #include "testutil.h"
 #include "train.h"
@@ -489,17 +490,6 @@ START_TEST(weights_round_trip)
 }
 END_TEST
 
-static void count_step(void *u, const nn_step_info *si)
-{
-    (void)si;
-    (*(int *)u)++;
-}
-
-static int pause_at_30(void *u)
-{
-    return *(int *)u >= 30 ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
-}
-
 START_TEST(pause_and_resume_bit_identical)
 {
     nn_dataset tr;
@@ -516,27 +506,8 @@ START_TEST(pause_and_resume_bit_identical)
 
     /* paused before step 31 (inside epoch 3), saved, loaded into a fresh
      * model and trainer: the same end, bit for bit */
-    m = tone_model(4);
-    nn_trainer *t;
-    nn_train_result r;
-    nn_err e;
-    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
-    int steps = 0;
-    nn_callbacks cb = {&steps, count_step, NULL, pause_at_30};
-    ck_assert_int_eq(nn_trainer_run(t, &cb, &r, NULL), NN_OK);
-    ck_assert_int_eq(r.reason, NN_STOP_PAUSED);
-    void *blob;
-    size_t len;
-    ck_assert_int_eq(nn_trainer_save(t, &blob, &len, NULL), NN_OK);
-    nn_trainer_free(t);
-    nn_model_free(m);
-    m = tone_model(99);
-    ck_assert_int_eq(nn_trainer_new(m, &c, &tr, NULL, &t, NULL), NN_OK);
-    ck_assert_msg(nn_trainer_load(t, blob, len, &e) == NN_OK, "%s", e.msg);
-    ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+    m = tu_resume_run(tone_model, 4, &c, &tr, 30);
     ck_assert_int_eq(memcmp(nn_model_params(m), want, np * sizeof *want), 0);
-    free(blob);
-    nn_trainer_free(t);
     nn_model_free(m);
     free(want);
     nn_dataset_free(&tr);
