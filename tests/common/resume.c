@@ -4,16 +4,21 @@
 #include "resume.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 
 typedef struct pause_at {
     int steps, at;
 } pause_at;
 
+/* counts the steps, each one checked: in order, inside its epoch, finite */
 static void count_step(void *u, const nn_step_info *si)
 {
-    (void)si;
-    ((pause_at *)u)->steps++;
+    pause_at *p = u;
+    ck_assert_int_eq(si->global_step, p->steps + 1);
+    ck_assert(si->step >= 1 && si->step <= si->steps_per_epoch);
+    ck_assert(isfinite(si->loss) && si->lr > 0);
+    p->steps++;
 }
 
 static int should_pause(void *u)

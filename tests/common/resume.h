@@ -12,7 +12,8 @@
 /* Trains make(seed) with c on tr, pausing once `pause_step` steps are done;
  * saves the trainer, loads the state into a trainer of make(seed + 1) (other
  * weights, which the load must replace) and trains that to the end.  Every
- * step is checked; returns the resumed model, for the caller to compare with
+ * step before the pause is checked (in order, inside its epoch, a finite
+ * loss); returns the resumed model, for the caller to compare with
  * an uninterrupted run of make(seed) and to free. */
 nn_model *tu_resume_run(nn_model *(*make)(uint64_t seed), uint64_t seed, const nn_train_cfg *c,
                         const nn_dataset *tr, int pause_step);

@@ -13,6 +13,7 @@
 #include "loss.h"
 #include "model.h"
 #include "rng.h"
+#include "resume.h"
 #include "specs.h"
 #include "testutil.h"
 #include "train.h"
@@ -601,30 +602,12 @@ START_TEST(pause_save_load_at_every_step)
     spiral_data(&d, 500, 3);
     nn_train_result full;
     nn_real *want = run_params(11, &d, &full);
+    nn_train_cfg c;
+    det_cfg(&c, 11);
     for (int at = 1; at <= 40; at += 3) {
-        nn_model *m = det_model(11);
-        nn_train_cfg c;
-        det_cfg(&c, 11);
-        nn_trainer *t;
-        ck_assert_int_eq(nn_trainer_new(m, &c, &d, NULL, &t, NULL), NN_OK);
-        counter k = {.pause_at = at};
-        nn_callbacks cb = {&k, count_step, NULL, stop_hook};
-        nn_train_result r;
-        ck_assert_int_eq(nn_trainer_run(t, &cb, &r, NULL), NN_OK);
-        ck_assert_int_eq(r.reason, NN_STOP_PAUSED);
-        void *blob;
-        size_t len;
-        ck_assert_int_eq(nn_trainer_save(t, &blob, &len, NULL), NN_OK);
-        nn_trainer_free(t);
-        nn_model_free(m);
-        m = det_model(1);
-        ck_assert_int_eq(nn_trainer_new(m, &c, &d, NULL, &t, NULL), NN_OK);
-        ck_assert_int_eq(nn_trainer_load(t, blob, len, NULL), NN_OK);
-        ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+        nn_model *m = tu_resume_run(det_model, 11, &c, &d, at);
         ck_assert_msg(memcmp(nn_model_params(m), want, nn_model_n_params(m) * sizeof *want) == 0,
                       "paused before step %d: weights differ", at + 1);
-        free(blob);
-        nn_trainer_free(t);
         nn_model_free(m);
     }
     free(want);
