@@ -2,25 +2,39 @@
  * csv.c — the CSV dataset reader (nn_csv_read; see data.h).
  *
  * The file is streamed through the gzip-transparent reader one record at a
- * time: memory holds the growing x and y, one record, the header and, for
- * class labels decided at the end, the label texts; never the whole file.
+ * time: memory holds the growing x, one code per row for the labels, the
+ * header, one record, and each distinct label and category text once (in
+ * string tables, strtab.h); never the whole file.
  *
- * Syntax (RFC 4180 plus the usual leniencies): fields are separated by
- * opts->delimiter; a field may be quoted, with "" for a quote inside, and may
- * then hold delimiters and newlines; spaces and tabs around an unquoted field
- * or outside the quotes are dropped; LF, CRLF and lone CR end a record; blank
- * lines are skipped.  Line numbers in messages are physical lines, 1-based,
- * of the record's first line; column numbers are 1-based.
+ * Syntax (RFC 4180 plus the usual leniencies): fields are separated by the
+ * delimiter (given, or detected from the header line); a field may be
+ * quoted, with "" for a quote inside, and may then hold delimiters and
+ * newlines; spaces and tabs around an unquoted field or outside the quotes
+ * are dropped; LF, CRLF and lone CR end a record; blank lines are skipped.
+ * Line numbers in messages are physical lines, 1-based, of the record's
+ * first line; column numbers are 1-based and count the label column.
+ *
+ * Columns: a feature column is numeric until a field that is neither a
+ * number nor a missing value makes it a text column.  When that happens
+ * after the column already held numbers, the file is read a second time
+ * with the column known as text from the first row, so that every value of
+ * a text column keeps its own spelling ("007", "7.0").  At most two passes.
  *
  * Invariants:
- *   - every data record has exactly as many fields as the header;
- *   - x and y hold only finite values, checked as nn_real (a number that
- *     overflows float is rejected, not stored as Inf);
+ *   - every data record has exactly as many fields as the header, and every
+ *     field is valid UTF-8 without NUL bytes;
+ *   - x holds finite numbers, text codes, or NaN exactly where a value was
+ *     missing (checked as nn_real: a number that overflows float is
+ *     rejected, not stored as Inf); y holds finite values only;
  *   - the decompressed bytes (CSV_BYTES_PER_ELEM per allowed element), the
- *     record size, the field count and the element counts are bounded while
- *     reading, before memory grows, so a gzip bomb stops early.
+ *     record size, the field count, the element counts and the distinct
+ *     texts of a column are bounded while reading, before memory grows, so
+ *     a gzip bomb stops early.
  */
-#include "data_int.h"
+#include "reader.h"
+
+#include "jsonlite.h"
+#include "strtab.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -48,9 +62,6 @@ typedef struct csv {
     unsigned char back[3];  /* bytes pushed back, a stack */
     int n_back;
 } csv;
-
-/* How the label column is read. */
-enum { LAB_MAP, LAB_NUMERIC, LAB_DEFER };
 
 static int csv_getc(csv *c)
 {
@@ -116,6 +127,9 @@ static int end_field(csv *c, size_t start, int quoted, int64_t line, nn_err *e)
     if (!quoted)
         while (c->len > start && is_ws(c, (unsigned char)c->text[c->len - 1]))
             c->len--;
+    if (jl_utf8_valid(c->text + start, c->len - start) != c->len - start)
+        return nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d: not UTF-8 text (CSV files must be UTF-8)",
+                       c->rd.name, (long long)line, c->nf + 1);
     int rc = push(c, 0, line, e);
     if (rc < 0)
         return rc;
@@ -272,15 +286,25 @@ static int parse_real(const char *s, double *v)
     return 0;
 }
 
-static int cmp_ll(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
+/* ------------------------------------------------------------------------ */
+/* Cells                                                                    */
 
-static int cmp_str(const void *a, const void *b)
+/* The spellings of a missing value (besides an empty field and the NaN
+ * spellings strtod reads). */
+static const char *const missing_words[] = {"NA", "N/A", "na", "n/a", "NULL", "null",
+                                            "None", "?", NULL};
+
+static int is_missing(const char *s)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return 1;
+    for (int i = 0; missing_words[i]; i++)
+        if (!strcmp(s, missing_words[i]))
+            return 1;
+    double v;
+    return parse_real(s, &v) == 2;
 }
 
 /* p with room for `need` items of size sz (*cap items now), doubling; NULL
@@ -300,84 +324,70 @@ static void *grow(void *p, size_t *cap, size_t need, size_t sz)
     return q;
 }
 
-/* Deferred class labels: texts in `arena` at `loff[i]` for each row.  Sets
- * d->y [n] and the classes: integers sorted numerically when every label is
- * one, else texts sorted bytewise. */
-static int finish_classes(nn_dataset *d, const char *arena, const size_t *loff, int64_t n,
-                          int all_int, const char *fname, const char *colname, nn_err *e)
-{
-    long long *vals = NULL, *uniq = NULL;
-    char **ptrs = NULL, **ustr = NULL;
-    int64_t nu = 0;
-    int rc = nn_tensor_alloc(&d->y, 1, &n);
-    if (rc < 0) {
-        rc = NN_ENOMEM;
-        goto out;
-    }
-    if (all_int) {
-        vals = malloc((size_t)n * sizeof *vals);
-        uniq = malloc((size_t)n * sizeof *uniq);
-        if (!vals || !uniq) {
-            rc = NN_ENOMEM;
-            goto out;
-        }
-        for (int64_t i = 0; i < n; i++)
-            nn_data_parse_int(arena + loff[i], &vals[i]);
-        memcpy(uniq, vals, (size_t)n * sizeof *uniq);
-        qsort(uniq, (size_t)n, sizeof *uniq, cmp_ll);
-        for (int64_t i = 0; i < n; i++)
-            if (i == 0 || uniq[i] != uniq[nu - 1])
-                uniq[nu++] = uniq[i];
-    } else {
-        ptrs = malloc((size_t)n * sizeof *ptrs);
-        ustr = malloc((size_t)n * sizeof *ustr);
-        if (!ptrs || !ustr) {
-            rc = NN_ENOMEM;
-            goto out;
-        }
-        for (int64_t i = 0; i < n; i++)
-            ptrs[i] = (char *)arena + loff[i];
-        memcpy(ustr, ptrs, (size_t)n * sizeof *ustr);
-        qsort(ustr, (size_t)n, sizeof *ustr, cmp_str);
-        for (int64_t i = 0; i < n; i++)
-            if (i == 0 || strcmp(ustr[i], ustr[nu - 1]) != 0)
-                ustr[nu++] = ustr[i];
-    }
-    if (nu > NN_DATA_MAX_CLASSES) {
-        rc = nn_errf(e, NN_ELIMIT,
-                     "%s: label column \"%.*s\" has %lld distinct values, over the limit of %d classes (a target? use label kind numeric)",
-                     fname, CSV_SHOW, colname, (long long)nu, NN_DATA_MAX_CLASSES);
-        goto out;
-    }
-    if (!(d->class_names = calloc((size_t)nu, sizeof *d->class_names))) {
-        rc = NN_ENOMEM;
-        goto out;
-    }
-    d->n_classes = (int)nu;
-    for (int64_t k = 0; k < nu; k++) {
-        char num[32];
-        if (all_int)
-            snprintf(num, sizeof num, "%lld", uniq[k]);
-        if (!(d->class_names[k] = strdup(all_int ? num : ustr[k]))) {
-            rc = NN_ENOMEM;
-            goto out;
-        }
-    }
-    for (int64_t i = 0; i < n; i++) {
-        void *hit = all_int ? bsearch(&vals[i], uniq, (size_t)nu, sizeof *uniq, cmp_ll)
-                            : bsearch(&ptrs[i], ustr, (size_t)nu, sizeof *ustr, cmp_str);
-        d->y.data[i] = (nn_real)(all_int ? (long long *)hit - uniq : (char **)hit - ustr);
-    }
+/* ------------------------------------------------------------------------ */
+/* The table being built                                                    */
 
-out:
-    if (rc == NN_ENOMEM)
-        nn_errf(e, rc, "%s: out of memory for the class labels", fname);
-    free(vals);
-    free(uniq);
-    free(ptrs);
-    free(ustr);
-    return rc;
+/* How the label column is read. */
+enum { LAB_MAP, LAB_NUMERIC, LAB_DEFER };
+
+/* A feature column while reading. */
+typedef struct col {
+    int text;             /* a text column (known before this pass, or found in it) */
+    int has_number;       /* a number has been stored in this pass */
+    nn_strtab cats;       /* text: distinct texts, codes in first-seen order */
+    int64_t n_missing, missing_line;
+} col;
+
+/* The header: the column names and the label's place. */
+typedef struct hdr {
+    char *text;           /* names back to back */
+    size_t *off;
+    int k;                /* columns, the label's included */
+    int lab;              /* the label column */
+} hdr;
+
+/* What one pass over the rows builds. */
+typedef struct table {
+    int mode;             /* LAB_* */
+    nn_classmap map;      /* LAB_MAP */
+    nn_real *x, *y;       /* x [rows, k-1]; y [rows] (LAB_MAP, LAB_NUMERIC) */
+    size_t xcap, ycap;
+    int *code;            /* LAB_DEFER: each row's label code in labels */
+    size_t ccap;
+    nn_strtab labels;
+    int all_int, all_num; /* every label text is an integer / a number */
+    int64_t rows;
+    col *cols;            /* k-1 */
+    int retry;            /* a column turned text after holding numbers: read again */
+} table;
+
+static const char *col_name(const hdr *h, int j)
+{
+    return h->text + h->off[j];
 }
+
+/* Column j of the file (0-based, label included) for feature f. */
+static int file_col(const hdr *h, int f)
+{
+    return f < h->lab ? f : f + 1;
+}
+
+static void table_reset(table *t)
+{
+    free(t->x);
+    free(t->y);
+    free(t->code);
+    nn_strtab_free(&t->labels);
+    t->x = t->y = NULL;
+    t->code = NULL;
+    t->xcap = t->ycap = t->ccap = 0;
+    t->all_int = t->all_num = 1;
+    t->rows = 0;
+    t->retry = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The header                                                               */
 
 /* The label column: a header name first, then a 0-based decimal index. */
 static int find_label(const char *label, const char *htext, const size_t *hoff, int k)
@@ -393,18 +403,380 @@ static int find_label(const char *label, const char *htext, const size_t *hoff, 
     return -1;
 }
 
+
+/* The delimiter of , ; TAB | found most often outside quotes in the first
+ * line (',' on a tie or when none is). */
+static int detect_delimiter(const char *path, nn_err *e)
+{
+    static const char cand[4] = {',', ';', '\t', '|'};
+    int64_t count[4] = {0};
+    nn_rd r;
+    int rc = nn_rd_open(&r, path, e);
+    if (rc < 0)
+        return rc;
+    int quoted = 0, ch, seen = 0;
+    while ((ch = nn_rd_getc(&r)) >= 0 && (size_t)r.pos <= CSV_MAX_RECORD) {
+        if (ch == '"')
+            quoted = !quoted;
+        else if (!quoted && (ch == '\n' || ch == '\r') && seen)
+            break;
+        else if (!quoted)
+            for (int i = 0; i < 4; i++)
+                count[i] += ch == cand[i];
+        seen |= ch != '\n' && ch != '\r';
+    }
+    nn_rd_close(&r);
+    int best = 0;
+    for (int i = 1; i < 4; i++)
+        if (count[i] > count[best])
+            best = i;
+    return cand[best];
+}
+
+static int read_header(csv *c, const nn_load_opts *o, hdr *h, nn_err *e)
+{
+    int64_t line;
+    char b1[CSV_SHOW + 4];
+    const char *fn = c->rd.name;
+    int rc = next_record(c, &line, e);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return nn_errf(e, NN_EFORMAT, "%s: empty file (a header row is required)", fn);
+    h->k = c->nf;
+    if (h->k < 2)
+        return nn_errf(e, NN_EFORMAT,
+                       "%s: line %lld: the header has 1 column; features and a label need at least 2",
+                       fn, (long long)line);
+    h->text = malloc(c->len);
+    h->off = malloc((size_t)h->k * sizeof *h->off);
+    if (!h->text || !h->off)
+        return nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
+    memcpy(h->text, c->text, c->len);
+    memcpy(h->off, c->off, (size_t)h->k * sizeof *h->off);
+    h->lab = find_label(o->label, h->text, h->off, h->k);
+    if (h->lab < 0)
+        return nn_errf(e, NN_EINVAL,
+                       "%s: no label column \"%s\" (not a header name, nor an index 0..%d)", fn,
+                       show(o->label, b1, sizeof b1), h->k - 1);
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The rows                                                                 */
+
+static int cell_error(const csv *c, const hdr *h, int64_t line, int j, const char *what,
+                      const char *s, nn_err *e)
+{
+    char b1[CSV_SHOW + 4], b2[CSV_SHOW + 4];
+    return nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d (\"%s\"): %s: \"%s\"", c->rd.name,
+                   (long long)line, j + 1, show(col_name(h, j), b1, sizeof b1), what,
+                   show(s, b2, sizeof b2));
+}
+
+/* Feature f of the current row into *out. */
+static int feature_cell(const csv *c, const hdr *h, table *t, int f, int64_t line, nn_real *out,
+                        nn_err *e)
+{
+    col *cl = &t->cols[f];
+    int j = file_col(h, f);
+    const char *s = c->text + c->off[j];
+    char b1[CSV_SHOW + 4];
+    double v;
+    if (is_missing(s)) {
+        if (cl->n_missing++ == 0)
+            cl->missing_line = line;
+        *out = (nn_real)NAN;
+        return NN_OK;
+    }
+    int pr = cl->text ? 1 : parse_real(s, &v);
+    if (pr == 3)
+        return cell_error(c, h, line, j, "infinite or out of range", s, e);
+    if (pr == 0) {
+        cl->has_number = 1;
+        *out = (nn_real)v;
+        return NN_OK;
+    }
+    if (!cl->text) {
+        /* the first text in a column: codes from here on; numbers stored
+         * before (if any) must be read again as text */
+        cl->text = 1;
+        t->retry |= cl->has_number;
+    }
+    while (*s == ' ' || *s == '\t')
+        s++;
+    int code = nn_strtab_intern(&cl->cats, s, NN_DATA_MAX_CLASSES);
+    if (code < 0)
+        return cl->cats.n >= NN_DATA_MAX_CLASSES
+                   ? nn_errf(e, NN_ELIMIT,
+                             "%s: line %lld: text column %d (\"%s\") has more than %d distinct values (an id or free text? leave it out)",
+                             c->rd.name, (long long)line, j + 1,
+                             show(col_name(h, j), b1, sizeof b1), NN_DATA_MAX_CLASSES)
+                   : nn_errf(e, NN_ENOMEM, "%s: out of memory", c->rd.name);
+    *out = (nn_real)code;
+    return NN_OK;
+}
+
+/* The label of the current row. */
+static int label_cell(const csv *c, const hdr *h, table *t, const nn_load_opts *o, int64_t line,
+                      nn_err *e)
+{
+    const char *s = c->text + c->off[h->lab];
+    char b1[CSV_SHOW + 4];
+    double v;
+    long long iv;
+    if (is_missing(s))
+        return nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d (\"%s\"): missing label",
+                       c->rd.name, (long long)line, h->lab + 1,
+                       show(col_name(h, h->lab), b1, sizeof b1));
+    int pr = parse_real(s, &v);
+    if (t->mode == LAB_MAP) {
+        int idx = nn_classmap_find(&t->map, s);
+        if (idx < 0)
+            return nn_errf(e, NN_EFORMAT, "%s: line %lld: label \"%s\" is not one of the %d given classes",
+                           c->rd.name, (long long)line, show(s, b1, sizeof b1), t->map.n);
+        t->y[t->rows] = (nn_real)idx;
+        return NN_OK;
+    }
+    if (pr != 0 && (t->mode == LAB_NUMERIC || (pr == 3 && o->label_kind == NN_LABEL_AUTO)))
+        return cell_error(c, h, line, h->lab,
+                          pr == 1 ? "not a number" : "infinite or out of range", s, e);
+    if (t->mode == LAB_NUMERIC) {
+        t->y[t->rows] = (nn_real)v;
+        return NN_OK;
+    }
+    t->all_num &= pr == 0;
+    t->all_int &= nn_data_parse_int(s, &iv);
+    int code = nn_strtab_intern(&t->labels, s, INT32_MAX);
+    if (code < 0)
+        return nn_errf(e, NN_ENOMEM, "%s: out of memory", c->rd.name);
+    t->code[t->rows] = code;
+    return NN_OK;
+}
+
+/* Room for one more row. */
+static int grow_row(table *t, int64_t nfeat, const char *fn, nn_err *e)
+{
+    size_t need = (size_t)(t->rows + 1);
+    nn_real *gx = grow(t->x, &t->xcap, need * (size_t)nfeat, sizeof *t->x);
+    if (gx)
+        t->x = gx;
+    nn_real *gy = t->mode == LAB_DEFER ? t->y : grow(t->y, &t->ycap, need, sizeof *t->y);
+    if (gy)
+        t->y = gy;
+    int *gc = t->mode == LAB_DEFER ? grow(t->code, &t->ccap, need, sizeof *t->code) : t->code;
+    if (gc)
+        t->code = gc;
+    if (!gx || (t->mode != LAB_DEFER && !gy) || (t->mode == LAB_DEFER && !gc))
+        return nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
+    return NN_OK;
+}
+
+static int read_rows(csv *c, const hdr *h, const nn_load_opts *o, table *t, nn_err *e)
+{
+    const char *fn = c->rd.name;
+    int64_t nfeat = h->k - 1, line = 0;
+    int rc;
+    while ((rc = next_record(c, &line, e)) == 1) {
+        if (c->nf != h->k)
+            return nn_errf(e, NN_EFORMAT, "%s: line %lld: expected %d fields, found %d", fn,
+                           (long long)line, h->k, c->nf);
+        if (t->rows >= c->max_elems || (t->rows + 1) > c->max_elems / nfeat)
+            return nn_errf(e, NN_ELIMIT, "%s: line %lld: more than the limit of %lld values", fn,
+                           (long long)line, (long long)c->max_elems);
+        if ((rc = grow_row(t, nfeat, fn, e)) < 0)
+            return rc;
+        nn_real *xr = t->x + t->rows * nfeat;
+        for (int f = 0; f < nfeat; f++)
+            if ((rc = feature_cell(c, h, t, f, line, &xr[f], e)) < 0)
+                return rc;
+        if ((rc = label_cell(c, h, t, o, line, e)) < 0)
+            return rc;
+        t->rows++;
+    }
+    if (rc < 0)
+        return rc;
+    if (t->rows == 0)
+        return nn_errf(e, NN_EFORMAT, "%s: no data rows after the header", fn);
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Finishing                                                                */
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Deferred labels as classes: integers sorted numerically when every label
+ * is one, else texts sorted bytewise.  d->y [n], d->class_names. */
+static int labels_as_classes(nn_dataset *d, const table *t, const char *fn, const char *colname,
+                             nn_err *e)
+{
+    int nl = t->labels.n, nu = 0, rc = NN_ENOMEM;
+    long long *val = NULL, *uniq = NULL;
+    int *cls = malloc((size_t)(nl ? nl : 1) * sizeof *cls);   /* label code -> class */
+    char b1[CSV_SHOW + 4];
+    if (!cls)
+        goto out;
+    if (t->all_int) {
+        val = malloc((size_t)nl * sizeof *val);
+        uniq = malloc((size_t)nl * sizeof *uniq);
+        if (!val || !uniq)
+            goto out;
+        for (int i = 0; i < nl; i++)
+            nn_data_parse_int(nn_strtab_text(&t->labels, i), &val[i]);
+        memcpy(uniq, val, (size_t)nl * sizeof *uniq);
+        qsort(uniq, (size_t)nl, sizeof *uniq, cmp_ll);
+        for (int i = 0; i < nl; i++)
+            if (i == 0 || uniq[i] != uniq[nu - 1])
+                uniq[nu++] = uniq[i];
+        for (int i = 0; i < nl; i++)
+            cls[i] = (int)((long long *)bsearch(&val[i], uniq, (size_t)nu, sizeof *uniq, cmp_ll) -
+                           uniq);
+    } else {
+        nu = nl;
+        if (nn_strtab_sorted_ranks(&t->labels, cls))
+            goto out;
+    }
+    if (nu > NN_DATA_MAX_CLASSES) {
+        rc = nn_errf(e, NN_ELIMIT,
+                     "%s: label column \"%s\" has %d distinct values, over the limit of %d classes (a target? use label kind numeric)",
+                     fn, show(colname, b1, sizeof b1), nu, NN_DATA_MAX_CLASSES);
+        goto out;
+    }
+    if (!(d->class_names = calloc((size_t)nu, sizeof *d->class_names)))
+        goto out;
+    d->n_classes = nu;
+    for (int i = 0; i < nl; i++) {
+        char num[32];
+        if (d->class_names[cls[i]])
+            continue;
+        if (t->all_int)
+            snprintf(num, sizeof num, "%lld", val[i]);
+        if (!(d->class_names[cls[i]] = strdup(t->all_int ? num : nn_strtab_text(&t->labels, i))))
+            goto out;
+    }
+    if (nn_tensor_alloc(&d->y, 1, &t->rows) < 0)
+        goto out;
+    for (int64_t r = 0; r < t->rows; r++)
+        d->y.data[r] = (nn_real)cls[t->code[r]];
+    rc = NN_OK;
+out:
+    if (rc == NN_ENOMEM)
+        nn_errf(e, rc, "%s: out of memory for the class labels", fn);
+    free(cls);
+    free(val);
+    free(uniq);
+    return rc;
+}
+
+/* Deferred numeric labels as targets y [n, 1]. */
+static int labels_as_numbers(nn_dataset *d, const table *t, const char *fn, nn_err *e)
+{
+    int64_t dim[2] = {t->rows, 1};
+    if (nn_tensor_alloc(&d->y, 2, dim) < 0)
+        return nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
+    for (int64_t r = 0; r < t->rows; r++) {
+        double v = 0;
+        parse_real(nn_strtab_text(&t->labels, t->code[r]), &v);
+        d->y.data[r] = (nn_real)v;
+    }
+    return NN_OK;
+}
+
+static int finish_labels(nn_dataset *d, table *t, const hdr *h, const nn_load_opts *o,
+                         const char *fn, nn_err *e)
+{
+    if (t->mode == LAB_DEFER) {
+        int classes = o->label_kind == NN_LABEL_CLASS || !t->all_num ||
+                      (t->all_int && t->labels.n <= NN_DATA_MAX_CLASSES);
+        return classes ? labels_as_classes(d, t, fn, col_name(h, h->lab), e)
+                       : labels_as_numbers(d, t, fn, e);
+    }
+    d->y.data = t->y;
+    t->y = NULL;
+    d->y.dim[0] = t->rows;
+    if (t->mode == LAB_NUMERIC) {
+        d->y.rank = 2;
+        d->y.dim[1] = 1;
+        return NN_OK;
+    }
+    d->y.rank = 1;
+    int rc = nn_data_copy_classes(d, o);
+    return rc < 0 ? nn_errf(e, rc, "%s: out of memory", fn) : NN_OK;
+}
+
+/* The columns' descriptions; text codes renumbered in sorted order. */
+static int finish_columns(nn_dataset *d, table *t, const hdr *h, const char *fn, nn_err *e)
+{
+    int64_t nfeat = h->k - 1;
+    int *rank = NULL;
+    if (!(d->cols = calloc((size_t)nfeat, sizeof *d->cols)) ||
+        !(d->label_name = strdup(col_name(h, h->lab))))
+        goto oom;
+    d->n_cols = (int)nfeat;
+    for (int f = 0; f < nfeat; f++) {
+        col *cl = &t->cols[f];
+        nn_column *dc = &d->cols[f];
+        if (!(dc->name = strdup(col_name(h, file_col(h, f)))))
+            goto oom;
+        dc->file_col = file_col(h, f) + 1;
+        dc->n_missing = cl->n_missing;
+        dc->missing_line = cl->missing_line;
+        if (!cl->text)
+            continue;
+        int n = cl->cats.n;
+        rank = malloc((size_t)(n ? n : 1) * sizeof *rank);
+        if (!rank || !(dc->cats = calloc((size_t)(n ? n : 1), sizeof *dc->cats)) ||
+            nn_strtab_sorted_ranks(&cl->cats, rank))
+            goto oom;
+        dc->n_cats = n;
+        for (int i = 0; i < n; i++)
+            if (!(dc->cats[rank[i]] = strdup(nn_strtab_text(&cl->cats, i))))
+                goto oom;
+        for (int64_t r = 0; r < t->rows; r++) {
+            nn_real *v = &d->x.data[r * nfeat + f];
+            if (!isnan(*v))
+                *v = (nn_real)rank[(int)*v];
+        }
+        free(rank);
+        rank = NULL;
+    }
+    return NN_OK;
+oom:
+    free(rank);
+    return nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The reader                                                               */
+
+/* Opens the file (again) and reads the header. */
+static int csv_start(csv *c, const char *path, const nn_load_opts *o, hdr *h, nn_err *e)
+{
+    nn_rd_close(&c->rd);
+    free(h->text);
+    free(h->off);
+    memset(h, 0, sizeof *h);
+    c->line = 1;
+    c->n_back = 0;
+    int rc = nn_rd_open(&c->rd, path, e);
+    if (rc < 0)
+        return rc;
+    skip_bom(c);
+    return read_header(c, o, h, e);
+}
+
 int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err *e)
 {
     nn_load_opts def;
     csv c;
-    nn_classmap map = {0};
-    char *htext = NULL, *arena = NULL;
-    size_t *hoff = NULL, *loff = NULL;
-    nn_real *xb = NULL, *yb = NULL;
-    size_t xcap = 0, ycap = 0, acap = 0, alen = 0, lcap = 0;
-    int64_t rows = 0, line = 0;
-    int all_int = 1, all_num = 1, rc;
-    char b1[CSV_SHOW + 4], b2[CSV_SHOW + 4];
+    hdr h = {0};
+    table t = {0};
+    int rc;
 
     memset(out, 0, sizeof *out);
     memset(&c, 0, sizeof c);
@@ -412,8 +784,7 @@ int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err
         nn_load_opts_default(&def);
         o = &def;
     }
-    c.delim = o->delimiter ? (unsigned char)o->delimiter : ',';
-    if (c.delim == '"' || c.delim == '\n' || c.delim == '\r')
+    if (o->delimiter == '"' || o->delimiter == '\n' || o->delimiter == '\r')
         return nn_errf(e, NN_EINVAL, "the CSV delimiter cannot be a quote or a newline");
     if ((unsigned)o->label_kind > NN_LABEL_NUMERIC)
         return nn_errf(e, NN_EINVAL, "unknown label kind %d", (int)o->label_kind);
@@ -421,187 +792,60 @@ int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err
     c.max_bytes = lim > (INT64_MAX - (1 << 20)) / CSV_BYTES_PER_ELEM
                       ? INT64_MAX : lim * CSV_BYTES_PER_ELEM + (1 << 20);
     c.max_elems = lim;
-    c.line = 1;
-    if ((rc = nn_rd_open(&c.rd, path, e)) < 0)
-        return rc;
-    const char *fn = c.rd.name;
-    skip_bom(&c);
-
-    /* The header. */
-    if ((rc = next_record(&c, &line, e)) < 0)
+    c.delim = o->delimiter ? (unsigned char)o->delimiter : 0;
+    if (!c.delim && (c.delim = detect_delimiter(path, e)) < 0)
+        return c.delim;
+    t.mode = o->label_kind == NN_LABEL_NUMERIC ? LAB_NUMERIC : o->classes ? LAB_MAP : LAB_DEFER;
+    if ((rc = csv_start(&c, path, o, &h, e)) < 0)
         goto out;
-    if (rc == 0) {
-        rc = nn_errf(e, NN_EFORMAT, "%s: empty file (a header row is required)", fn);
+    if (t.mode == LAB_MAP && (rc = nn_classmap_init(&t.map, o, c.rd.name, e)) < 0)
         goto out;
-    }
-    int k = c.nf;
-    if (k < 2) {
-        rc = nn_errf(e, NN_EFORMAT, "%s: line %lld: the header has 1 column; features and a label need at least 2",
-                     fn, (long long)line);
+    if (!(t.cols = calloc((size_t)(h.k - 1), sizeof *t.cols))) {
+        rc = nn_errf(e, NN_ENOMEM, "%s: out of memory", c.rd.name);
         goto out;
     }
-    htext = malloc(c.len);
-    hoff = malloc((size_t)k * sizeof *hoff);
-    if (!htext || !hoff) {
-        rc = nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
-        goto out;
-    }
-    memcpy(htext, c.text, c.len);
-    memcpy(hoff, c.off, (size_t)k * sizeof *hoff);
-    int lab = find_label(o->label, htext, hoff, k);
-    if (lab < 0) {
-        rc = nn_errf(e, NN_EINVAL, "%s: no label column \"%s\" (not a header name, nor an index 0..%d)",
-                     fn, show(o->label, b1, sizeof b1), k - 1);
-        goto out;
-    }
-    const char *labname = htext + hoff[lab];
-    int64_t nfeat = k - 1;
-
-    int mode = o->label_kind == NN_LABEL_NUMERIC ? LAB_NUMERIC : o->classes ? LAB_MAP : LAB_DEFER;
-    if (mode == LAB_MAP && (rc = nn_classmap_init(&map, o, fn, e)) < 0)
-        goto out;
-
-    /* The rows. */
-    while ((rc = next_record(&c, &line, e)) == 1) {
-        if (c.nf != k) {
-            rc = nn_errf(e, NN_EFORMAT, "%s: line %lld: expected %d fields, found %d", fn,
-                         (long long)line, k, c.nf);
+    /* At most two passes: a column that held numbers before its first text
+     * is read again from the start, as text throughout. */
+    for (int pass = 0;; pass++) {
+        table_reset(&t);
+        if (pass > 0 && (rc = csv_start(&c, path, o, &h, e)) < 0)
             goto out;
+        for (int f = 0; f < h.k - 1; f++) {
+            nn_strtab_free(&t.cols[f].cats);
+            t.cols[f].has_number = 0;
+            t.cols[f].n_missing = t.cols[f].missing_line = 0;
         }
-        if (rows >= lim || (rows + 1) > lim / nfeat) {
-            rc = nn_errf(e, NN_ELIMIT, "%s: line %lld: more than the limit of %lld values", fn,
-                         (long long)line, (long long)lim);
+        if ((rc = read_rows(&c, &h, o, &t, e)) < 0)
             goto out;
-        }
-        nn_real *gx = grow(xb, &xcap, (size_t)((rows + 1) * nfeat), sizeof *xb);
-        if (gx)
-            xb = gx;
-        nn_real *gy = grow(yb, &ycap, (size_t)(rows + 1), sizeof *yb);
-        if (gy)
-            yb = gy;
-        if (!gx || !gy) {
-            rc = nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
-            goto out;
-        }
-        nn_real *xr = xb + rows * nfeat;
-        for (int j = 0; j < k; j++) {
-            const char *s = c.text + c.off[j];
-            double v;
-            int pr;
-            if (j == lab)
-                continue;
-            if ((pr = parse_real(s, &v)) != 0) {
-                rc = nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d (\"%s\"): %s: \"%s\"", fn,
-                             (long long)line, j + 1, show(htext + hoff[j], b1, sizeof b1),
-                             pr == 1 ? "not a number" : pr == 2 ? "NaN is not allowed"
-                                                                : "infinite or out of range",
-                             show(s, b2, sizeof b2));
-                goto out;
-            }
-            *xr++ = (nn_real)v;
-        }
-
-        const char *s = c.text + c.off[lab];
-        double v;
-        long long iv;
-        int pr = parse_real(s, &v);
-        if (!*s) {
-            rc = nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d (\"%s\"): empty label", fn,
-                         (long long)line, lab + 1, show(labname, b1, sizeof b1));
-            goto out;
-        }
-        if (mode == LAB_MAP) {
-            int idx = nn_classmap_find(&map, s);
-            if (idx < 0) {
-                rc = nn_errf(e, NN_EFORMAT, "%s: line %lld: label \"%s\" is not one of the %d given classes",
-                             fn, (long long)line, show(s, b1, sizeof b1), map.n);
-                goto out;
-            }
-            yb[rows] = (nn_real)idx;
-        } else if (pr != 0 && (mode == LAB_NUMERIC || (pr != 1 && o->label_kind == NN_LABEL_AUTO))) {
-            /* A numeric label must be a finite number; under AUTO a "nan" or
-             * "inf" among labels is a missing or broken value, not a class. */
-            rc = nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d (\"%s\"): %s: \"%s\"", fn,
-                         (long long)line, lab + 1, show(labname, b1, sizeof b1),
-                         pr == 1 ? "not a number" : pr == 2 ? "NaN is not allowed"
-                                                            : "infinite or out of range",
-                         show(s, b2, sizeof b2));
-            goto out;
-        } else if (mode == LAB_NUMERIC) {
-            yb[rows] = (nn_real)v;
-        } else {
-            size_t n = strlen(s) + 1;
-            all_num &= pr == 0;
-            all_int &= nn_data_parse_int(s, &iv);
-            char *ga = grow(arena, &acap, alen + n, 1);
-            if (ga)
-                arena = ga;
-            size_t *gl = grow(loff, &lcap, (size_t)rows + 1, sizeof *loff);
-            if (gl)
-                loff = gl;
-            if (!ga || !gl) {
-                rc = nn_errf(e, NN_ENOMEM, "%s: out of memory", fn);
-                goto out;
-            }
-            memcpy(arena + alen, s, n);
-            loff[rows] = alen;
-            alen += n;
-        }
-        rows++;
-    }
-    if (rc < 0)
-        goto out;
-    if (rows == 0) {
-        rc = nn_errf(e, NN_EFORMAT, "%s: no data rows after the header", fn);
-        goto out;
+        if (!t.retry)
+            break;
     }
 
-    /* x [rows, nfeat]: hand the buffer over, trimmed. */
-    nn_real *t = realloc(xb, (size_t)(rows * nfeat) * sizeof *xb);
-    if (t)
-        xb = t;
+    /* x [rows, k-1]: the buffer handed over, trimmed */
+    int64_t nfeat = h.k - 1;
+    nn_real *x = realloc(t.x, (size_t)(t.rows * nfeat) * sizeof *t.x);
+    if (x)
+        t.x = x;
     out->x.rank = 2;
-    out->x.dim[0] = rows;
+    out->x.dim[0] = t.rows;
     out->x.dim[1] = nfeat;
-    out->x.data = xb;
-    xb = NULL;
-
-    if (mode == LAB_DEFER && (all_int || !all_num || o->label_kind == NN_LABEL_CLASS)) {
-        rc = finish_classes(out, arena, loff, rows, all_int, fn, labname, e);
+    out->x.data = t.x;
+    t.x = NULL;
+    if ((rc = finish_labels(out, &t, &h, o, c.rd.name, e)) < 0 ||
+        (rc = finish_columns(out, &t, &h, c.rd.name, e)) < 0)
         goto out;
-    }
-    if (mode == LAB_DEFER) {
-        /* AUTO with non-integer numbers: numeric targets. */
-        for (int64_t i = 0; i < rows; i++) {
-            double v = 0;
-            parse_real(arena + loff[i], &v);
-            yb[i] = (nn_real)v;
-        }
-    }
-    out->y.data = yb;
-    yb = NULL;
-    if (mode == LAB_MAP) {
-        out->y.rank = 1;
-        out->y.dim[0] = rows;
-        if ((rc = nn_data_copy_classes(out, o)) < 0)
-            nn_errf(e, rc, "%s: out of memory", fn);
-    } else {
-        out->y.rank = 2;
-        out->y.dim[0] = rows;
-        out->y.dim[1] = 1;
-    }
 
 out:
     nn_rd_close(&c.rd);
-    nn_classmap_free(&map);
+    nn_classmap_free(&t.map);
+    table_reset(&t);
+    for (int f = 0; t.cols && f < h.k - 1; f++)
+        nn_strtab_free(&t.cols[f].cats);
+    free(t.cols);
     free(c.text);
     free(c.off);
-    free(htext);
-    free(hoff);
-    free(arena);
-    free(loff);
-    free(xb);
-    free(yb);
+    free(h.text);
+    free(h.off);
     if (rc < 0)
         nn_dataset_free(out);
     return rc < 0 ? rc : NN_OK;

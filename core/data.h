@@ -19,11 +19,32 @@
 #include "nn.h"
 #include "tensor.h"
 
+/* Most classes a reader creates (and most distinct texts of a text column):
+ * a label column with more distinct values is almost certainly a regression
+ * target or an id, and each class costs a name. */
+#define NN_DATA_MAX_CLASSES 65536
+
+/* A feature column of a table (CSV): what its column of x holds. */
+typedef struct nn_column {
+    char *name;           /* the header's name (UTF-8) */
+    int file_col;         /* its place in the file, 1-based (the label counted) */
+    int n_cats;           /* > 0: a text column; x holds codes 0 .. n_cats-1 */
+    char **cats;          /* its n_cats distinct texts, sorted bytewise */
+    int64_t n_missing;    /* values missing in the file (NaN in x) */
+    int64_t missing_line; /* the file's line of the first of them; 0 if none */
+} nn_column;
+
 typedef struct nn_dataset {
     nn_tensor x;          /* [n, ...features] */
     nn_tensor y;          /* [n] class indices when n_classes > 0, else [n, ...] targets */
     int n_classes;        /* > 0: classification */
     char **class_names;   /* n_classes owned strings, or NULL */
+    /* Tables (CSV) only, else 0 / NULL: x is [n, n_cols] and cols[j] says
+     * what column j holds.  Such an x may hold NaN (a missing value) and
+     * text codes, which preprocessing (prep.h) turns into features. */
+    int n_cols;
+    nn_column *cols;
+    char *label_name;     /* the label column's header name */
 } nn_dataset;
 
 /* How a label column or label file is interpreted. */
@@ -38,7 +59,7 @@ typedef struct nn_load_opts {
      * decimal ("4"); a name is tried first.  NULL: the last column. */
     const char *label;
     nn_label_kind label_kind;
-    char delimiter;               /* CSV field separator; 0 means ',' */
+    char delimiter;               /* CSV field separator; 0: detected from the header */
     int scale_u8;                 /* uint8 features (IDX, NPY) become x / 255 */
     /* When given, class labels must be among these names and map to their
      * index (a test set uses its training set's mapping).  Not owned. */
@@ -47,21 +68,48 @@ typedef struct nn_load_opts {
     int64_t max_elems;            /* per tensor; 0 means NN_TENSOR_MAX_ELEMS */
 } nn_load_opts;
 
-/* Defaults: last column is the label, AUTO, ',', scale_u8 on, no classes. */
+/* Defaults: last column is the label, AUTO, delimiter detected, scale_u8 on,
+ * no classes. */
 void nn_load_opts_default(nn_load_opts *o);
 
 /* Frees everything d owns and zeroes it. */
 void nn_dataset_free(nn_dataset *d);
 
+/* Frees n columns and the array (NULL: nothing). */
+void nn_columns_free(nn_column *c, int n);
+
+/* 1 when each of the n class names is a finite number ("25", "-1.5"): then
+ * the labels read as numeric targets too (a label column of integers is a
+ * classification's classes or a regression's values, as the loss asks). */
+int nn_class_names_numeric(char *const *names, int n);
+
+/* Class indices in y become the numbers their class names spell (y [n]
+ * becomes [n, 1]; per-step labels [n, T] keep their shape) and the classes
+ * go.  NN_EINVAL when a name is not a number. */
+int nn_dataset_labels_to_targets(nn_dataset *d, nn_err *e);
+
 /* Number of samples (x's first dimension). */
 int64_t nn_dataset_len(const nn_dataset *d);
 
-/* CSV with a header row.  Every column but the label column is a numeric
- * feature; x is [n, columns-1].  Class labels (text, or integers under AUTO)
- * are mapped to indices: integers sorted numerically, text sorted bytewise,
- * and the names kept in class_names.  Numeric targets make y [n, 1].
- * Quoted fields ("a, b" and "" escapes), CRLF and a trailing newline are
- * accepted; blank lines are skipped.  Errors name line and column. */
+/* CSV with a header row: every column but the label column is a feature
+ * column, x is [n, columns-1] and d->cols describes the columns.
+ *   - Numbers are read as numbers.  A column holding any other text is a
+ *     text column: its distinct texts become d->cols[j].cats (sorted
+ *     bytewise) and x holds each row's code.
+ *   - A missing value (an empty field, NA, N/A, NaN, nan, NULL, null, None or
+ *     ?) is NaN in x, counted with the line of the first one; preprocessing
+ *     decides what becomes of it.  A missing label is an error.
+ *   - Labels: under AUTO, integers are classes (sorted numerically, "07" and
+ *     "7" the same class) when there are at most NN_DATA_MAX_CLASSES of them,
+ *     other numbers (and integers with more distinct values) numeric targets
+ *     y [n, 1], text classes (sorted bytewise); CLASS makes any label a
+ *     class, NUMERIC any label a number.
+ *   - The delimiter is opts->delimiter, or when 0 the one of , ; TAB | that
+ *     occurs most often outside quotes in the header line (',' on a tie or
+ *     when none does).
+ *   - Text is UTF-8 (a byte-order mark is dropped).  Quoted fields ("a, b"
+ *     and "" escapes), CRLF and a trailing newline are accepted; blank lines
+ *     are skipped.  Errors name line and column. */
 int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err *e);
 
 /* One IDX file into a tensor of its own shape, values converted to nn_real.
@@ -90,12 +138,5 @@ int nn_npy_read_pair(const char *x_path, const char *y_path, const nn_load_opts 
  * bytes (after gzip), not from the file names. */
 int nn_dataset_load(const char *const *paths, int n_paths, const nn_load_opts *o,
                     nn_dataset *out, nn_err *e);
-
-/* Per-feature mean and standard deviation of x (over all samples).  mean and
- * std have nn_tensor_row_size(&d->x) entries; a std of 0 is stored as 1. */
-int nn_dataset_feature_stats(const nn_dataset *d, double *mean, double *std);
-
-/* x = (x - mean) / std, per feature. */
-void nn_dataset_standardize(nn_dataset *d, const double *mean, const double *std);
 
 #endif

@@ -9,7 +9,7 @@
  * element limit, computed without overflow) before anything is allocated; the
  * file must hold exactly the bytes the shape describes, no fewer and no more.
  */
-#include "data_int.h"
+#include "reader.h"
 
 #include <string.h>
 

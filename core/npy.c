@@ -17,7 +17,7 @@
  * limit before the data are allocated; the data must be exactly the bytes the
  * shape and dtype describe.
  */
-#include "data_int.h"
+#include "reader.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -113,6 +113,55 @@ const char *nn_stop_reason_name(nn_stop_reason r)
 
 /* An output [..., C] is out / C rows of C values: one row per step of a
  * sequence output [T, C], one row otherwise. */
+static const char *const monitor_names[NN_MON_COUNT] = {"val_loss", "val_accuracy", "loss",
+                                                        "accuracy"};
+
+const char *nn_monitor_name(nn_monitor m)
+{
+    return (unsigned)m < NN_MON_COUNT ? monitor_names[m] : "?";
+}
+
+int nn_monitor_from_name(const char *s)
+{
+    for (int i = 0; s && i < NN_MON_COUNT; i++)
+        if (!strcmp(s, monitor_names[i]))
+            return i;
+    return -1;
+}
+
+int nn_monitor_needs_validation(nn_monitor m)
+{
+    return m == NN_MON_VAL_LOSS || m == NN_MON_VAL_ACCURACY;
+}
+
+int nn_monitor_lower_is_better(nn_monitor m)
+{
+    return m == NN_MON_VAL_LOSS || m == NN_MON_LOSS;
+}
+
+nn_monitor nn_train_monitor(const nn_train_cfg *c, int have_val)
+{
+    if (c->early.enabled)
+        return c->early.monitor;
+    return have_val ? NN_MON_VAL_LOSS : NN_MON_LOSS;
+}
+
+int nn_train_needs_validation(const nn_train_cfg *c)
+{
+    return c->early.enabled && nn_monitor_needs_validation(c->early.monitor);
+}
+
+double nn_epoch_metric(const nn_epoch_metrics *em, nn_monitor m)
+{
+    switch (m) {
+    case NN_MON_VAL_LOSS: return em->val_loss;
+    case NN_MON_VAL_ACCURACY: return em->val_accuracy;
+    case NN_MON_LOSS: return em->loss;
+    case NN_MON_ACCURACY: return em->accuracy;
+    default: return NAN;
+    }
+}
+
 static int64_t out_rows(const nn_model *m, int64_t *cols)
 {
     nn_shape os = nn_model_out_shape(m);
@@ -194,6 +243,17 @@ static int check_data(const nn_model *m, const nn_dataset *d, const char *what, 
     int rc = nn_data_fits(m, &xs, d->n_classes, &ys, what, e);
     if (rc)
         return rc;
+    /* a raw table's text codes and missing values are not features yet */
+    for (int j = 0; j < d->n_cols; j++)
+        if (d->cols[j].n_cats > 0)
+            return nn_errf(e, NN_EINVAL, "the %s data's column '%.60s' holds text: encode it first "
+                           "(preprocessing, prep.h)", what, d->cols[j].name);
+    int64_t nx = nn_tensor_numel(&d->x);
+    for (int64_t i = 0; i < nx; i++)
+        if (!isfinite(d->x.data[i]))
+            return nn_errf(e, NN_EINVAL, "the %s data hold a missing or non-finite value (sample %lld): "
+                           "fill missing values first (preprocessing)", what,
+                           (long long)(i / nn_tensor_row_size(&d->x)));
     int64_t per = class_labels(m, d->n_classes, nn_tensor_row_size(&d->y));
     int is_class = per > 0;
     if (is_class) {
@@ -240,11 +300,50 @@ static int check_cfg(const nn_train_cfg *c, int have_val, nn_err *e)
         return nn_errf(e, NN_EINVAL, "validation_split must be in [0, 1)");
     if (!(c->optim.lr > 0) || !isfinite(c->optim.lr))
         return nn_errf(e, NN_EINVAL, "the learning rate must be positive");
-    if (c->early.enabled && !have_val &&
-        (c->early.monitor == NN_MON_VAL_LOSS || c->early.monitor == NN_MON_VAL_ACCURACY))
+    if (!have_val && nn_train_needs_validation(c))
         return nn_errf(e, NN_EINVAL,
                        "early_stopping monitors a validation metric but there is no "
                        "validation data (set validation_split or give a validation set)");
+    return NN_OK;
+}
+
+int nn_train_split(int64_t n, const nn_train_cfg *cfg, int64_t **train, int64_t *n_train,
+                   int64_t **val, int64_t *n_val, nn_err *e)
+{
+    *train = *val = NULL;
+    *n_train = *n_val = 0;
+    int64_t nv = 0;
+    if (cfg->validation_split > 0) {
+        nv = (int64_t)floor((double)n * cfg->validation_split);
+        if (nv < 1)
+            nv = 1;
+        if (nv >= n)
+            return nn_errf(e, NN_EINVAL, "validation_split %g of %lld samples leaves none to train on",
+                           cfg->validation_split, (long long)n);
+    }
+    int64_t *idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *idx);
+    int64_t *vi = nv ? malloc((size_t)nv * sizeof *vi) : NULL;
+    if (!idx || (nv && !vi)) {
+        free(idx);
+        free(vi);
+        return nn_errf(e, NN_ENOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
+    if (nv) {
+        nn_rng r;
+        nn_rng_seed(&r, cfg->seed, STREAM_SPLIT);
+        nn_rng_shuffle(&r, idx, n);
+        memcpy(vi, idx, (size_t)nv * sizeof *vi);
+        memmove(idx, idx + nv, (size_t)(n - nv) * sizeof *idx);
+        /* natural order within each part, so that shuffle=false means file order */
+        qsort(idx, (size_t)(n - nv), sizeof *idx, cmp_i64);
+        qsort(vi, (size_t)nv, sizeof *vi, cmp_i64);
+    }
+    *train = idx;
+    *n_train = n - nv;
+    *val = vi;
+    *n_val = nv;
     return NN_OK;
 }
 
@@ -279,46 +378,23 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     t->loss_cols = (int)cols;
 
     /* which samples train and which validate */
-    int64_t n = nn_dataset_len(train);
-    t->train_idx = malloc((size_t)n * sizeof *t->train_idx);
-    if (!t->train_idx)
-        goto out;
-    for (int64_t i = 0; i < n; i++)
-        t->train_idx[i] = i;
-    t->n_train = n;
     if (val) {
+        int64_t *none = NULL, zero = 0;
+        nn_train_cfg whole = *cfg;
+        whole.validation_split = 0;
+        if ((rc = nn_train_split(nn_dataset_len(train), &whole, &t->train_idx, &t->n_train, &none,
+                                 &zero, e)) ||
+            (rc = nn_train_split(nn_dataset_len(val), &whole, &t->val_idx, &t->n_val, &none,
+                                 &zero, e)))
+            goto out;
         t->valds = val;
-        t->n_val = nn_dataset_len(val);
-        t->val_idx = malloc((size_t)t->n_val * sizeof *t->val_idx);
-        if (!t->val_idx)
+    } else {
+        if ((rc = nn_train_split(nn_dataset_len(train), cfg, &t->train_idx, &t->n_train,
+                                 &t->val_idx, &t->n_val, e)))
             goto out;
-        for (int64_t i = 0; i < t->n_val; i++)
-            t->val_idx[i] = i;
-    } else if (cfg->validation_split > 0) {
-        int64_t nv = (int64_t)floor((double)n * cfg->validation_split);
-        if (nv < 1)
-            nv = 1;
-        if (nv >= n) {
-            rc = nn_errf(e, NN_EINVAL,
-                         "validation_split %g of %lld samples leaves none to train on",
-                         cfg->validation_split, (long long)n);
-            goto out;
-        }
-        nn_rng r;
-        nn_rng_seed(&r, cfg->seed, STREAM_SPLIT);
-        nn_rng_shuffle(&r, t->train_idx, n);
-        t->val_idx = malloc((size_t)nv * sizeof *t->val_idx);
-        if (!t->val_idx)
-            goto out;
-        memcpy(t->val_idx, t->train_idx, (size_t)nv * sizeof *t->val_idx);
-        memmove(t->train_idx, t->train_idx + nv, (size_t)(n - nv) * sizeof *t->train_idx);
-        t->n_train = n - nv;
-        t->n_val = nv;
-        t->valds = train;
-        /* natural order within each part, so that shuffle=false means file order */
-        qsort(t->train_idx, (size_t)t->n_train, sizeof *t->train_idx, cmp_i64);
-        qsort(t->val_idx, (size_t)t->n_val, sizeof *t->val_idx, cmp_i64);
+        t->valds = t->n_val > 0 ? train : NULL;
     }
+    rc = NN_ENOMEM;
 
     t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
     t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
@@ -547,16 +623,9 @@ static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
 /* The monitored value of an epoch, and whether lower is better. */
 static double monitored(const nn_trainer *t, const nn_epoch_metrics *m, int *lower_better)
 {
-    nn_monitor mon = t->cfg.early.monitor;
-    if (!t->cfg.early.enabled)
-        mon = t->n_val > 0 ? NN_MON_VAL_LOSS : NN_MON_LOSS;
-    *lower_better = mon == NN_MON_VAL_LOSS || mon == NN_MON_LOSS;
-    switch (mon) {
-    case NN_MON_VAL_LOSS: return m->val_loss;
-    case NN_MON_VAL_ACCURACY: return m->val_accuracy;
-    case NN_MON_LOSS: return m->loss;
-    default: return m->accuracy;
-    }
+    nn_monitor mon = nn_train_monitor(&t->cfg, t->n_val > 0);
+    *lower_better = nn_monitor_lower_is_better(mon);
+    return nn_epoch_metric(m, mon);
 }
 
 /* Copies the model's parameters and buffers to snap (back = 0) or back from it. */

@@ -27,7 +27,18 @@ typedef enum nn_monitor {
     NN_MON_VAL_ACCURACY,
     NN_MON_LOSS,
     NN_MON_ACCURACY,
+    NN_MON_COUNT
 } nn_monitor;
+
+/* "val_loss", "val_accuracy", "loss", "accuracy" ("?" out of range), and
+ * back (-1 when unknown). */
+const char *nn_monitor_name(nn_monitor m);
+int nn_monitor_from_name(const char *s);
+
+/* Whether the metric is a validation metric (the run then needs validation
+ * data), and whether lower values are better. */
+int nn_monitor_needs_validation(nn_monitor m);
+int nn_monitor_lower_is_better(nn_monitor m);
 
 typedef struct nn_early_stop {
     int enabled;
@@ -53,6 +64,23 @@ typedef struct nn_train_cfg {
 } nn_train_cfg;
 
 void nn_train_cfg_default(nn_train_cfg *c);
+
+/* The metric a run ranks its epochs by ("best" weights, early stopping):
+ * early.monitor when early stopping is on, else val_loss when the run has
+ * validation data and loss when it has none. */
+nn_monitor nn_train_monitor(const nn_train_cfg *c, int have_val);
+
+/* Whether cfg needs validation data: early stopping on a validation metric. */
+int nn_train_needs_validation(const nn_train_cfg *c);
+
+/* The samples of a dataset of n that train and that validate under
+ * cfg->validation_split: a seeded random part of floor(n * split) samples
+ * (at least 1) validates, the rest trains, each part in file order.  With
+ * no split every sample trains.  *train and *val (may be NULL when *n_val
+ * is 0) are owned by the caller.  NN_EINVAL when the split leaves nothing
+ * to train on.  The trainer itself splits with this function. */
+int nn_train_split(int64_t n, const nn_train_cfg *cfg, int64_t **train, int64_t *n_train,
+                   int64_t **val, int64_t *n_val, nn_err *e);
 
 typedef enum nn_stop_reason {
     NN_STOP_NONE = 0,          /* still running (or never ran) */
@@ -94,6 +122,9 @@ typedef struct nn_epoch_metrics {
     double samples_per_sec;
     int is_best;               /* the best epoch so far by the monitored metric */
 } nn_epoch_metrics;
+
+/* An epoch's value of metric m (NAN when it has none). */
+double nn_epoch_metric(const nn_epoch_metrics *em, nn_monitor m);
 
 typedef struct nn_callbacks {
     void *user;

@@ -13,9 +13,12 @@
 #include "cli_train.h"
 
 #include "blas_env.h"
+#include "prep_json.h"
+#include "weights_meta.h"
 
 #include "gemm.h"
 #include "model.h"
+#include "prep.h"
 #include "spec_json.h"
 #include "train.h"
 #include "version.h"
@@ -72,7 +75,8 @@ static void usage(FILE *f)
             "  --batch-size N      override training.batch_size\n"
             "  --seed S            override training.seed\n"
             "  --threads N         compute threads (default: all cores, %ld here)\n"
-            "  --standardize       scale every feature to mean 0, std 1 (training statistics)\n"
+            "  --standardize       scale every numeric feature to mean 0, std 1 (training\n"
+            "                      statistics): training.preprocess.standardize = true\n"
             "  --no-scale          keep uint8 images in 0..255 instead of 0..1\n"
             "  --out FILE          write the trained weights (safetensors)\n"
             "  --quiet             only the final results\n",
@@ -337,15 +341,9 @@ static void describe(const char *what, const nn_dataset *d)
 /* The metric the run ranks its epochs by (as the trainer does). */
 static double monitored(const nn_train_cfg *c, const nn_epoch_metrics *m, const char **name)
 {
-    nn_monitor mon = c->early.monitor;
-    if (!c->early.enabled)
-        mon = isnan(m->val_loss) ? NN_MON_LOSS : NN_MON_VAL_LOSS;
-    switch (mon) {
-    case NN_MON_VAL_LOSS: *name = "val_loss"; return m->val_loss;
-    case NN_MON_VAL_ACCURACY: *name = "val_accuracy"; return m->val_accuracy;
-    case NN_MON_LOSS: *name = "loss"; return m->loss;
-    default: *name = "accuracy"; return m->accuracy;
-    }
+    nn_monitor mon = nn_train_monitor(c, !isnan(m->val_loss));
+    *name = nn_monitor_name(mon);
+    return nn_epoch_metric(m, mon);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -386,42 +384,95 @@ static long peak_rss_mb(void)
     return ru.ru_maxrss / 1024;
 }
 
-/* Weight-file metadata: the definition, the class names, the scaling. */
+/* The weights file, with the metadata every traind weights file carries. */
 static int write_weights(const opts *o, nn_model *m, const nn_train_cfg *cfg,
-                         const nn_dataset *train, const double *mean, const double *std,
-                         int64_t nfeat)
+                         const nn_prep_cfg *pc, const nn_dataset *train, const nn_prep *prep)
 {
-    json_t *def = spec_json_dump(nn_model_spec(m), cfg);
-    json_t *classes = json_array();
-    json_t *scaling = json_null();
-    for (int i = 0; train->class_names && i < train->n_classes; i++)
-        json_array_append_new(classes, json_string(train->class_names[i]));
-    if (mean) {
-        json_t *jm = json_array(), *js = json_array();
-        for (int64_t i = 0; i < nfeat; i++) {
-            json_array_append_new(jm, json_real(mean[i]));
-            json_array_append_new(js, json_real(std[i]));
-        }
-        json_decref(scaling);
-        scaling = json_pack("{s:o,s:o}", "mean", jm, "std", js);
-    }
-    char *sdef = def ? json_dumps(def, SPEC_JSON_DUMP_FLAGS) : NULL;
-    char *scls = json_dumps(classes, JSON_COMPACT);
-    char *sscale = json_dumps(scaling, JSON_COMPACT | JSON_ENCODE_ANY);
-    const char *meta[] = {"format", "traind", "version", TRAIND_VERSION,
-                          "model", sdef ? sdef : "", "classes", scls ? scls : "[]",
-                          "standardize", sscale ? sscale : "null"};
+    weights_meta wm;
+    char *ptext = prep && !nn_prep_is_identity(prep) ? prep_json_text(prep) : NULL;
+    int rc = weights_meta_build(&wm, nn_model_spec(m), cfg, pc, train->class_names,
+                                train->n_classes, ptext);
     nn_err e;
-    int rc = nn_model_save_weights(m, o->out, meta, 5, &e);
     if (rc)
+        fprintf(stderr, "traind train: out of memory\n");
+    else if ((rc = nn_model_save_weights(m, o->out, wm.kv, wm.n, &e)))
         fprintf(stderr, "traind train: cannot write %s: %s\n", o->out, e.msg);
-    free(sdef);
-    free(scls);
-    free(sscale);
-    json_decref(def);
-    json_decref(classes);
-    json_decref(scaling);
+    weights_meta_free(&wm);
+    free(ptext);
     return rc;
+}
+
+/* The preprocessing request of the definition (its training.preprocess),
+ * with --standardize on top. */
+static int read_prep_cfg(const opts *o, const char *text, size_t len, nn_prep_cfg *pc)
+{
+    spec_json_err je;
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    int rc = spec_json_parse_preprocess(json_object_get(doc, "training"), "/training", pc, &je);
+    json_decref(doc);
+    if (rc) {
+        fprintf(stderr, "traind train: %s: %s: %s\n", o->model, je.path, je.msg);
+        return -1;
+    }
+    if (o->standardize) {
+        if (pc->min_max) {
+            fprintf(stderr, "traind train: --standardize and training.preprocess.min_max exclude "
+                            "each other\n");
+            return -1;
+        }
+        pc->standardize = 1;
+    }
+    return 0;
+}
+
+/* Fits the preprocessing on the rows that train (the validation split's
+ * left out) and applies it to every set. */
+static int preprocess(const opts *o, const nn_train_cfg *cfg, const nn_prep_cfg *pc,
+                      nn_dataset *train, nn_dataset *val, nn_dataset *test, nn_prep *p)
+{
+    int64_t *rows = NULL, *vrows = NULL, n_rows, n_vrows, unseen_val = 0, unseen_test = 0;
+    nn_train_cfg c = *cfg;
+    nn_err e;
+    int rc = -1;
+    if (o->n_val)
+        c.validation_split = 0;
+    if (nn_train_split(nn_dataset_len(train), &c, &rows, &n_rows, &vrows, &n_vrows, &e)) {
+        fprintf(stderr, "traind train: %s\n", e.msg);
+        goto out;
+    }
+    if (nn_prep_fit(pc, train, rows, n_rows, p, &e)) {
+        fprintf(stderr, "traind train: %s: /training/preprocess%s%s: %s\n", o->model,
+                e.field[0] ? "/" : "", e.field, e.msg);
+        goto out;
+    }
+    if (!nn_prep_is_identity(p) &&
+        (nn_prep_apply(p, train, NULL, &e) || (o->n_val && nn_prep_apply(p, val, &unseen_val, &e)) ||
+         (o->n_test && nn_prep_apply(p, test, &unseen_test, &e)))) {
+        fprintf(stderr, "traind train: preprocessing: %s\n", e.msg);
+        goto out;
+    }
+    if (unseen_val + unseen_test > 0 && !o->quiet)
+        printf("note: %lld validation and %lld test values are categories the training rows "
+               "do not have (encoded as all zeros)\n",
+               (long long)unseen_val, (long long)unseen_test);
+    rc = 0;
+out:
+    free(rows);
+    free(vrows);
+    return rc;
+}
+
+/* One line on what preprocessing does, when it does anything. */
+static void describe_prep(const nn_prep *p)
+{
+    int num = 0, hot = 0;
+    if (nn_prep_is_identity(p))
+        return;
+    for (int j = 0; j < p->n_cols; j++)
+        p->cols[j].kind == NN_PREP_NUMERIC ? num++ : hot++;
+    printf("preprocess: %d numeric column%s%s, %d one-hot column%s -> %lld features\n", num,
+           num == 1 ? "" : "s", p->standardize ? " standardized" : p->min_max ? " min-max scaled" : "",
+           hot, hot == 1 ? "" : "s", (long long)p->n_out);
 }
 
 int cli_train_main(int argc, char **argv)
@@ -435,11 +486,13 @@ int cli_train_main(int argc, char **argv)
     nn_dataset train = {0}, val = {0}, test = {0};
     nn_model *m = NULL;
     nn_trainer *t = NULL;
-    double *mean = NULL, *std = NULL;
+    nn_prep_cfg pc;
+    nn_prep prep = {0};
     char *text = NULL;
     progress p = {0};
     nn_err e;
     const double t0 = mono();
+    nn_prep_cfg_default(&pc);
 
     size_t len;
     text = read_text(o.model, &len);
@@ -453,6 +506,8 @@ int cli_train_main(int argc, char **argv)
                 je.path[0] ? ": " : "", je.msg);
         goto out;
     }
+    if (read_prep_cfg(&o, text, len, &pc))
+        goto out;
     if (o.epochs)
         cfg.epochs = (int)o.epochs;
     if (o.batch)
@@ -471,20 +526,8 @@ int cli_train_main(int argc, char **argv)
         (o.n_val && load("validation", o.val, o.n_val, &o, spec.loss, &train, &val)) ||
         (o.n_test && load("test", o.test, o.n_test, &o, spec.loss, &train, &test)))
         goto out;
-    int64_t nfeat = nn_tensor_row_size(&train.x);
-    if (o.standardize) {
-        mean = malloc((size_t)nfeat * sizeof *mean);
-        std = malloc((size_t)nfeat * sizeof *std);
-        if (!mean || !std || nn_dataset_feature_stats(&train, mean, std)) {
-            fprintf(stderr, "traind train: out of memory\n");
-            goto out;
-        }
-        nn_dataset_standardize(&train, mean, std);
-        if (o.n_val)
-            nn_dataset_standardize(&val, mean, std);
-        if (o.n_test)
-            nn_dataset_standardize(&test, mean, std);
-    }
+    if (preprocess(&o, &cfg, &pc, &train, &val, &test, &prep))
+        goto out;
     if (nn_trainer_new(m, &cfg, &train, o.n_val ? &val : NULL, &t, &e)) {
         fprintf(stderr, "traind train: %s\n", e.msg);
         goto out;
@@ -504,6 +547,7 @@ int cli_train_main(int argc, char **argv)
             nn_shape_str(&li.out, sh, sizeof sh);
             printf("  %2d  %-12s %-16s %10lld params\n", i, li.type, sh, (long long)li.n_params);
         }
+        describe_prep(&prep);
         describe("train", &train);
         if (o.n_val)
             describe("validation", &val);
@@ -553,7 +597,7 @@ int cli_train_main(int argc, char **argv)
                    (long long)nn_dataset_len(&test));
     }
     if (o.out) {
-        if (write_weights(&o, m, &cfg, &train, mean, std, nfeat))
+        if (write_weights(&o, m, &cfg, &pc, &train, &prep))
             goto out;
         printf("weights: %s\n", o.out);
     }
@@ -568,8 +612,8 @@ out:
     nn_dataset_free(&val);
     nn_dataset_free(&test);
     nn_spec_free(&spec);
-    free(mean);
-    free(std);
+    nn_prep_cfg_free(&pc);
+    nn_prep_free(&prep);
     free(text);
     free(p.rates);
     return status;

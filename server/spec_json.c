@@ -282,17 +282,8 @@ static const char *layer_name(int i) { return nn_layer_kind_name((nn_layer_kind)
 static const char *optim_name(int i) { return nn_optim_name((nn_optim_kind)i); }
 static const char *sched_name(int i) { return nn_sched_name((nn_sched_kind)i); }
 
-/* The core has an enum of monitored metrics but no names for them. */
-static const char *const monitor_names[] = {"val_loss", "val_accuracy", "loss", "accuracy"};
-#define N_MONITORS ((int)(sizeof monitor_names / sizeof monitor_names[0]))
-static const char *monitor_name(int i) { return i >= 0 && i < N_MONITORS ? monitor_names[i] : "?"; }
-static int monitor_from_name(const char *s)
-{
-    for (int i = 0; s && i < N_MONITORS; i++)
-        if (strcmp(s, monitor_names[i]) == 0)
-            return i;
-    return -1;
-}
+static const char *monitor_name(int i) { return nn_monitor_name((nn_monitor)i); }
+#define N_MONITORS NN_MON_COUNT
 
 static const name_table T_ACT = {NN_ACT_COUNT, act_name, nn_act_from_name};
 static const name_table T_INIT = {NN_INIT_COUNT, init_name, nn_init_from_name};
@@ -300,7 +291,7 @@ static const name_table T_LOSS = {NN_LOSS_COUNT, loss_name, nn_loss_from_name};
 static const name_table T_LAYER = {NN_LAYER_COUNT, layer_name, nn_layer_kind_from_name};
 static const name_table T_OPTIM = {NN_OPT_COUNT, optim_name, nn_optim_from_name};
 static const name_table T_SCHED = {NN_SCHED_COUNT, sched_name, nn_sched_from_name};
-static const name_table T_MONITOR = {N_MONITORS, monitor_name, monitor_from_name};
+static const name_table T_MONITOR = {N_MONITORS, monitor_name, nn_monitor_from_name};
 
 /* "a, b, c" */
 static void join_names(const name_table *t, char *buf, size_t n)
@@ -921,7 +912,7 @@ int spec_json_parse_model(const json_t *doc, nn_spec *spec, spec_json_err *err)
 
 static const char *const training_keys[] = {
     "optimizer", "schedule", "clip_norm", "batch_size", "epochs", "validation_split", "seed",
-    "shuffle", "target_loss", "max_seconds", "early_stopping", NULL};
+    "shuffle", "target_loss", "max_seconds", "early_stopping", "preprocess", NULL};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
 static const char *const adam_keys[] = {"type", "lr", "beta1", "beta2", "eps", "weight_decay",
                                         NULL};
@@ -1062,6 +1053,156 @@ static int parse_early(pctx *c, const json_t *v, nn_early_stop *e)
     return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Preprocessing: training.preprocess (core/prep.h says what each rule does). */
+
+static const char *const preprocess_keys[] = {"standardize", "min_max", "categorical", "missing",
+                                              NULL};
+static const char *const missing_keys[] = {"numeric", "categorical", NULL};
+
+/* "missing": a string for every column, or {"numeric": ..., "categorical": ...}. */
+static int parse_missing(pctx *c, const json_t *v, nn_prep_cfg *p)
+{
+    static const char *const num_names[] = {"error", "mean", "median"};
+    static const nn_impute num_rules[] = {NN_IMPUTE_ERROR, NN_IMPUTE_MEAN, NN_IMPUTE_MEDIAN};
+    static const char *const cat_names[] = {"error", "most_frequent", "category"};
+    static const nn_impute cat_rules[] = {NN_IMPUTE_ERROR, NN_IMPUTE_MOST_FREQUENT,
+                                          NN_IMPUTE_CATEGORY};
+    char f[80];
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(s, num_names[i])) {
+                p->missing_numeric = num_rules[i];
+                /* categories have no mean: they take the most frequent one */
+                p->missing_categorical = i ? NN_IMPUTE_MOST_FREQUENT : NN_IMPUTE_ERROR;
+                return 0;
+            }
+    }
+    if (!json_is_object(v))
+        return fail(c, "expected \"error\", \"mean\", \"median\" or an object {\"numeric\": ..., "
+                       "\"categorical\": ...}, found %s", found(v, f, sizeof f));
+    int rc = check_keys(c, v, missing_keys, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    const json_t *n = json_object_get(v, "numeric"), *k = json_object_get(v, "categorical");
+    for (int which = 0; which < 2; which++) {
+        const json_t *x = which ? k : n;
+        const char *const *names = which ? cat_names : num_names;
+        const nn_impute *rules = which ? cat_rules : num_rules;
+        if (!x)
+            continue;
+        int i = 0;
+        while (i < 3 && !(json_is_string(x) && !strcmp(json_string_value(x), names[i])))
+            i++;
+        if (i == 3)
+            return fail_at(c, which ? "categorical" : "numeric",
+                           "expected \"%s\", \"%s\" or \"%s\", found %s", names[0], names[1],
+                           names[2], found(x, f, sizeof f));
+        if (which)
+            p->missing_categorical = rules[i];
+        else
+            p->missing_numeric = rules[i];
+    }
+    return 0;
+}
+
+/* "categorical": "auto" or an array of column names. */
+static int parse_categorical(pctx *c, const json_t *v, nn_prep_cfg *p)
+{
+    char f[80];
+    if (json_is_string(v) && !strcmp(json_string_value(v), "auto"))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > 65536)
+        return fail(c, "expected \"auto\" or an array of column names, found %s",
+                    found(v, f, sizeof f));
+    p->categorical_auto = 0;
+    size_t n = json_array_size(v);
+    if (n && !(p->categorical = calloc(n, sizeof *p->categorical)))
+        return fail_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *x = json_array_get(v, i);
+        if (!json_is_string(x) || !json_string_length(x)) {
+            size_t saved = push_index(c, i);
+            int rc = fail(c, "expected a column name (a non-empty string), found %s",
+                          found(x, f, sizeof f));
+            pop(c, saved);
+            return rc;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(p->categorical[j], json_string_value(x))) {
+                size_t saved = push_index(c, i);
+                int rc = fail(c, "column \"%.60s\" is listed twice", json_string_value(x));
+                pop(c, saved);
+                return rc;
+            }
+        if (!(p->categorical[i] = strdup(json_string_value(x))))
+            return fail_nomem(c);
+        p->n_categorical = (int)i + 1;
+    }
+    return 0;
+}
+
+/* The "preprocess" member of training object t (absent: the defaults). */
+static int parse_preprocess(pctx *c, const json_t *t, nn_prep_cfg *p)
+{
+    const json_t *v = json_is_object(t) ? json_object_get(t, "preprocess") : NULL, *x;
+    char f[80];
+    int rc = 0;
+    nn_prep_cfg_default(p);
+    if (!v)
+        return 0;
+    size_t saved = push_key(c, "preprocess");
+    if (!json_is_object(v)) {
+        rc = fail(c, "expected a preprocess object, found %s", found(v, f, sizeof f));
+        goto out;
+    }
+    if ((rc = check_keys(c, v, preprocess_keys, NULL, NULL)) < 0)
+        goto out;
+    if ((x = json_object_get(v, "standardize")) && json_is_string(x) &&
+        !strcmp(json_string_value(x), "auto"))
+        p->standardize = NN_PREP_DEFAULT;
+    else if (x && !json_is_boolean(x)) {
+        rc = fail_at(c, "standardize", "expected true, false or \"auto\", found %s",
+                     found(x, f, sizeof f));
+        goto out;
+    } else if (x)
+        p->standardize = json_is_true(x);
+    if ((rc = get_bool(c, v, "min_max", &p->min_max)) < 0)
+        goto out;
+    if (p->min_max && p->standardize == 1) {
+        rc = fail_at(c, "min_max", "standardize and min_max exclude each other: choose one");
+        goto out;
+    }
+    size_t s2;
+    if ((x = json_object_get(v, "categorical"))) {
+        s2 = push_key(c, "categorical");
+        rc = parse_categorical(c, x, p);
+        pop(c, s2);
+        if (rc < 0)
+            goto out;
+    }
+    if ((x = json_object_get(v, "missing"))) {
+        s2 = push_key(c, "missing");
+        rc = parse_missing(c, x, p);
+        pop(c, s2);
+    }
+out:
+    pop(c, saved);
+    if (rc < 0)
+        nn_prep_cfg_free(p);
+    return rc < 0 ? rc : 0;
+}
+
+int spec_json_parse_preprocess(const json_t *training, const char *base_path, nn_prep_cfg *prep,
+                               spec_json_err *err)
+{
+    spec_json_err scratch;
+    pctx c;
+    ctx_init(&c, err, &scratch, base_path);
+    return parse_preprocess(&c, training, prep);
+}
+
 /* A "training" object (NULL: absent); the path is at it. */
 static int parse_training(pctx *c, const json_t *t, nn_train_cfg *cfg)
 {
@@ -1129,7 +1270,11 @@ static int parse_training(pctx *c, const json_t *t, nn_train_cfg *cfg)
         if (rc < 0)
             return rc;
     }
-    return 0;
+    /* checked here too, so that a training object is valid or not as a whole */
+    nn_prep_cfg prep;
+    rc = parse_preprocess(c, t, &prep);
+    nn_prep_cfg_free(&prep);
+    return rc < 0 ? rc : 0;
 }
 
 int spec_json_parse_training(const json_t *training, const char *base_path, nn_train_cfg *cfg,
@@ -1401,7 +1546,7 @@ static json_t *dump_early(const nn_early_stop *e)
 {
     if (!e->enabled)
         return json_null();
-    if ((int)e->monitor < 0 || (int)e->monitor >= N_MONITORS)
+    if ((unsigned)e->monitor >= N_MONITORS)
         return NULL;
     json_t *o = json_object();
     if (!o || put(o, "monitor", json_string(monitor_name((int)e->monitor))) < 0 ||
@@ -1435,10 +1580,61 @@ json_t *spec_json_dump_training(const nn_train_cfg *cfg)
     return o;
 }
 
+static const char *impute_name(nn_impute m)
+{
+    switch (m) {
+    case NN_IMPUTE_MEAN: return "mean";
+    case NN_IMPUTE_MEDIAN: return "median";
+    case NN_IMPUTE_MOST_FREQUENT: return "most_frequent";
+    case NN_IMPUTE_CATEGORY: return "category";
+    default: return "error";
+    }
+}
+
+json_t *spec_json_dump_preprocess(const nn_prep_cfg *p)
+{
+    json_t *o = json_object(), *cat;
+    if (p->categorical_auto) {
+        cat = json_string("auto");
+    } else {
+        cat = json_array();
+        for (int i = 0; cat && i < p->n_categorical; i++)
+            if (json_array_append_new(cat, json_string(p->categorical[i])))
+                cat = (json_decref(cat), NULL);
+    }
+    if (!o ||
+        put(o, "standardize", p->standardize == NN_PREP_DEFAULT ? json_string("auto")
+                                                                : json_boolean(p->standardize)) < 0 ||
+        put(o, "min_max", json_boolean(p->min_max)) < 0 || put(o, "categorical", cat) < 0 ||
+        put(o, "missing", json_pack("{s:s,s:s}", "numeric", impute_name(p->missing_numeric),
+                                    "categorical", impute_name(p->missing_categorical))) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *spec_json_dump_training_prep(const nn_train_cfg *cfg, const nn_prep_cfg *prep)
+{
+    nn_prep_cfg def;
+    nn_prep_cfg_default(&def);
+    json_t *o = spec_json_dump_training(cfg);
+    if (o && put(o, "preprocess", spec_json_dump_preprocess(prep ? prep : &def)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_t *spec_json_dump(const nn_spec *spec, const nn_train_cfg *cfg)
 {
+    return spec_json_dump_prep(spec, cfg, NULL);
+}
+
+json_t *spec_json_dump_prep(const nn_spec *spec, const nn_train_cfg *cfg, const nn_prep_cfg *prep)
+{
     json_t *o = spec_json_dump_model(spec);
-    if (o && cfg && put(o, "training", spec_json_dump_training(cfg)) < 0) {
+    if (o && cfg && put(o, "training", spec_json_dump_training_prep(cfg, prep)) < 0) {
         json_decref(o);
         return NULL;
     }

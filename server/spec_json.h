@@ -40,6 +40,7 @@
 
 #include "nn.h"
 #include "spec.h"
+#include "prep.h"
 #include "train.h"
 
 /* Limits of the definition language (documented in docs/model.md). */
@@ -88,6 +89,20 @@ int spec_json_parse_model(const json_t *doc, nn_spec *spec, spec_json_err *err);
 int spec_json_parse_training(const json_t *training, const char *base_path, nn_train_cfg *cfg,
                              spec_json_err *err);
 
+/* The "preprocess" member of a training object (absent, or training NULL:
+ * the defaults) into *prep (caller frees with nn_prep_cfg_free):
+ *   {"standardize": true | false | "auto", "min_max": bool,
+ *    "categorical": "auto" | ["column", ...],
+ *    "missing": "error" | "mean" | "median"
+ *             | {"numeric": "error" | "mean" | "median",
+ *                "categorical": "error" | "most_frequent" | "category"}}
+ * The string form of "missing" sets numeric columns' rule, and categorical
+ * columns then take their most frequent category ("error" keeps errors).
+ * spec_json_parse_training checks the member too (and leaves it out of
+ * nn_train_cfg, which owns no memory). */
+int spec_json_parse_preprocess(const json_t *training, const char *base_path, nn_prep_cfg *prep,
+                               spec_json_err *err);
+
 /* Both of the above on a whole definition object.  cfg may be NULL (the
  * "training" member is still checked). */
 int spec_json_parse_doc(const json_t *doc, nn_spec *spec, nn_train_cfg *cfg, spec_json_err *err);
@@ -122,9 +137,16 @@ json_t *spec_json_dump_training(const nn_train_cfg *cfg);
  * survives the trip through a double and back. */
 #define SPEC_JSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
+/* The canonical "preprocess" object (every member explicit), and a
+ * training object with it (prep NULL: the defaults).  New references. */
+json_t *spec_json_dump_preprocess(const nn_prep_cfg *prep);
+json_t *spec_json_dump_training_prep(const nn_train_cfg *cfg, const nn_prep_cfg *prep);
+
 /* The model's canonical JSON with a "training" member when cfg is not
- * NULL.  New reference, as above. */
+ * NULL (its "preprocess" from prep; NULL: the defaults).  New reference,
+ * as above. */
 json_t *spec_json_dump(const nn_spec *spec, const nn_train_cfg *cfg);
+json_t *spec_json_dump_prep(const nn_spec *spec, const nn_train_cfg *cfg, const nn_prep_cfg *prep);
 
 /* Turns a core error (nn_model_new's layer index and field) into a pointer:
  * "/layers/<layer>/<field>", "/layers/<layer>" without a field, "/<field>"

@@ -7,6 +7,7 @@
  * (a declared dependency) are read too.
  */
 #include "data.h"
+#include "reader.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -234,7 +235,7 @@ START_TEST(opts_defaults)
     nn_load_opts_default(&o);
     ck_assert_ptr_null(o.label);
     ck_assert_int_eq(o.label_kind, NN_LABEL_AUTO);
-    ck_assert_int_eq(o.delimiter, ',');
+    ck_assert_int_eq(o.delimiter, 0);
     ck_assert_int_eq(o.scale_u8, 1);
     ck_assert_ptr_null(o.classes);
     ck_assert_int_eq(o.n_classes, 0);
@@ -330,10 +331,10 @@ START_TEST(csv_bom)
         ck_assert_str_eq(d.class_names[0], "1");
         nn_dataset_free(&d);
     }
-    /* A first byte that only starts like a BOM stays. */
-    o.label = "\xEF\xBB" "a";
-    ck_assert_int_eq(csv_read_text("\xEF\xBB" "a,b\n1,2\n", 0, &o, &d, &e), NN_OK);
-    nn_dataset_free(&d);
+    /* A first byte that only starts like a BOM stays, and is not UTF-8. */
+    o.label = NULL;
+    csv_fail("\xEF\xBB" "a,b\n1,2\n", &o, NN_EFORMAT, "line 1, column 1: not UTF-8 text",
+             "must be UTF-8");
     o.label = NULL;
     csv_fail("\xEF\xBB\xBF", &o, NN_EFORMAT, "empty file", NULL);
 }
@@ -513,8 +514,12 @@ START_TEST(csv_delimiters)
     nn_dataset d;
     nn_err e;
     o.delimiter = ';';
-    ck_assert_int_eq(csv_read_text("a;b;c\n1,5;2;x\n3;4;y\n", 0, &o, &d, &e), NN_EFORMAT);
-    HAS(e.msg, "line 2, column 1");
+    /* a decimal comma is text to a reader of decimal points */
+    ck_assert_int_eq(csv_read_text("a;b;c\n1,5;2;x\n3;4;y\n", 0, &o, &d, &e), NN_OK);
+    ck_assert_int_eq(d.cols[0].n_cats, 2);
+    ck_assert_str_eq(d.cols[0].cats[0], "1,5");
+    ck_assert_str_eq(d.cols[0].cats[1], "3");
+    nn_dataset_free(&d);
     ck_assert_int_eq(csv_read_text("a;b;c\n1;2;x\n3;4;y\n", 0, &o, &d, &e), NN_OK);
     REQ(d.x.data[3], 4);
     nn_dataset_free(&d);
@@ -559,22 +564,22 @@ START_TEST(csv_errors)
 {
     csv_fail("a,b,c\n1,2,x\n3,4\n", NULL, NN_EFORMAT, "line 3: expected 3 fields, found 2", NULL);
     csv_fail("a,b,c\n1,2,x\n3,4,y,5\n", NULL, NN_EFORMAT, "line 3: expected 3 fields, found 4", NULL);
-    csv_fail("a,b,c\n1,2,x\n3,abc,y\n", NULL, NN_EFORMAT,
-             "line 3, column 2 (\"b\"): not a number: \"abc\"", NULL);
-    csv_fail("a,b,c\n1,,x\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): not a number: \"\"", NULL);
-    csv_fail("a,b,c\n1,2 3,x\n", NULL, NN_EFORMAT, "line 2, column 2", "\"2 3\"");
-    csv_fail("a,b,c\n1,-0x1A,x\n", NULL, NN_EFORMAT, "line 2, column 2", "not a number: \"-0x1A\"");
-    csv_fail("a,b,c\n1,nan,x\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): NaN", "\"nan\"");
-    csv_fail("a,b,c\n1,2,x\nNaN,2,x\n", NULL, NN_EFORMAT, "line 3, column 1 (\"a\"): NaN", NULL);
     csv_fail("a,b,c\n1,inf,x\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): infinite", "\"inf\"");
     csv_fail("a,b,c\n1,-Infinity,x\n", NULL, NN_EFORMAT, "line 2, column 2", "infinite");
     csv_fail("a,b,c\n1,1e999,x\n", NULL, NN_EFORMAT, "line 2, column 2", "out of range");
 #ifndef NN_DOUBLE
     csv_fail("a,b,c\n1,1e39,x\n", NULL, NN_EFORMAT, "line 2, column 2", "out of range");
 #endif
-    /* A NaN label under AUTO is a broken value, not a class. */
-    csv_fail("a,b\n1,2\n2,nan\n", NULL, NN_EFORMAT, "line 3, column 2 (\"b\"): NaN", NULL);
-    csv_fail("a,b\n1,\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): empty label", NULL);
+    /* A missing label is always an error, whatever the spelling. */
+    csv_fail("a,b\n1,2\n2,nan\n", NULL, NN_EFORMAT, "line 3, column 2 (\"b\"): missing label", NULL);
+    csv_fail("a,b\n1,\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): missing label", NULL);
+    csv_fail("a,b\n1,x\n2,NA\n", NULL, NN_EFORMAT, "line 3, column 2 (\"b\"): missing label", NULL);
+    csv_fail("a,b\n1,inf\n", NULL, NN_EFORMAT, "line 2, column 2 (\"b\"): infinite", NULL);
+    /* Text that is not UTF-8, in a field or in the header. */
+    csv_fail("a,b\n1,x\n\xff\xfe,y\n", NULL, NN_EFORMAT, "line 3, column 1: not UTF-8 text",
+             "CSV files must be UTF-8");
+    csv_fail("a,\xc0\xaf\n1,x\n", NULL, NN_EFORMAT, "line 1, column 2: not UTF-8", NULL);
+    csv_fail("a,b\n\xed\xa0\x80,x\n", NULL, NN_EFORMAT, "line 2, column 1: not UTF-8", NULL);
     csv_fail("", NULL, NN_EFORMAT, "empty file", NULL);
     csv_fail("\n\n  \r\n", NULL, NN_EFORMAT, "empty file", NULL);
     csv_fail("a,b\n", NULL, NN_EFORMAT, "no data rows", NULL);
@@ -598,17 +603,212 @@ START_TEST(csv_errors)
 }
 END_TEST
 
+START_TEST(csv_text_columns)
+{
+    /* A text column: codes in bytewise order of its distinct texts; spaces
+     * around an unquoted field dropped, case kept. */
+    const char *text = "size,color,w,label\n1,red,0.5,a\n2, blue ,1,b\n3,red,2,a\n4,Red,3,b\n";
+    for (int gz = 0; gz < 2; gz++) {
+        nn_dataset d;
+        nn_err e;
+        ck_assert_int_eq(csv_read_text(text, gz, NULL, &d, &e), NN_OK);
+        assert_dims(&d.x, 2, 4, 3, 0, 0);
+        ck_assert_int_eq(d.n_cols, 3);
+        ck_assert_str_eq(d.label_name, "label");
+        ck_assert_str_eq(d.cols[0].name, "size");
+        ck_assert_int_eq(d.cols[0].n_cats, 0);
+        ck_assert_int_eq(d.cols[0].file_col, 1);
+        ck_assert_int_eq(d.cols[1].n_cats, 3);
+        ck_assert_int_eq(d.cols[1].file_col, 2);
+        ck_assert_str_eq(d.cols[1].cats[0], "Red");
+        ck_assert_str_eq(d.cols[1].cats[1], "blue");
+        ck_assert_str_eq(d.cols[1].cats[2], "red");
+        const nn_real codes[4] = {2, 1, 2, 0};
+        for (int i = 0; i < 4; i++) {
+            REQ(d.x.data[3 * i + 0], (nn_real)(i + 1));
+            REQ(d.x.data[3 * i + 1], codes[i]);
+        }
+        REQ(d.x.data[2], (nn_real)0.5);
+        ck_assert_int_eq(d.cols[2].n_missing, 0);
+        nn_dataset_free(&d);
+    }
+    /* The label column in the middle: the features are the other columns. */
+    nn_load_opts o;
+    nn_load_opts_default(&o);
+    o.label = "k";
+    nn_dataset d;
+    nn_err e;
+    ck_assert_int_eq(csv_read_text("u,k,v\n1,x,a\n2,y,b\n", 0, &o, &d, &e), NN_OK);
+    ck_assert_str_eq(d.cols[0].name, "u");
+    ck_assert_str_eq(d.cols[1].name, "v");
+    ck_assert_int_eq(d.cols[1].file_col, 3);
+    ck_assert_int_eq(d.cols[1].n_cats, 2);
+    nn_dataset_free(&d);
+
+    /* A column that holds numbers before its first text is read again as
+     * text throughout, so that each value keeps its spelling. */
+    ck_assert_int_eq(csv_read_text("zip,y\n007,a\n7.0,b\n7,a\nx12,b\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_int_eq(d.cols[0].n_cats, 4);
+    ck_assert_str_eq(d.cols[0].cats[0], "007");
+    ck_assert_str_eq(d.cols[0].cats[1], "7");
+    ck_assert_str_eq(d.cols[0].cats[2], "7.0");
+    ck_assert_str_eq(d.cols[0].cats[3], "x12");
+    REQ(d.x.data[0], 0);
+    REQ(d.x.data[1], 2);
+    REQ(d.x.data[2], 1);
+    REQ(d.x.data[3], 3);
+    nn_dataset_free(&d);
+
+    /* Too many distinct texts in one column. */
+    size_t cap = 2 << 20, len = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    len += (size_t)snprintf(big, cap, "id,t\n");
+    for (int i = 0; i <= 65536; i++)
+        len += (size_t)snprintf(big + len, cap - len, "c%d,1\n", i);
+    ck_assert_int_eq(csv_read_text(big, 0, NULL, &d, &e), NN_ELIMIT);
+    HAS(e.msg, "text column 1 (\"id\") has more than 65536 distinct values");
+    assert_zeroed(&d);
+    free(big);
+}
+END_TEST
+
+START_TEST(csv_missing_values)
+{
+    /* Every spelling of a missing value is NaN in x, in numeric and text
+     * columns alike; counted per column with the line of the first. */
+    const char *text = "a,b,c,y\n"
+                       "1,x,2,0\n"
+                       ",NA,3,1\n"         /* line 3 */
+                       "\"\",N/A,nan,0\n"
+                       "NaN,null,NULL,1\n"
+                       "None,?, 4 ,0\n"
+                       "5,z,-nan,1\n";
+    nn_dataset d;
+    nn_err e;
+    ck_assert_int_eq(csv_read_text(text, 1, NULL, &d, &e), NN_OK);
+    assert_dims(&d.x, 2, 6, 3, 0, 0);
+    ck_assert_int_eq(d.cols[0].n_missing, 4);
+    ck_assert_int_eq(d.cols[0].missing_line, 3);
+    ck_assert_int_eq(d.cols[1].n_missing, 4);
+    ck_assert_int_eq(d.cols[1].n_cats, 2);
+    ck_assert_int_eq(d.cols[2].n_missing, 3);
+    ck_assert_int_eq(d.cols[2].missing_line, 4);
+    const int miss[6][3] = {{0, 0, 0}, {1, 1, 0}, {1, 1, 1}, {1, 1, 1}, {1, 1, 0}, {0, 0, 1}};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++)
+            ck_assert_msg(isnan(d.x.data[3 * i + j]) == miss[i][j], "row %d col %d", i, j);
+    REQ(d.x.data[0], 1);
+    REQ(d.x.data[3 * 4 + 2], 4);
+    REQ(d.x.data[3 * 5 + 0], 5);
+    REQ(d.x.data[3 * 5 + 1], 1);   /* "z" after "x" */
+    nn_dataset_free(&d);
+    /* A column of nothing but missing values stays numeric. */
+    ck_assert_int_eq(csv_read_text("a,y\n,1\nNA,2\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_int_eq(d.cols[0].n_cats, 0);
+    ck_assert_int_eq(d.cols[0].n_missing, 2);
+    nn_dataset_free(&d);
+}
+END_TEST
+
+START_TEST(csv_delimiter_detection)
+{
+    nn_dataset d;
+    nn_err e;
+    /* ; and TAB and |: the most frequent outside quotes in the header line */
+    const char *texts[] = {"a;b;y\n1,5;2;x\n3;4;z\n", "a\tb\ty\n1\t2\tx\n3\t4\tz\n",
+                           "a|b|y\n1|2|x\n3|4|z\n", "\"a;b;c\",b,y\n1,2,x\n3,4,z\n",
+                           "\n\na;b;y\n1;2;x\n"};
+    const int text_col0[] = {1, 0, 0, 0, 0};
+    for (int k = 0; k < 5; k++) {
+        ck_assert_msg(csv_read_text(texts[k], k % 2, NULL, &d, &e) == NN_OK, "%d: %s", k, e.msg);
+        ck_assert_int_eq(d.n_cols, 2);
+        ck_assert_int_eq(d.cols[0].n_cats > 0, text_col0[k]);
+        ck_assert_str_eq(d.label_name, "y");
+        nn_dataset_free(&d);
+    }
+    ck_assert_int_eq(csv_read_text("\"a;b;c\",b,y\n1,2,x\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_str_eq(d.cols[0].name, "a;b;c");
+    nn_dataset_free(&d);
+    /* A tie, or no candidate at all, is a comma. */
+    ck_assert_int_eq(csv_read_text("a;b,c\n1;2,x\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_str_eq(d.cols[0].name, "a;b");
+    nn_dataset_free(&d);
+    csv_fail("abc\n1\n", NULL, NN_EFORMAT, "the header has 1 column", NULL);
+}
+END_TEST
+
+START_TEST(csv_label_readings)
+{
+    nn_dataset d;
+    nn_err e;
+    /* Integer labels are classes, which read as numbers too. */
+    ck_assert_int_eq(csv_read_text("x,y\n1,25\n2,346\n3,25\n4,100\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_int_eq(d.n_classes, 3);
+    ck_assert(nn_class_names_numeric(d.class_names, d.n_classes));
+    ck_assert_int_eq(nn_dataset_labels_to_targets(&d, &e), NN_OK);
+    ck_assert_int_eq(d.n_classes, 0);
+    ck_assert_ptr_null(d.class_names);
+    assert_dims(&d.y, 2, 4, 1, 0, 0);
+    REQ(d.y.data[0], 25);
+    REQ(d.y.data[1], 346);
+    REQ(d.y.data[2], 25);
+    REQ(d.y.data[3], 100);
+    nn_dataset_free(&d);
+    /* Text labels do not. */
+    ck_assert_int_eq(csv_read_text("x,y\n1,a\n2,b\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert(!nn_class_names_numeric(d.class_names, d.n_classes));
+    ck_assert_int_eq(nn_dataset_labels_to_targets(&d, &e), NN_EINVAL);
+    HAS(e.msg, "not numbers");
+    ck_assert_int_eq(d.n_classes, 2);
+    nn_dataset_free(&d);
+    /* An integer longer than 18 digits is a number, never an overflow. */
+    ck_assert_int_eq(csv_read_text("x,y\n1,9999999999999999999\n2,1\n", 0, NULL, &d, &e), NN_OK);
+    ck_assert_int_eq(d.n_classes, 0);
+    assert_dims(&d.y, 2, 2, 1, 0, 0);
+    REQ(d.y.data[0], (nn_real)9999999999999999999.0);
+    nn_dataset_free(&d);
+    nn_load_opts o;
+    nn_load_opts_default(&o);
+    o.label_kind = NN_LABEL_CLASS;
+    ck_assert_int_eq(csv_read_text("x,y\n1,9999999999999999999\n2,-9223372036854775809\n", 0, &o,
+                                   &d, &e), NN_OK);
+    ck_assert_int_eq(d.n_classes, 2);
+    ck_assert_str_eq(d.class_names[1], "9999999999999999999");
+    nn_dataset_free(&d);
+    long long v;
+    ck_assert(!nn_data_parse_int("9999999999999999999", &v));
+    ck_assert(nn_data_parse_int("999999999999999999", &v) && v == 999999999999999999LL);
+    /* More distinct integers than classes may be: numeric targets. */
+    size_t cap = 2 << 20, len = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    len += (size_t)snprintf(big, cap, "x,t\n");
+    for (int i = 0; i <= 65536; i++)
+        len += (size_t)snprintf(big + len, cap - len, "1,%d\n", 3 * i);
+    ck_assert_int_eq(csv_read_text(big, 0, NULL, &d, &e), NN_OK);
+    ck_assert_int_eq(d.n_classes, 0);
+    assert_dims(&d.y, 2, 65537, 1, 0, 0);
+    REQ(d.y.data[65536], 3 * 65536);
+    nn_dataset_free(&d);
+    free(big);
+}
+END_TEST
+
 START_TEST(csv_long_text_truncated)
 {
     char text[512];
     char z[101];
     memset(z, 'z', 100);
     z[100] = 0;
-    snprintf(text, sizeof text, "a,b\n%s,1\n", z);
+    snprintf(text, sizeof text, "a,b\n1,%s\n", z);
+    nn_load_opts o;
+    nn_load_opts_default(&o);
+    o.label_kind = NN_LABEL_NUMERIC;
     nn_dataset d;
     nn_err e;
-    ck_assert_int_eq(csv_read_text(text, 0, NULL, &d, &e), NN_EFORMAT);
-    HAS(e.msg, "line 2, column 1 (\"a\"): not a number: \"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...\"");
+    ck_assert_int_eq(csv_read_text(text, 0, &o, &d, &e), NN_EFORMAT);
+    HAS(e.msg, "line 2, column 2 (\"b\"): not a number: \"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...\"");
     LACKS(e.msg, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");  /* 33 */
     assert_zeroed(&d);
 }
@@ -1551,61 +1751,6 @@ START_TEST(load_by_content)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* Standardization                                                          */
-
-START_TEST(standardize)
-{
-    /* x [10, 3]: column 0 = 0..9 (mean 4.5, population var 8.25), column 1
-     * constant 0.1 (a sum of ten 0.1f over 10 need not give 0.1f back),
-     * column 2 constant 10. */
-    nn_dataset d;
-    memset(&d, 0, sizeof d);
-    int64_t dim[2] = {10, 3};
-    ck_assert_int_eq(nn_tensor_alloc(&d.x, 2, dim), NN_OK);
-    for (int i = 0; i < 10; i++) {
-        d.x.data[3 * i + 0] = (nn_real)i;
-        d.x.data[3 * i + 1] = (nn_real)0.1;
-        d.x.data[3 * i + 2] = 10;
-    }
-    double mean[3], std[3];
-    ck_assert_int_eq(nn_dataset_feature_stats(&d, mean, std), NN_OK);
-    REQ(mean[0], 4.5);
-    REQ(std[0], sqrt(8.25));
-    REQ(mean[1], (double)(nn_real)0.1);
-    REQ(std[1], 1);
-    REQ(mean[2], 10);
-    REQ(std[2], 1);
-    nn_dataset_standardize(&d, mean, std);
-    for (int i = 0; i < 10; i++) {
-        REQ(d.x.data[3 * i + 0], (nn_real)((i - 4.5) / sqrt(8.25)));
-        REQ(d.x.data[3 * i + 1], 0);
-        REQ(d.x.data[3 * i + 2], 0);
-    }
-    /* Standardized data have mean 0 and std 1. */
-    ck_assert_int_eq(nn_dataset_feature_stats(&d, mean, std), NN_OK);
-    ck_assert(fabs(mean[0]) < 1e-6 && fabs(std[0] - 1) < 1e-6);
-    nn_dataset_free(&d);
-
-    /* Small case from a CSV: [[1, 2], [3, 2], [5, 2]]. */
-    nn_err e;
-    ck_assert_int_eq(csv_read_text("a,b,y\n1,2,0\n3,2,1\n5,2,0\n", 0, NULL, &d, &e), NN_OK);
-    ck_assert_int_eq(nn_dataset_feature_stats(&d, mean, std), NN_OK);
-    REQ(mean[0], 3);
-    REQ(std[0], sqrt(8.0 / 3.0));
-    REQ(mean[1], 2);
-    REQ(std[1], 1);
-    nn_dataset_standardize(&d, mean, std);
-    REQ(d.x.data[0], (nn_real)(-2 / sqrt(8.0 / 3.0)));
-    REQ(d.x.data[2], 0);
-    REQ(d.x.data[4], (nn_real)(2 / sqrt(8.0 / 3.0)));
-    REQ(d.x.data[5], 0);
-    nn_dataset_free(&d);
-
-    ck_assert_int_eq(nn_dataset_feature_stats(&d, mean, std), NN_EINVAL);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
 
 static Suite *readers_suite(void)
 {
@@ -1624,6 +1769,10 @@ static Suite *readers_suite(void)
     tcase_add_test(tc, csv_delimiters);
     tcase_add_test(tc, csv_many_rows);
     tcase_add_test(tc, csv_errors);
+    tcase_add_test(tc, csv_text_columns);
+    tcase_add_test(tc, csv_missing_values);
+    tcase_add_test(tc, csv_delimiter_detection);
+    tcase_add_test(tc, csv_label_readings);
     tcase_add_test(tc, csv_long_text_truncated);
     tcase_add_test(tc, csv_limits);
     tcase_add_test(tc, csv_missing_file);
@@ -1659,7 +1808,6 @@ static Suite *readers_suite(void)
 
     tc = tcase_create("dataset");
     tcase_add_test(tc, load_by_content);
-    tcase_add_test(tc, standardize);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -236,14 +236,15 @@ START_TEST(bad_usage_and_bad_input)
     free(tu_write_str(dir, "wide.json",
                       "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 3,"
                       " \"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}"));
-    free(tu_write_str(dir, "bad.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,oops,4,y\n"));
+    free(tu_write_str(dir, "bad.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,inf,4,y\n"));
+    free(tu_write_str(dir, "gap.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,NA,4,y\n"));
     free(tu_write_str(dir, "short.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,3,y\n"));
     char *ok = path("ok.csv"), *okm = path("ok.json"), *out;
     struct {
         int status;
         const char *needle;
         char args[1024];
-    } cases[10];
+    } cases[12];
     int n = 0;
 #define CASE(st, nd, ...)                                                                   \
     do {                                                                                    \
@@ -260,6 +261,8 @@ START_TEST(bad_usage_and_bad_input)
     CASE(1, "takes 7", "train --model %s/wide.json --train %s", dir, ok);
     CASE(1, "line 3", "train --model %s --train %s/bad.csv", okm, dir);
     CASE(1, "line 3", "train --model %s --train %s/short.csv", okm, dir);
+    CASE(1, "/training/preprocess/missing: column 'c' (column 3) has 1 missing values, the first "
+            "on line 3", "train --model %s --train %s/gap.csv", okm, dir);
     CASE(1, "cannot read", "train --model %s/none.json --train %s", dir, ok);
     CASE(2, "unknown command 'fly'", "fly");
     for (int i = 0; i < n; i++) {

@@ -306,7 +306,9 @@ static const char *const FMNIST_CANONICAL =
     "'schedule':{'type':'constant','warmup_steps':0},'clip_norm':null,'batch_size':64,"
     "'epochs':10,'validation_split':0.1,'seed':42,'shuffle':true,"
     "'target_loss':null,'max_seconds':null,"
-    "'early_stopping':{'monitor':'val_loss','patience':3,'min_delta':0.0,'restore_best':true}}}";
+    "'early_stopping':{'monitor':'val_loss','patience':3,'min_delta':0.0,'restore_best':true},"
+    "'preprocess':{'standardize':'auto','min_max':false,'categorical':'auto',"
+    "'missing':{'numeric':'error','categorical':'error'}}}}";
 
 static void check_fmnist(const nn_spec *s, const nn_train_cfg *c)
 {

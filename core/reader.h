@@ -1,6 +1,6 @@
 /*
- * data_int.h — what the dataset readers (csv.c, idx.c, npy.c, data.c) share;
- * not part of libnn's public API.
+ * reader.h — what the dataset readers (csv.c, idx.c, npy.c, data.c) share,
+ * implemented in reader.c; not part of libnn's public API.
  *
  *   - nn_rd: a gzip-transparent, forward-only file reader (zlib's gzopen reads
  *     plain files unchanged) whose errors name the file;
@@ -14,16 +14,12 @@
  * Messages name the file by its base name only, so that a server passing
  * temporary files does not leak its directory layout to clients.
  */
-#ifndef NN_DATA_INT_H
-#define NN_DATA_INT_H
+#ifndef NN_READER_H
+#define NN_READER_H
 
 #include "data.h"
 
 #include <zlib.h>
-
-/* Most classes a reader creates: a label column with more distinct values is
- * almost certainly a regression target or an id, and each class costs a name. */
-#define NN_DATA_MAX_CLASSES 65536
 
 typedef struct nn_rd {
     gzFile f;
