@@ -1,7 +1,8 @@
 /*
  * test_e2e.c — the real daemon on a loopback port, driven over HTTP with
  * libcurl as a client drives it: every route's success path, the error
- * paths of docs/api.md, training to the end, cancelling, two workers, event
+ * paths of docs/api.md, training to the end, cancelling, the ids a job
+ * keeps and ids never given twice (across a restart), two workers, event
  * streams, kill -9 and SIGTERM in the middle of training (the resumed job
  * must end with the same weights, bit for bit, as an uninterrupted one),
  * and an oversized upload that must not grow the daemon's memory.
@@ -698,6 +699,82 @@ START_TEST(cancel_and_delete)
 }
 END_TEST
 
+static long long status_of(const e2e_daemon *d, const char *method, const char *path)
+{
+    e2e_resp r = e2e_req(d, method, path, NULL, NULL, 0, NULL);
+    long long st = r.status;
+    e2e_resp_free(&r);
+    return st;
+}
+
+/* A finished job keeps the ids of the datasets and the model it was made
+ * from after they are deleted (they answer 404), and no id is given twice:
+ * the newest job, dataset and model deleted, the daemon restarted, the next
+ * ones get new ids. */
+START_TEST(ids_are_kept_and_never_reused)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    size_t len, vlen;
+    char *csv = blobs_csv(60, 1, &len), *vcsv = blobs_csv(30, 2, &vlen);
+    long long ds = upload_csv(&d, csv, len, "train"), vs = upload_csv(&d, vcsv, vlen, "val");
+    long long m = create(&d, "/v1/models", blob_model);
+    char body[512], path[64];
+    snprintf(body, sizeof body, "{\"model\": %lld, \"dataset\": %lld, \"validation\": "
+             "{\"dataset\": %lld}, \"training\": {\"epochs\": 2}}", m, ds, vs);
+    long long id = create(&d, "/v1/jobs", body);
+    json_t *j = e2e_wait_job(&d, id, "succeeded failed", 60);
+    ck_assert_msg(j && !strcmp(e2e_str(j, "state"), "succeeded"), "%s", e2e_log_tail(&d));
+    json_decref(j);
+
+    /* only a finished job uses them: they can go, and the job keeps the ids */
+    snprintf(path, sizeof path, "/v1/datasets/%lld", ds);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    snprintf(path, sizeof path, "/v1/datasets/%lld", vs);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    snprintf(path, sizeof path, "/v1/models/%lld", m);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    snprintf(path, sizeof path, "/v1/jobs/%lld", id);
+    e2e_resp r = e2e_get(&d, path);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(json_is_integer(json_object_get(r.json, "dataset")), "%s", r.body);
+    ck_assert_int_eq(e2e_int(r.json, "dataset"), ds);
+    ck_assert_int_eq(e2e_int(r.json, "model"), m);
+    ck_assert_int_eq(e2e_int(json_object_get(r.json, "validation"), "dataset"), vs);
+    e2e_resp_free(&r);
+    /* and it still answers for its weights */
+    snprintf(path, sizeof path, "/v1/jobs/%lld/weights", id);
+    ck_assert_int_eq(status_of(&d, "GET", path), 200);
+
+    /* the newest of each kind gone, a restart: new ids all the same */
+    snprintf(path, sizeof path, "/v1/jobs/%lld", id);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    char db[512];
+    snprintf(db, sizeof db, "%s", d.db);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+    e2e_start(&d, db, NULL);
+    long long ds2 = upload_csv(&d, csv, len, "again");
+    long long m2 = create(&d, "/v1/models", blob_model);
+    snprintf(body, sizeof body, "{\"model\": %lld, \"dataset\": %lld, \"training\": "
+             "{\"epochs\": 1}}", m2, ds2);
+    long long id2 = create(&d, "/v1/jobs", body);
+    ck_assert_int_gt(ds2, vs);
+    ck_assert_int_gt(m2, m);
+    ck_assert_int_gt(id2, id);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);   /* the old job's URL */
+    snprintf(path, sizeof path, "/v1/datasets/%lld", vs);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    j = e2e_wait_job(&d, id2, "succeeded failed", 60);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    free(csv);
+    free(vcsv);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(two_workers_three_jobs)
 {
     e2e_daemon d = {0};
@@ -926,6 +1003,7 @@ int main(void)
     tcase_add_test(tc, job_errors);
     tcase_add_test(tc, train_to_success);
     tcase_add_test(tc, cancel_and_delete);
+    tcase_add_test(tc, ids_are_kept_and_never_reused);
     tcase_add_test(tc, two_workers_three_jobs);
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
