@@ -420,6 +420,13 @@ START_TEST(job_errors)
     r = e2e_json(&d, "POST", "/v1/jobs", body);
     expect_error(&r, 422, "data_mismatch", "/dataset");   /* 3 classes, 2 outputs */
     snprintf(body, sizeof body,
+             "{\"model\": {\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 6, "
+             "\"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}, \"dataset\": %lld}",
+             ds);
+    r = e2e_json(&d, "POST", "/v1/jobs", body);
+    ck_assert_msg(strstr(r.body, "3 classes but the model outputs 6") != NULL, "%s", r.body);
+    expect_error(&r, 422, "data_mismatch", "/dataset");   /* 3 classes, 6 outputs */
+    snprintf(body, sizeof body,
              "{\"model\": {\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 0}], "
              "\"loss\": \"mse\"}, \"dataset\": %lld}", ds);
     r = e2e_json(&d, "POST", "/v1/jobs", body);
