@@ -2,8 +2,9 @@
  * test_e2e.c — the real daemon on a loopback port, driven over HTTP with
  * libcurl as a client drives it: every route's success path, the error
  * paths of docs/api.md, training to the end, cancelling, the ids a job
- * keeps and ids never given twice (across a restart), two workers, event
- * streams, kill -9 and SIGTERM in the middle of training (the resumed job
+ * keeps and ids never given twice (across a restart), an infinite
+ * validation loss in the metrics (null, nothing else lost), two workers,
+ * event streams, kill -9 and SIGTERM in the middle of training (the resumed job
  * must end with the same weights, bit for bit, as an uninterrupted one),
  * and an oversized upload that must not grow the daemon's memory.
  */
@@ -782,6 +783,65 @@ START_TEST(ids_are_kept_and_never_reused)
 }
 END_TEST
 
+/* A validation loss that overflows to +Inf: the job stops as diverged, and
+ * the epoch it happened in keeps its last_metrics (val_loss null, the
+ * other values as they were) and its metric row.  The validation sample
+ * x = 3e38 is finite, but batchnorm divides it by a running standard
+ * deviation below 1: +Inf in float32, and the dense layer after it (one
+ * input, so no Inf - Inf) keeps it infinite. */
+START_TEST(infinite_val_loss_keeps_last_metrics)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    char train[2048] = "x,y\n";
+    size_t off = strlen(train);
+    for (int i = 0; i < 40; i++)
+        off += (size_t)snprintf(train + off, sizeof train - off, "%.3f,%.3f\n", i / 40.0,
+                                2 * i / 40.0);
+    long long ds = upload_csv(&d, train, off, "line");
+    static const char val[] = "x,y\n3e38,0.5\n1,2.5\n";
+    e2e_resp r = e2e_req(&d, "POST", "/v1/datasets?name=huge&label_kind=numeric", "text/csv",
+                         val, sizeof val - 1, NULL);
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    long long vs = e2e_int(r.json, "id");
+    e2e_resp_free(&r);
+    char body[512];
+    snprintf(body, sizeof body, "{\"model\": {\"input\": [1], \"layers\": [{\"type\": "
+             "\"batchnorm\"}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\", "
+             "\"training\": {\"epochs\": 3, \"batch_size\": 8, \"seed\": 1}}, "
+             "\"dataset\": %lld, \"validation\": {\"dataset\": %lld}}", ds, vs);
+    long long id = create(&d, "/v1/jobs", body);
+    json_t *j = e2e_wait_job(&d, id, "succeeded failed", 60);
+    ck_assert_msg(j != NULL, "%s", e2e_log_tail(&d));
+    ck_assert_str_eq(e2e_str(j, "state"), "failed");
+    ck_assert_str_eq(e2e_str(j, "stop_reason"), "diverged");
+    ck_assert_str_eq(e2e_str(j, "error"), "the validation loss became NaN or infinite in epoch 1");
+    const json_t *last = json_object_get(j, "last_metrics");
+    ck_assert_msg(json_is_object(last), "the epoch's last_metrics are lost");
+    ck_assert_int_eq(e2e_int(last, "epoch"), 1);
+    ck_assert_int_eq(e2e_int(last, "global_step"), 5);
+    ck_assert(json_is_null(json_object_get(last, "val_loss")));
+    double loss = json_real_value(json_object_get(last, "loss"));
+    ck_assert_msg(isfinite(loss) && loss > 0, "loss %g", loss);
+    ck_assert(json_real_value(json_object_get(last, "lr")) == 0.001);
+    ck_assert(json_real_value(json_object_get(last, "samples_per_second")) > 0);
+    json_decref(j);
+    /* the metric row says the same, as its event does */
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld/metrics", id);
+    r = e2e_get(&d, path);
+    const json_t *row = json_array_get(json_object_get(r.json, "metrics"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "metrics")), 1);
+    ck_assert(json_is_null(json_object_get(row, "val_loss")));
+    ck_assert(json_real_value(json_object_get(row, "loss")) == loss);
+    e2e_resp_free(&r);
+    char *ev = read_events(&d, id, NULL);
+    ck_assert_ptr_nonnull(strstr(ev, "\"val_loss\":null"));
+    free(ev);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(two_workers_three_jobs)
 {
     e2e_daemon d = {0};
@@ -1011,6 +1071,7 @@ int main(void)
     tcase_add_test(tc, train_to_success);
     tcase_add_test(tc, cancel_and_delete);
     tcase_add_test(tc, ids_are_kept_and_never_reused);
+    tcase_add_test(tc, infinite_val_loss_keeps_last_metrics);
     tcase_add_test(tc, two_workers_three_jobs);
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
