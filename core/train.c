@@ -203,8 +203,11 @@ int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                        "takes %lld",
                        what, a, (long long)xsz, b, (long long)nn_model_in_size(m));
     }
-    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && n_classes > cols)
-        return nn_errf(e, NN_EINVAL, "the %s data have %d classes but the model outputs %lld values%s",
+    /* exactly one output per class (see train.h) */
+    if (is_class && s->loss == NN_LOSS_CROSS_ENTROPY && n_classes != cols)
+        return nn_errf(e, NN_EINVAL,
+                       "the %s data have %d classes but the model outputs %lld values%s "
+                       "(cross_entropy needs one output per class)",
                        what, n_classes, (long long)cols, rows > 1 ? " per step" : "");
     if (is_class && s->loss == NN_LOSS_BCE && (n_classes > 2 || cols != 1))
         return nn_errf(e, NN_EINVAL,

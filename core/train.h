@@ -187,7 +187,12 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e);
  * too.  mse, mae and binary_cross_entropy compare element by element, so
  * targets [n, T, C] (or [n, T] when C is 1) fit; binary_cross_entropy's
  * class labels are one per step.  Other outputs are one row per sample, as
- * before: one class label, or out_size targets. */
+ * before: one class label, or out_size targets.
+ *
+ * Class labels (n_classes > 0) under cross_entropy need exactly n_classes
+ * outputs (per step): fewer cannot hold every class, and more would train
+ * units that no label names, whose predictions name no class of the data.
+ * binary_cross_entropy's need one output (per step) and at most 2 classes. */
 int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                  const nn_shape *y_sample, const char *what, nn_err *e);
 

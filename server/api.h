@@ -67,9 +67,6 @@ json_t *api_dataset_json(const store_dataset *d);
 json_t *api_model_json(const store_model *m);
 json_t *api_job_json(http_req *r, const store_job *j);
 
-/* A JSON number, or null for NaN. */
-json_t *api_num(double v);
-
 /* Parses the text as JSON, or null when text is NULL or not JSON. */
 json_t *api_parse_or_null(const char *text);
 

@@ -6,17 +6,13 @@
 #include "api.h"
 
 #include "jobs.h"
+#include "metric_json.h"
 #include "serve.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-json_t *api_num(double v)
-{
-    return isnan(v) || isinf(v) ? json_null() : json_real(v);
-}
 
 json_t *api_parse_or_null(const char *text)
 {
@@ -125,8 +121,8 @@ static json_t *progress_json(http_req *r, const store_job *j)
         done = 1;
     return json_pack("{s:i,s:i,s:i,s:i,s:f,s:o,s:o}", "epoch", epoch, "epochs", epochs, "step",
                      step, "steps_per_epoch", spe, "fraction", done > 1 ? 1.0 : done,
-                     "samples_per_second", api_num(sps), "eta_seconds",
-                     api_num(eta));
+                     "samples_per_second", metric_json_num(sps), "eta_seconds",
+                     metric_json_num(eta));
 }
 
 json_t *api_job_json(http_req *r, const store_job *j)

@@ -7,6 +7,7 @@
 #include "api.h"
 
 #include "jobs.h"
+#include "metric_json.h"
 #include "model.h"
 #include "serve.h"
 #include "spec_json.h"
@@ -423,10 +424,12 @@ static json_t *metric_json(const store_metric *m)
 {
     return json_pack("{s:I,s:s,s:i,s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "seq",
                      (json_int_t)m->seq, "kind", m->kind, "epoch", m->epoch, "step", m->step,
-                     "global_step", (json_int_t)m->global_step, "loss", api_num(m->loss),
-                     "accuracy", api_num(m->accuracy), "val_loss", api_num(m->val_loss),
-                     "val_accuracy", api_num(m->val_accuracy), "lr", api_num(m->lr), "elapsed",
-                     api_num(m->elapsed), "samples_per_second", api_num(m->samples_per_sec));
+                     "global_step", (json_int_t)m->global_step, "loss",
+                     metric_json_num(m->loss), "accuracy", metric_json_num(m->accuracy),
+                     "val_loss", metric_json_num(m->val_loss), "val_accuracy",
+                     metric_json_num(m->val_accuracy), "lr", metric_json_num(m->lr), "elapsed",
+                     metric_json_num(m->elapsed), "samples_per_second",
+                     metric_json_num(m->samples_per_sec));
 }
 
 /* Marks at most max rows to keep: evenly spread, first and last included,

@@ -22,6 +22,7 @@
 #include "jobs.h"
 
 #include "log.h"
+#include "metric_json.h"
 #include "model.h"
 #include "serve.h"
 #include "spec_json.h"
@@ -192,24 +193,6 @@ typedef struct run {
     char failure[512];             /* a store write failed: the job fails */
 } run;
 
-static json_t *num_or_null(double v)
-{
-    return isnan(v) ? json_null() : json_real(v);
-}
-
-static char *metrics_json(const nn_epoch_metrics *m)
-{
-    json_t *o = json_pack("{s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "epoch", m->epoch,
-                          "global_step", (json_int_t)m->global_step, "loss", num_or_null(m->loss),
-                          "accuracy", num_or_null(m->accuracy), "val_loss",
-                          num_or_null(m->val_loss), "val_accuracy", num_or_null(m->val_accuracy),
-                          "lr", num_or_null(m->lr), "elapsed", num_or_null(m->elapsed),
-                          "samples_per_second", num_or_null(m->samples_per_sec));
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(o);
-    return s;
-}
-
 static void set_live(run *r, const nn_step_info *s)
 {
     jobs *j = r->w->owner;
@@ -360,7 +343,7 @@ static void on_epoch(void *user, const nn_epoch_metrics *m)
         return;
     }
     size_t ckpt_len = 0, latest_len = 0, best_len = 0;
-    q->last = metrics_json(m);
+    q->last = metric_json_epoch_text(m);
     if (m->is_best) {
         free(r->best_json);
         r->best_json = q->last ? strdup(q->last) : NULL;
@@ -533,8 +516,14 @@ static void run_job(worker *w, store_job *job)
         finish(&r, "cancelled", "cancelled", NULL);
         break;
     case NN_STOP_DIVERGED:
-        snprintf(err, sizeof err, "the loss became NaN or infinite in epoch %d",
-                 res.epochs_done + 1);
+        /* a training step diverges inside the next epoch; a validation loss
+         * at the end of the last completed one */
+        if (res.epochs_done > 0 && nn_trainer_val_len(r.t) > 0 && !isfinite(res.last.val_loss))
+            snprintf(err, sizeof err, "the validation loss became NaN or infinite in epoch %d",
+                     res.epochs_done);
+        else
+            snprintf(err, sizeof err, "the loss became NaN or infinite in epoch %d",
+                     res.epochs_done + 1);
         finish(&r, "failed", "diverged", err);
         break;
     default:

@@ -40,9 +40,15 @@
  *     a tensor is never held twice in memory.
  *
  * Decisions the header leaves open:
+ *   - ids are never given twice (AUTOINCREMENT, schema/002): a deleted
+ *     row's id, even the newest one's, stays unused after a restart;
  *   - deleting a model or dataset that only finished jobs used is allowed;
- *     those jobs' model_id / dataset_id / val_dataset_id become 0 (SQL NULL
- *     by ON DELETE SET NULL) — the job keeps its own definition copy;
+ *     those jobs keep their model_id / dataset_id / val_dataset_id (plain
+ *     integers, no foreign key) and their own definition copy, and since
+ *     ids are never reused the kept id names only the deleted row.  That
+ *     the rows exist is checked by store_job_insert in its own write
+ *     transaction, and a delete refuses while a queued or running job uses
+ *     the row, so a job that will still run always finds its data;
  *   - store_job_progress accepts a queued or running job (a worker may write
  *     its last checkpoint while the job is being put back in the queue) and
  *     refuses a finished one (STORE_ECONFLICT);
@@ -1347,7 +1353,7 @@ int store_dataset_delete(store *s, int64_t id, char *err, size_t errlen)
     if (rc == STORE_OK && job)
         rc = fail(err, errlen, STORE_ECONFLICT, "dataset %lld is used by job %lld, which is %s",
                   (long long)id, (long long)job, state);
-    /* the tensors go by ON DELETE CASCADE, finished jobs' references by SET NULL */
+    /* the tensors go by ON DELETE CASCADE; finished jobs keep the id */
     if (rc == STORE_OK)
         rc = exec_id(db, "DELETE FROM datasets WHERE id = ?1", id, NULL,
                      "cannot delete the dataset", err, errlen);
@@ -1582,8 +1588,9 @@ int store_job_insert(store *s, const store_job *j, int64_t *id, char *err, size_
     now_iso(now);
     if ((rc = write_begin(s, &db, err, errlen)) < 0)
         return rc;
-    /* checked here for a message that names the missing row; the foreign
-     * keys would refuse it anyway */
+    /* the only check that the rows exist (jobs' references are plain
+     * integers, kept after a delete): in this write transaction, so no
+     * delete can come between it and the insert */
     if ((j->model_id > 0 && (rc = row_exists(db, "SELECT 1 FROM models WHERE id = ?1",
                                              j->model_id, "model", err, errlen)) < 0) ||
         (rc = row_exists(db, "SELECT 1 FROM datasets WHERE id = ?1", j->dataset_id, "dataset",

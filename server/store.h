@@ -9,7 +9,9 @@
  *   - every function that changes something does it in one transaction: it
  *     has happened completely when it returns STORE_OK, or not at all;
  *   - a committed change survives a crash of the process (kill -9);
- *   - functions are safe to call from any thread at the same time.
+ *   - functions are safe to call from any thread at the same time;
+ *   - an id (of a dataset, model or job) is never given twice, even after
+ *     the row with the highest one is deleted and the store reopened.
  *
  * Status codes: STORE_OK (0), or one of the negative STORE_E* below; error
  * text goes to the caller's buffer (err, errlen; err may be NULL).
@@ -90,7 +92,9 @@ int store_dataset_list(store *s, store_dataset **out, int *n, char *err, size_t 
  * straight into the tensors. */
 int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t errlen);
 
-/* STORE_ECONFLICT while a queued or running job uses it. */
+/* STORE_ECONFLICT while a queued or running job uses it.  Finished jobs
+ * that used it keep its id (store_job.dataset_id); the id is never given
+ * to another dataset. */
 int store_dataset_delete(store *s, int64_t id, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------------
@@ -112,7 +116,8 @@ int store_model_insert(store *s, const char *name, const char *definition, const
                        int64_t *id, char *err, size_t errlen);
 int store_model_get(store *s, int64_t id, store_model *out, char *err, size_t errlen);
 int store_model_list(store *s, store_model **out, int *n, char *err, size_t errlen);
-/* STORE_ECONFLICT while a queued or running job uses it. */
+/* STORE_ECONFLICT while a queued or running job uses it; finished jobs
+ * keep its id, as with datasets. */
 int store_model_delete(store *s, int64_t id, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------------------
@@ -120,6 +125,9 @@ int store_model_delete(store *s, int64_t id, char *err, size_t errlen);
 
 typedef struct store_job {
     int64_t id;
+    /* The ids the job was made from, kept after those rows are deleted
+     * (ids are never reused, so a kept id names only the deleted row); 0
+     * also for a reference lost under schema 001, which set it NULL. */
     int64_t model_id;              /* 0 for an inline definition */
     int64_t dataset_id;
     int64_t val_dataset_id;        /* 0: none */

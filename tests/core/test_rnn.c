@@ -584,6 +584,10 @@ START_TEST(data_shapes)
     ck_assert_msg(strstr(e.msg, "one per step"), "%s", e.msg);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 4, (nn_shape){1, {6}}, &e), NN_EINVAL);
     ck_assert_msg(strstr(e.msg, "per step"), "%s", e.msg);
+    /* and no more outputs per step than classes */
+    ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 2, (nn_shape){1, {6}}, &e), NN_EINVAL);
+    ck_assert_msg(strstr(e.msg, "2 classes but the model outputs 3 values per step"), "%s",
+                  e.msg);
     /* numbers: one class index per step, or soft targets per step */
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 0, (nn_shape){1, {6}}, &e), NN_OK);
     ck_assert_int_eq(fits(m, (nn_shape){2, {6, 2}}, 0, (nn_shape){2, {6, 3}}, &e), NN_OK);

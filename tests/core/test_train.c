@@ -727,6 +727,31 @@ START_TEST(data_that_does_not_fit)
     d.n_classes = 3;
     expect_data_error(m, &c, &d, NULL, "3 classes");
     d.n_classes = 2;
+    /* more outputs than classes: a unit no label names */
+    nn_layer_spec W[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(3, NN_ACT_SOFTMAX)};
+    nn_model *m_wide = model(W, 2, 2, NN_LOSS_CROSS_ENTROPY, 1, 1);
+    expect_data_error(m_wide, &c, &d, NULL, "2 classes but the model outputs 3");
+    nn_dataset v;
+    xor_data(&v);
+    d.n_classes = 3;   /* as the training data: the validation set's 2 are checked too */
+    d.y.data[1] = 2;
+    expect_data_error(m_wide, &c, &d, &v, "the validation data have 2 classes");
+    d.n_classes = 2;
+    d.y.data[1] = 1;
+    ds_free(&v);
+    nn_model_free(m_wide);
+    /* binary_cross_entropy: one sigmoid output for 2 classes fits, 2 do not */
+    nn_layer_spec B[2] = {tu_dense(8, NN_ACT_TANH), tu_dense(1, NN_ACT_SIGMOID)};
+    nn_model *m_bce = model(B, 2, 2, NN_LOSS_BCE, 1, 1);
+    nn_trainer *t = NULL;
+    nn_err e;
+    ck_assert_msg(nn_trainer_new(m_bce, &c, &d, NULL, &t, &e) == NN_OK, "%s", e.msg);
+    nn_trainer_free(t);
+    nn_model_free(m_bce);
+    B[1] = tu_dense(2, NN_ACT_SIGMOID);
+    m_bce = model(B, 2, 2, NN_LOSS_BCE, 1, 1);
+    expect_data_error(m_bce, &c, &d, NULL, "one output");
+    nn_model_free(m_bce);
     d.y.data[1] = 5;   /* a label out of range */
     expect_data_error(m, &c, &d, NULL, "not a class index");
     d.y.data[1] = 1;

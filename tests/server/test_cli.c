@@ -236,6 +236,9 @@ START_TEST(bad_usage_and_bad_input)
     free(tu_write_str(dir, "wide.json",
                       "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 3,"
                       " \"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}"));
+    free(tu_write_str(dir, "six.json",
+                      "{\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 6,"
+                      " \"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}"));
     free(tu_write_str(dir, "bad.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,inf,4,y\n"));
     free(tu_write_str(dir, "gap.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,NA,4,y\n"));
     free(tu_write_str(dir, "short.csv", "a,b,c,d,label\n1,2,3,4,x\n1,2,3,y\n"));
@@ -244,7 +247,7 @@ START_TEST(bad_usage_and_bad_input)
         int status;
         const char *needle;
         char args[1024];
-    } cases[12];
+    } cases[13];
     int n = 0;
 #define CASE(st, nd, ...)                                                                   \
     do {                                                                                    \
@@ -259,6 +262,8 @@ START_TEST(bad_usage_and_bad_input)
     CASE(1, "/layers/0/units", "train --model %s/units0.json --train %s", dir, ok);
     CASE(1, "line 1", "train --model %s/broken.json --train %s", dir, ok);
     CASE(1, "takes 7", "train --model %s/wide.json --train %s", dir, ok);
+    /* 6 softmax units, 3 classes: refused, not trained */
+    CASE(1, "3 classes but the model outputs 6", "train --model %s/six.json --train %s", dir, ok);
     CASE(1, "line 3", "train --model %s --train %s/bad.csv", okm, dir);
     CASE(1, "line 3", "train --model %s --train %s/short.csv", okm, dir);
     CASE(1, "/training/preprocess/missing: column 'c' (column 3) has 1 missing values, the first "

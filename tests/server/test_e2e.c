@@ -1,8 +1,10 @@
 /*
  * test_e2e.c — the real daemon on a loopback port, driven over HTTP with
  * libcurl as a client drives it: every route's success path, the error
- * paths of docs/api.md, training to the end, cancelling, two workers, event
- * streams, kill -9 and SIGTERM in the middle of training (the resumed job
+ * paths of docs/api.md, training to the end, cancelling, the ids a job
+ * keeps and ids never given twice (across a restart), an infinite
+ * validation loss in the metrics (null, nothing else lost), two workers,
+ * event streams, kill -9 and SIGTERM in the middle of training (the resumed job
  * must end with the same weights, bit for bit, as an uninterrupted one),
  * and an oversized upload that must not grow the daemon's memory.
  */
@@ -419,6 +421,13 @@ START_TEST(job_errors)
     r = e2e_json(&d, "POST", "/v1/jobs", body);
     expect_error(&r, 422, "data_mismatch", "/dataset");   /* 3 classes, 2 outputs */
     snprintf(body, sizeof body,
+             "{\"model\": {\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 6, "
+             "\"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}, \"dataset\": %lld}",
+             ds);
+    r = e2e_json(&d, "POST", "/v1/jobs", body);
+    ck_assert_msg(strstr(r.body, "3 classes but the model outputs 6") != NULL, "%s", r.body);
+    expect_error(&r, 422, "data_mismatch", "/dataset");   /* 3 classes, 6 outputs */
+    snprintf(body, sizeof body,
              "{\"model\": {\"input\": [4], \"layers\": [{\"type\": \"dense\", \"units\": 0}], "
              "\"loss\": \"mse\"}, \"dataset\": %lld}", ds);
     r = e2e_json(&d, "POST", "/v1/jobs", body);
@@ -698,6 +707,141 @@ START_TEST(cancel_and_delete)
 }
 END_TEST
 
+static long long status_of(const e2e_daemon *d, const char *method, const char *path)
+{
+    e2e_resp r = e2e_req(d, method, path, NULL, NULL, 0, NULL);
+    long long st = r.status;
+    e2e_resp_free(&r);
+    return st;
+}
+
+/* A finished job keeps the ids of the datasets and the model it was made
+ * from after they are deleted (they answer 404), and no id is given twice:
+ * the newest job, dataset and model deleted, the daemon restarted, the next
+ * ones get new ids. */
+START_TEST(ids_are_kept_and_never_reused)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    size_t len, vlen;
+    char *csv = blobs_csv(60, 1, &len), *vcsv = blobs_csv(30, 2, &vlen);
+    long long ds = upload_csv(&d, csv, len, "train"), vs = upload_csv(&d, vcsv, vlen, "val");
+    long long m = create(&d, "/v1/models", blob_model);
+    char body[512], path[64];
+    snprintf(body, sizeof body, "{\"model\": %lld, \"dataset\": %lld, \"validation\": "
+             "{\"dataset\": %lld}, \"training\": {\"epochs\": 2}}", m, ds, vs);
+    long long id = create(&d, "/v1/jobs", body);
+    json_t *j = e2e_wait_job(&d, id, "succeeded failed", 60);
+    ck_assert_msg(j && !strcmp(e2e_str(j, "state"), "succeeded"), "%s", e2e_log_tail(&d));
+    json_decref(j);
+
+    /* only a finished job uses them: they can go, and the job keeps the ids */
+    snprintf(path, sizeof path, "/v1/datasets/%lld", ds);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    snprintf(path, sizeof path, "/v1/datasets/%lld", vs);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    snprintf(path, sizeof path, "/v1/models/%lld", m);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    snprintf(path, sizeof path, "/v1/jobs/%lld", id);
+    e2e_resp r = e2e_get(&d, path);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(json_is_integer(json_object_get(r.json, "dataset")), "%s", r.body);
+    ck_assert_int_eq(e2e_int(r.json, "dataset"), ds);
+    ck_assert_int_eq(e2e_int(r.json, "model"), m);
+    ck_assert_int_eq(e2e_int(json_object_get(r.json, "validation"), "dataset"), vs);
+    e2e_resp_free(&r);
+    /* and it still answers for its weights */
+    snprintf(path, sizeof path, "/v1/jobs/%lld/weights", id);
+    ck_assert_int_eq(status_of(&d, "GET", path), 200);
+
+    /* the newest of each kind gone, a restart: new ids all the same */
+    snprintf(path, sizeof path, "/v1/jobs/%lld", id);
+    ck_assert_int_eq(status_of(&d, "DELETE", path), 204);
+    char db[512];
+    snprintf(db, sizeof db, "%s", d.db);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+    e2e_start(&d, db, NULL);
+    long long ds2 = upload_csv(&d, csv, len, "again");
+    long long m2 = create(&d, "/v1/models", blob_model);
+    snprintf(body, sizeof body, "{\"model\": %lld, \"dataset\": %lld, \"training\": "
+             "{\"epochs\": 1}}", m2, ds2);
+    long long id2 = create(&d, "/v1/jobs", body);
+    ck_assert_int_gt(ds2, vs);
+    ck_assert_int_gt(m2, m);
+    ck_assert_int_gt(id2, id);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);   /* the old job's URL */
+    snprintf(path, sizeof path, "/v1/datasets/%lld", vs);
+    ck_assert_int_eq(status_of(&d, "GET", path), 404);
+    j = e2e_wait_job(&d, id2, "succeeded failed", 60);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    free(csv);
+    free(vcsv);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
+/* A validation loss that overflows to +Inf: the job stops as diverged, and
+ * the epoch it happened in keeps its last_metrics (val_loss null, the
+ * other values as they were) and its metric row.  The validation sample
+ * x = 3e38 is finite, but batchnorm divides it by a running standard
+ * deviation below 1: +Inf in float32, and the dense layer after it (one
+ * input, so no Inf - Inf) keeps it infinite. */
+START_TEST(infinite_val_loss_keeps_last_metrics)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    char train[2048] = "x,y\n";
+    size_t off = strlen(train);
+    for (int i = 0; i < 40; i++)
+        off += (size_t)snprintf(train + off, sizeof train - off, "%.3f,%.3f\n", i / 40.0,
+                                2 * i / 40.0);
+    long long ds = upload_csv(&d, train, off, "line");
+    static const char val[] = "x,y\n3e38,0.5\n1,2.5\n";
+    e2e_resp r = e2e_req(&d, "POST", "/v1/datasets?name=huge&label_kind=numeric", "text/csv",
+                         val, sizeof val - 1, NULL);
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    long long vs = e2e_int(r.json, "id");
+    e2e_resp_free(&r);
+    char body[512];
+    snprintf(body, sizeof body, "{\"model\": {\"input\": [1], \"layers\": [{\"type\": "
+             "\"batchnorm\"}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\", "
+             "\"training\": {\"epochs\": 3, \"batch_size\": 8, \"seed\": 1}}, "
+             "\"dataset\": %lld, \"validation\": {\"dataset\": %lld}}", ds, vs);
+    long long id = create(&d, "/v1/jobs", body);
+    json_t *j = e2e_wait_job(&d, id, "succeeded failed", 60);
+    ck_assert_msg(j != NULL, "%s", e2e_log_tail(&d));
+    ck_assert_str_eq(e2e_str(j, "state"), "failed");
+    ck_assert_str_eq(e2e_str(j, "stop_reason"), "diverged");
+    ck_assert_str_eq(e2e_str(j, "error"), "the validation loss became NaN or infinite in epoch 1");
+    const json_t *last = json_object_get(j, "last_metrics");
+    ck_assert_msg(json_is_object(last), "the epoch's last_metrics are lost");
+    ck_assert_int_eq(e2e_int(last, "epoch"), 1);
+    ck_assert_int_eq(e2e_int(last, "global_step"), 5);
+    ck_assert(json_is_null(json_object_get(last, "val_loss")));
+    double loss = json_real_value(json_object_get(last, "loss"));
+    ck_assert_msg(isfinite(loss) && loss > 0, "loss %g", loss);
+    ck_assert(json_real_value(json_object_get(last, "lr")) == 0.001);
+    ck_assert(json_real_value(json_object_get(last, "samples_per_second")) > 0);
+    json_decref(j);
+    /* the metric row says the same, as its event does */
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld/metrics", id);
+    r = e2e_get(&d, path);
+    const json_t *row = json_array_get(json_object_get(r.json, "metrics"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "metrics")), 1);
+    ck_assert(json_is_null(json_object_get(row, "val_loss")));
+    ck_assert(json_real_value(json_object_get(row, "loss")) == loss);
+    e2e_resp_free(&r);
+    char *ev = read_events(&d, id, NULL);
+    ck_assert_ptr_nonnull(strstr(ev, "\"val_loss\":null"));
+    free(ev);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(two_workers_three_jobs)
 {
     e2e_daemon d = {0};
@@ -926,6 +1070,8 @@ int main(void)
     tcase_add_test(tc, job_errors);
     tcase_add_test(tc, train_to_success);
     tcase_add_test(tc, cancel_and_delete);
+    tcase_add_test(tc, ids_are_kept_and_never_reused);
+    tcase_add_test(tc, infinite_val_loss_keeps_last_metrics);
     tcase_add_test(tc, two_workers_three_jobs);
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);

@@ -9,10 +9,12 @@
  * positions, claim order, concurrent claims from several threads, requeue,
  * cancel, finish, delete with its cascades); progress rows (duplicates
  * ignored, NaN as NULL, filters), events over both types in order,
- * checkpoints and weights; in-use conflicts for datasets and models; and
- * that a committed write survives a kill -9 of the writing process.  The
- * database is inspected with plain SQLite where the store has no call for
- * it (row counts, parts, user_version).
+ * checkpoints and weights; in-use conflicts for datasets and models, and
+ * the ids a finished job keeps after they are deleted; ids never given
+ * twice, across deletes and a reopen; and that a committed write survives
+ * a kill -9 of the writing process.  The database is inspected with plain
+ * SQLite where the store has no call for it (row counts, parts,
+ * user_version).  Upgrades of an older file: test_store_migrate.c.
  */
 #include "store.h"
 #include "testutil.h"
@@ -1230,7 +1232,7 @@ START_TEST(delete_in_use_conflicts)
     /* not used at all */
     ck_assert_int_eq(store_dataset_delete(s, spare, err, sizeof err), 0);
     ck_assert_int_eq(store_model_delete(s, unused, err, sizeof err), 0);
-    /* finished: allowed, and the job's references become 0 */
+    /* finished: allowed, and the job keeps the ids it was made from */
     ck_assert_int_eq(store_job_finish(s, a, "succeeded", "max_epochs", NULL, NULL, 0, err,
                                       sizeof err), 0);
     ck_assert_msg(store_dataset_delete(s, train, err, sizeof err) == 0, "%s", err);
@@ -1238,13 +1240,57 @@ START_TEST(delete_in_use_conflicts)
     ck_assert_int_eq(store_model_delete(s, model, err, sizeof err), 0);
     store_job g;
     job_get(s, a, &g);
-    ck_assert_int_eq(g.model_id, 0);
-    ck_assert_int_eq(g.dataset_id, 0);
-    ck_assert_int_eq(g.val_dataset_id, 0);
+    ck_assert_int_eq(g.model_id, model);
+    ck_assert_int_eq(g.dataset_id, train);
+    ck_assert_int_eq(g.val_dataset_id, val);
     ck_assert_str_eq(g.definition, "{\"input\":[2]}");   /* its own copy */
     store_job_clear(&g);
+    store_dataset gd;
+    ck_assert_int_eq(store_dataset_get(s, train, &gd, err, sizeof err), STORE_ENOTFOUND);
+    /* a kept id is no reference: a new job cannot name the deleted rows */
+    store_job again = job_template(model, train, 0);
+    int64_t b = 0;
+    ck_assert_int_eq(store_job_insert(s, &again, &b, err, sizeof err), STORE_ENOTFOUND);
+    ck_assert_msg(strstr(err, "model") != NULL, "%s", err);
+    again = job_template(0, train, 0);
+    ck_assert_int_eq(store_job_insert(s, &again, &b, err, sizeof err), STORE_ENOTFOUND);
+    ck_assert_msg(strstr(err, "dataset") != NULL, "%s", err);
     ck_assert_int_eq(sql_int(path, "SELECT COUNT(*) FROM dataset_tensors"), 0);
     ck_assert_int_eq(sql_int(path, "SELECT COUNT(*) FROM datasets"), 0);
+    store_close(s);
+    free(path);
+}
+END_TEST
+
+/* Deleting the newest dataset, model and job and creating another gives a
+ * new id, also after the store is reopened: an id names one row for ever. */
+START_TEST(ids_are_never_reused)
+{
+    char *path = db_path("ids");
+    store *s = open_db(path);
+    char err[512] = "";
+    int64_t last_ds = 0, last_model = 0, last_job = 0;
+    for (int round = 0; round < 3; round++) {
+        int64_t ds = add_dataset(s, "d"), model = add_model(s, "m");
+        int64_t job = add_job(s, model, ds, 0);
+        ck_assert_int_gt(ds, last_ds);
+        ck_assert_int_gt(model, last_model);
+        ck_assert_int_gt(job, last_job);
+        /* each the newest of its kind: the job (finished), then what it used */
+        ck_assert_int_eq(store_job_cancel(s, job, err, sizeof err), 0);
+        ck_assert_msg(store_job_delete(s, job, err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(store_dataset_delete(s, ds, err, sizeof err), 0);
+        ck_assert_int_eq(store_model_delete(s, model, err, sizeof err), 0);
+        last_ds = ds;
+        last_model = model;
+        last_job = job;
+        if (round == 1) {             /* a restart in between */
+            store_close(s);
+            s = open_db(path);
+        }
+    }
+    ck_assert_int_eq(last_job, 3);   /* and nothing else was skipped */
+    ck_assert_int_eq(sql_int(path, "SELECT COUNT(*) FROM jobs"), 0);
     store_close(s);
     free(path);
 }
@@ -1335,6 +1381,7 @@ int main(void)
     tcase_add_test(tc, finish_jobs);
     tcase_add_test(tc, delete_jobs_and_cascades);
     tcase_add_test(tc, delete_in_use_conflicts);
+    tcase_add_test(tc, ids_are_never_reused);
     tcase_add_test(tc, committed_writes_survive_kill_9);
     suite_add_tcase(s, tc);
     return tu_run(s);
