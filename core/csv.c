@@ -336,7 +336,45 @@ typedef struct col {
     int has_number;       /* a number has been stored in this pass */
     nn_strtab cats;       /* text: distinct texts, codes in first-seen order */
     int64_t n_missing, missing_line;
+    /* numbers: the distinct values seen, up to NN_COLUMN_MAX_DISTINCT (the
+     * bits of each as a double, in an open-addressed set of SET_SLOTS) */
+    uint64_t *set;
+    int n_distinct;       /* -1 once past the limit */
 } col;
+
+#define SET_SLOTS (2 * NN_COLUMN_MAX_DISTINCT)   /* a power of two, at most half full */
+#define SET_EMPTY UINT64_MAX                      /* a NaN's bits: never a value */
+
+/* Counts v among the column's distinct numbers.  -1 when out of memory. */
+static int count_distinct(col *cl, double v)
+{
+    if (cl->n_distinct < 0)
+        return 0;
+    if (!cl->set) {
+        if (!(cl->set = malloc(SET_SLOTS * sizeof *cl->set)))
+            return -1;
+        for (int i = 0; i < SET_SLOTS; i++)
+            cl->set[i] = SET_EMPTY;
+    }
+    uint64_t bits;
+    v = v == 0 ? 0 : v;   /* -0 and 0 are one value */
+    memcpy(&bits, &v, sizeof bits);
+    size_t k = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 53) & (SET_SLOTS - 1);
+    while (cl->set[k] != SET_EMPTY) {
+        if (cl->set[k] == bits)
+            return 0;
+        k = (k + 1) & (SET_SLOTS - 1);
+    }
+    if (cl->n_distinct == NN_COLUMN_MAX_DISTINCT) {
+        cl->n_distinct = -1;
+        free(cl->set);
+        cl->set = NULL;
+        return 0;
+    }
+    cl->set[k] = bits;
+    cl->n_distinct++;
+    return 0;
+}
 
 /* The header: the column names and the label's place. */
 typedef struct hdr {
@@ -495,6 +533,8 @@ static int feature_cell(const csv *c, const hdr *h, table *t, int f, int64_t lin
     if (pr == 0) {
         cl->has_number = 1;
         *out = (nn_real)v;
+        if (count_distinct(cl, (double)*out) < 0)
+            return nn_errf(e, NN_ENOMEM, "%s: out of memory", c->rd.name);
         return NN_OK;
     }
     if (!cl->text) {
@@ -726,8 +766,10 @@ static int finish_columns(nn_dataset *d, table *t, const hdr *h, const char *fn,
         dc->file_col = file_col(h, f) + 1;
         dc->n_missing = cl->n_missing;
         dc->missing_line = cl->missing_line;
+        dc->n_distinct = cl->n_distinct;
         if (!cl->text)
             continue;
+        dc->n_distinct = cl->cats.n;
         int n = cl->cats.n;
         rank = malloc((size_t)(n ? n : 1) * sizeof *rank);
         if (!rank || !(dc->cats = calloc((size_t)(n ? n : 1), sizeof *dc->cats)) ||
@@ -811,9 +853,12 @@ int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err
         if (pass > 0 && (rc = csv_start(&c, path, o, &h, e)) < 0)
             goto out;
         for (int f = 0; f < h.k - 1; f++) {
-            nn_strtab_free(&t.cols[f].cats);
-            t.cols[f].has_number = 0;
-            t.cols[f].n_missing = t.cols[f].missing_line = 0;
+            col *cl = &t.cols[f];
+            nn_strtab_free(&cl->cats);
+            free(cl->set);
+            cl->set = NULL;
+            cl->has_number = cl->n_distinct = 0;
+            cl->n_missing = cl->missing_line = 0;
         }
         if ((rc = read_rows(&c, &h, o, &t, e)) < 0)
             goto out;
@@ -839,8 +884,10 @@ out:
     nn_rd_close(&c.rd);
     nn_classmap_free(&t.map);
     table_reset(&t);
-    for (int f = 0; t.cols && f < h.k - 1; f++)
+    for (int f = 0; t.cols && f < h.k - 1; f++) {
         nn_strtab_free(&t.cols[f].cats);
+        free(t.cols[f].set);
+    }
     free(t.cols);
     free(c.text);
     free(c.off);

@@ -24,12 +24,18 @@
  * target or an id, and each class costs a name. */
 #define NN_DATA_MAX_CLASSES 65536
 
+/* Most distinct values a numeric column's count follows (past it: -1); a
+ * numeric column can be categorical only below it. */
+#define NN_COLUMN_MAX_DISTINCT 1024
+
 /* A feature column of a table (CSV): what its column of x holds. */
 typedef struct nn_column {
     char *name;           /* the header's name (UTF-8) */
     int file_col;         /* its place in the file, 1-based (the label counted) */
     int n_cats;           /* > 0: a text column; x holds codes 0 .. n_cats-1 */
     char **cats;          /* its n_cats distinct texts, sorted bytewise */
+    int n_distinct;       /* numeric columns: distinct values, -1 when more than
+                             NN_COLUMN_MAX_DISTINCT (text columns: n_cats) */
     int64_t n_missing;    /* values missing in the file (NaN in x) */
     int64_t missing_line; /* the file's line of the first of them; 0 if none */
 } nn_column;
@@ -132,6 +138,15 @@ int nn_npy_read(const char *path, nn_tensor *out, int *is_int, int *is_u8, nn_er
  * uint8 x is scaled to [0, 1] when opts->scale_u8.  Counts must agree. */
 int nn_npy_read_pair(const char *x_path, const char *y_path, const nn_load_opts *o,
                      nn_dataset *out, nn_err *e);
+
+/* What a file holds, told by its first bytes after gzip: the NPY magic,
+ * an IDX magic, a JSON object ('{' after whitespace), else CSV text. */
+typedef enum nn_data_format { NN_FMT_CSV = 0, NN_FMT_IDX, NN_FMT_NPY, NN_FMT_JSON } nn_data_format;
+
+int nn_data_sniff(const char *path, nn_data_format *fmt, nn_err *e);
+
+/* "CSV", "IDX", "NPY", "JSON". */
+const char *nn_data_format_name(nn_data_format f);
 
 /* Loads a dataset from one file (CSV) or two files (an IDX pair or an NPY
  * pair: features first, labels second).  The format is detected from the

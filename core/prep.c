@@ -109,321 +109,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Fitting                                                                  */
-
-typedef struct fit {
-    const nn_prep_cfg *cfg;
-    const nn_dataset *d;
-    const int64_t *rows;
-    int64_t n_rows;
-    int64_t f;                  /* features per row of d */
-} fit;
-
-static nn_real value_at(const fit *c, int64_t i, int j)
-{
-    int64_t r = c->rows ? c->rows[i] : i;
-    return c->d->x.data[r * c->f + j];
-}
-
-static const char *col_label(const nn_dataset *d, int j, char *buf, size_t n)
-{
-    if (d->n_cols > 0)
-        snprintf(buf, n, "column '%.60s' (column %d)", d->cols[j].name, d->cols[j].file_col);
-    else
-        snprintf(buf, n, "feature %d", j);
-    return buf;
-}
-
-/* Which columns are one-hot, checked against the data. */
-static int choose_kinds(const fit *c, nn_prep *p, nn_err *e)
-{
-    const nn_dataset *d = c->d;
-    const nn_prep_cfg *cfg = c->cfg;
-    if (!cfg->categorical_auto) {
-        if (cfg->n_categorical > 0 && d->n_cols == 0)
-            return nn_errf_at(e, NN_EINVAL, -1, "categorical",
-                              "categorical columns need a table (a CSV dataset) with named columns");
-        for (int i = 0; i < cfg->n_categorical; i++) {
-            int found = 0;
-            for (int j = 0; j < d->n_cols; j++)
-                if (!strcmp(d->cols[j].name, cfg->categorical[i])) {
-                    p->cols[j].kind = NN_PREP_ONEHOT;
-                    found = 1;
-                }
-            if (!found)
-                return nn_errf_at(e, NN_EINVAL, i, "categorical", "the data have no column named '%.80s'",
-                                  cfg->categorical[i]);
-        }
-    }
-    for (int j = 0; j < d->n_cols; j++) {
-        int text = d->cols[j].n_cats > 0;
-        if (cfg->categorical_auto && text)
-            p->cols[j].kind = NN_PREP_ONEHOT;
-        if (text && p->cols[j].kind != NN_PREP_ONEHOT)
-            return nn_errf_at(e, NN_EINVAL, -1, "categorical",
-                              "column '%.60s' holds text: list it in categorical (or use \"auto\")",
-                              d->cols[j].name);
-    }
-    return NN_OK;
-}
-
-/* A column's missing values against the cfg's rule. */
-static int check_missing(const fit *c, const nn_prep_col *pc, int j, nn_err *e)
-{
-    const nn_dataset *d = c->d;
-    char b[96];
-    if (d->n_cols == 0 || d->cols[j].n_missing == 0)
-        return NN_OK;
-    nn_impute rule = pc->kind == NN_PREP_ONEHOT ? c->cfg->missing_categorical
-                                                : c->cfg->missing_numeric;
-    if (rule != NN_IMPUTE_ERROR)
-        return NN_OK;
-    return nn_errf_at(e, NN_EINVAL, -1, "missing",
-                      "%s has %lld missing values, the first on line %lld: set preprocess.missing "
-                      "(\"mean\", \"median\"%s)",
-                      col_label(d, j, b, sizeof b), (long long)d->cols[j].n_missing,
-                      (long long)d->cols[j].missing_line,
-                      pc->kind == NN_PREP_ONEHOT ? ", {\"categorical\": \"category\"}" : "");
-}
-
-/* Median of n values (sorted in place). */
-static double median(double *v, int64_t n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static int fit_numeric(const fit *c, nn_prep_col *pc, int j, nn_err *e)
-{
-    char b[96];
-    int64_t n = c->n_rows, present = 0;
-    double sum = 0, lo = INFINITY, hi = -INFINITY, first = NAN;
-    int varies = 0;
-    double *vals = c->cfg->missing_numeric == NN_IMPUTE_MEDIAN ? malloc((size_t)n * sizeof *vals)
-                                                               : NULL;
-    if (c->cfg->missing_numeric == NN_IMPUTE_MEDIAN && !vals)
-        return nn_errf(e, NN_ENOMEM, "out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        double v = value_at(c, i, j);
-        if (isnan(v))
-            continue;
-        if (present == 0)
-            first = v;
-        varies |= v != first;
-        if (vals)
-            vals[present] = v;
-        present++;
-        sum += v;
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
-    if (present == 0) {
-        free(vals);
-        return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values in the training rows",
-                          col_label(c->d, j, b, sizeof b));
-    }
-    double mean = varies ? sum / (double)present : first;
-    switch (c->cfg->missing_numeric) {
-    case NN_IMPUTE_MEAN: pc->fill = mean; break;
-    case NN_IMPUTE_MEDIAN: pc->fill = median(vals, present); break;
-    default: pc->fill = NAN; break;
-    }
-    free(vals);
-
-    /* statistics of the filled column: missing values count as the fill */
-    int64_t missing = n - present;
-    double fill = isnan(pc->fill) ? mean : pc->fill;
-    varies |= missing > 0 && fill != first;
-    double m2 = varies ? (sum + (double)missing * fill) / (double)n : first, var = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v = value_at(c, i, j);
-        double dv = (isnan(v) ? fill : v) - m2;
-        var += dv * dv;
-    }
-    double sd = sqrt(var / (double)n);
-    pc->center = 0;
-    pc->scale = 1;
-    if (c->cfg->min_max) {
-        pc->center = lo;
-        pc->scale = hi > lo ? hi - lo : 1;
-    } else if (c->cfg->standardize == 1 || (c->cfg->standardize == NN_PREP_DEFAULT && c->d->n_cols > 0)) {
-        pc->center = m2;
-        pc->scale = varies && sd > 0 ? sd : 1;
-    }
-    return NN_OK;
-}
-
-/* Appends the missing-value category or picks the most frequent one. */
-static int fit_fill_category(const fit *c, nn_prep_col *pc, const int64_t *count, nn_err *e)
-{
-    pc->fill_cat = -1;
-    if (c->cfg->missing_categorical == NN_IMPUTE_MOST_FREQUENT) {
-        int best = 0;
-        for (int k = 1; k < pc->n_cats; k++)
-            if (count[k] > count[best])
-                best = k;
-        pc->fill_cat = best;
-    } else if (c->cfg->missing_categorical == NN_IMPUTE_CATEGORY) {
-        for (int k = 0; pc->text && k < pc->n_cats; k++)
-            if (!strcmp(pc->cats[k], NN_PREP_MISSING_CATEGORY))
-                return nn_errf_at(e, NN_EINVAL, -1, "missing",
-                                  "column '%.60s' has a category named " NN_PREP_MISSING_CATEGORY
-                                  ", which a missing-value category would duplicate",
-                                  pc->name ? pc->name : "?");
-        if (!(pc->cats[pc->n_cats] = strdup(NN_PREP_MISSING_CATEGORY)))
-            return nn_errf(e, NN_ENOMEM, "out of memory");
-        pc->missing_cat = 1;
-        pc->fill_cat = pc->n_cats++;
-    }
-    return NN_OK;
-}
-
-/* One-hot over a text column: the categories present in the training rows. */
-static int fit_text(const fit *c, nn_prep_col *pc, int j, nn_err *e)
-{
-    const nn_column *dc = &c->d->cols[j];
-    char b[96];
-    int rc = NN_ENOMEM;
-    int64_t *count = calloc((size_t)dc->n_cats + 1, sizeof *count);
-    int64_t *kept = calloc((size_t)dc->n_cats + 1, sizeof *kept);
-    pc->cats = calloc((size_t)dc->n_cats + 1, sizeof *pc->cats);
-    if (!count || !kept || !pc->cats)
-        goto out;
-    pc->text = 1;
-    for (int64_t i = 0; i < c->n_rows; i++) {
-        double v = value_at(c, i, j);
-        if (!isnan(v))
-            count[(int)v]++;
-    }
-    for (int k = 0; k < dc->n_cats; k++)
-        if (count[k] > 0) {
-            if (!(pc->cats[pc->n_cats] = strdup(dc->cats[k])))
-                goto out;
-            kept[pc->n_cats++] = count[k];
-        }
-    if (pc->n_cats == 0) {
-        rc = nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values in the training rows",
-                        col_label(c->d, j, b, sizeof b));
-        goto out;
-    }
-    rc = fit_fill_category(c, pc, kept, e);
-out:
-    if (rc == NN_ENOMEM)
-        nn_errf(e, rc, "out of memory");
-    free(count);
-    free(kept);
-    return rc;
-}
-
-/* One-hot over a numeric column: each distinct value present a category. */
-static int fit_numbers(const fit *c, nn_prep_col *pc, int j, nn_err *e)
-{
-    char b[96];
-    int rc = NN_ENOMEM;
-    int64_t n = 0;
-    double *v = malloc((size_t)(c->n_rows + 1) * sizeof *v);
-    int64_t *count = NULL;
-    if (!v)
-        goto out;
-    for (int64_t i = 0; i < c->n_rows; i++) {
-        double x = value_at(c, i, j);
-        if (!isnan(x))
-            v[n++] = x;
-    }
-    if (n == 0) {
-        rc = nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values in the training rows",
-                        col_label(c->d, j, b, sizeof b));
-        goto out;
-    }
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    int64_t nu = 0;
-    if (!(count = calloc((size_t)n + 1, sizeof *count)))
-        goto out;
-    for (int64_t i = 0; i < n; i++) {
-        if (nu == 0 || v[i] != v[nu - 1])
-            v[nu++] = v[i];
-        count[nu - 1]++;
-    }
-    if (nu > NN_DATA_MAX_CLASSES) {
-        rc = nn_errf_at(e, NN_EINVAL, -1, "categorical",
-                        "%s has %lld distinct values, more than %d categories",
-                        col_label(c->d, j, b, sizeof b), (long long)nu, NN_DATA_MAX_CLASSES);
-        goto out;
-    }
-    pc->cats = calloc((size_t)nu + 1, sizeof *pc->cats);
-    pc->values = malloc((size_t)nu * sizeof *pc->values);
-    if (!pc->cats || !pc->values)
-        goto out;
-    for (int64_t k = 0; k < nu; k++) {
-        char s[40];
-        spell(v[k], s, sizeof s);
-        pc->values[k] = v[k];
-        if (!(pc->cats[k] = strdup(s)))
-            goto out;
-        pc->n_cats++;
-    }
-    rc = fit_fill_category(c, pc, count, e);
-out:
-    if (rc == NN_ENOMEM)
-        nn_errf(e, rc, "out of memory");
-    free(v);
-    free(count);
-    return rc;
-}
-
-int nn_prep_fit(const nn_prep_cfg *cfg, const nn_dataset *d, const int64_t *rows, int64_t n_rows,
-                nn_prep *p, nn_err *e)
-{
-    memset(p, 0, sizeof *p);
-    fit c = {cfg, d, rows, rows ? n_rows : nn_dataset_len(d), nn_tensor_row_size(&d->x)};
-    if (cfg->standardize == 1 && cfg->min_max)
-        return nn_errf_at(e, NN_EINVAL, -1, "min_max",
-                          "standardize and min_max exclude each other: choose one");
-    if (c.n_rows < 1 || c.f < 1 || c.f > INT32_MAX)
-        return nn_errf(e, NN_EINVAL, "no training rows to fit the preprocessing on");
-    if (d->n_cols > 0 && d->n_cols != c.f)
-        return nn_errf(e, NN_EINVAL, "the dataset describes %d columns but has %lld features",
-                       d->n_cols, (long long)c.f);
-    int rc = NN_ENOMEM;
-    if (!(p->cols = calloc((size_t)c.f, sizeof *p->cols)))
-        goto out;
-    p->n_cols = (int)c.f;
-    p->table = d->n_cols > 0;
-    p->min_max = cfg->min_max;
-    p->standardize = !cfg->min_max && (cfg->standardize == 1 ||
-                                       (cfg->standardize == NN_PREP_DEFAULT && p->table));
-    p->missing_numeric = cfg->missing_numeric;
-    p->missing_categorical = cfg->missing_categorical;
-    for (int j = 0; j < p->n_cols; j++)
-        if (p->table && !(p->cols[j].name = strdup(d->cols[j].name)))
-            goto out;
-    if ((rc = choose_kinds(&c, p, e)) < 0)
-        goto out;
-    for (int j = 0; j < p->n_cols; j++) {
-        nn_prep_col *pc = &p->cols[j];
-        if ((rc = check_missing(&c, pc, j, e)) < 0)
-            goto out;
-        if (pc->kind == NN_PREP_NUMERIC)
-            rc = fit_numeric(&c, pc, j, e);
-        else
-            rc = d->cols[j].n_cats > 0 ? fit_text(&c, pc, j, e) : fit_numbers(&c, pc, j, e);
-        if (rc < 0)
-            goto out;
-        p->n_out += pc->kind == NN_PREP_NUMERIC ? 1 : pc->n_cats;
-    }
-    rc = NN_OK;
-out:
-    if (rc == NN_ENOMEM)
-        nn_errf(e, rc, "out of memory");
-    if (rc < 0)
-        nn_prep_free(p);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Applying                                                                 */
-
 /* Number of categories kept in ascending order (the missing one excluded). */
 static int sorted_cats(const nn_prep_col *c)
 {
@@ -460,6 +145,380 @@ static int value_index(const nn_prep_col *c, double v)
     }
     return -1;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Fitting                                                                  */
+
+typedef struct fit {
+    const nn_prep_cfg *cfg;
+    const nn_dataset *d;
+    const int64_t *rows;
+    int64_t n_rows;
+    int64_t f;                  /* features per row of d */
+} fit;
+
+static nn_real value_at(const fit *c, int64_t i, int j)
+{
+    int64_t r = c->rows ? c->rows[i] : i;
+    return c->d->x.data[r * c->f + j];
+}
+
+static const char *col_label(const nn_column *cols, int j, char *buf, size_t n)
+{
+    if (cols)
+        snprintf(buf, n, "column '%.60s' (column %d)", cols[j].name, cols[j].file_col);
+    else
+        snprintf(buf, n, "feature %d", j);
+    return buf;
+}
+
+/* Which columns are one-hot (kind[j]), checked against the columns. */
+static int choose_kinds(const nn_prep_cfg *cfg, const nn_column *cols, int n_cols, int *kind,
+                        nn_err *e)
+{
+    if (!cfg->categorical_auto) {
+        if (cfg->n_categorical > 0 && !cols)
+            return nn_errf_at(e, NN_EINVAL, -1, "categorical",
+                              "categorical columns need a table (a CSV dataset) with named columns");
+        for (int i = 0; i < cfg->n_categorical; i++) {
+            int found = 0;
+            for (int j = 0; j < n_cols; j++)
+                if (!strcmp(cols[j].name, cfg->categorical[i])) {
+                    kind[j] = NN_PREP_ONEHOT;
+                    found = 1;
+                }
+            if (!found)
+                return nn_errf_at(e, NN_EINVAL, i, "categorical", "the data have no column named '%.80s'",
+                                  cfg->categorical[i]);
+        }
+    }
+    for (int j = 0; cols && j < n_cols; j++) {
+        int text = cols[j].n_cats > 0;
+        if (cfg->categorical_auto && text)
+            kind[j] = NN_PREP_ONEHOT;
+        if (text && kind[j] != NN_PREP_ONEHOT)
+            return nn_errf_at(e, NN_EINVAL, -1, "categorical",
+                              "column '%.60s' holds text: list it in categorical (or use \"auto\")",
+                              cols[j].name);
+    }
+    return NN_OK;
+}
+
+/* A column's missing values against the cfg's rule. */
+static int check_missing(const nn_prep_cfg *cfg, const nn_column *cols, int kind, int j, nn_err *e)
+{
+    char b[96];
+    if (!cols || cols[j].n_missing == 0)
+        return NN_OK;
+    nn_impute rule = kind == NN_PREP_ONEHOT ? cfg->missing_categorical : cfg->missing_numeric;
+    if (rule != NN_IMPUTE_ERROR)
+        return NN_OK;
+    return nn_errf_at(e, NN_EINVAL, -1, "missing",
+                      "%s has %lld missing values, the first on line %lld: set preprocess.missing "
+                      "(\"mean\", \"median\"%s)",
+                      col_label(cols, j, b, sizeof b), (long long)cols[j].n_missing,
+                      (long long)cols[j].missing_line,
+                      kind == NN_PREP_ONEHOT ? ", {\"categorical\": \"category\"}" : "");
+}
+
+/* The width of column j: 1, or its categories (and the missing one). */
+static int col_width(const nn_prep_cfg *cfg, const nn_column *cols, int kind, int j,
+                     int64_t *w, nn_err *e)
+{
+    char b[96];
+    *w = 1;
+    if (kind != NN_PREP_ONEHOT)
+        return NN_OK;
+    int n = cols[j].n_cats > 0 ? cols[j].n_cats : cols[j].n_distinct;
+    if (n < 0)
+        return nn_errf_at(e, NN_EINVAL, -1, "categorical",
+                          "%s has more than %d distinct values, too many to be categories",
+                          col_label(cols, j, b, sizeof b), NN_COLUMN_MAX_DISTINCT);
+    if (n == 0)
+        return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values",
+                          col_label(cols, j, b, sizeof b));
+    *w = n + (cfg->missing_categorical == NN_IMPUTE_CATEGORY);
+    return NN_OK;
+}
+
+/* The plan of a fit: kinds, the checks that need no values, the width. */
+static int plan(const nn_prep_cfg *cfg, const nn_column *cols, int n_cols, int *kind,
+                int64_t *width, nn_err *e)
+{
+    int rc;
+    *width = 0;
+    if (cfg->standardize == 1 && cfg->min_max)
+        return nn_errf_at(e, NN_EINVAL, -1, "min_max",
+                          "standardize and min_max exclude each other: choose one");
+    if ((rc = choose_kinds(cfg, cols, n_cols, kind, e)) < 0)
+        return rc;
+    for (int j = 0; j < n_cols; j++) {
+        int64_t w;
+        if ((rc = check_missing(cfg, cols, kind[j], j, e)) < 0 ||
+            (rc = col_width(cfg, cols, kind[j], j, &w, e)) < 0)
+            return rc;
+        *width += w;
+    }
+    return NN_OK;
+}
+
+int nn_prep_width(const nn_prep_cfg *cfg, const nn_column *cols, int n_cols, int64_t n_features,
+                  int64_t *width, nn_err *e)
+{
+    *width = 0;
+    if (cols && n_cols != n_features)
+        return nn_errf(e, NN_EINVAL, "the dataset describes %d columns but has %lld features",
+                       n_cols, (long long)n_features);
+    if (n_features < 1 || n_features > INT32_MAX)
+        return nn_errf(e, NN_EINVAL, "a sample has %lld features", (long long)n_features);
+    int *kind = calloc((size_t)n_features, sizeof *kind);
+    if (!kind)
+        return nn_errf(e, NN_ENOMEM, "out of memory");
+    int rc = plan(cfg, cols, (int)n_features, kind, width, e);
+    free(kind);
+    return rc;
+}
+
+/* Median of n values (sorted in place). */
+static double median(double *v, int64_t n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int fit_numeric(const fit *c, nn_prep_col *pc, int j, nn_err *e)
+{
+    char b[96];
+    int64_t n = c->n_rows, present = 0;
+    double sum = 0, lo = INFINITY, hi = -INFINITY, first = NAN;
+    int varies = 0;
+    double *vals = c->cfg->missing_numeric == NN_IMPUTE_MEDIAN ? malloc((size_t)n * sizeof *vals)
+                                                               : NULL;
+    if (c->cfg->missing_numeric == NN_IMPUTE_MEDIAN && !vals)
+        return nn_errf(e, NN_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        double v = value_at(c, i, j);
+        if (isnan(v))
+            continue;
+        if (present == 0)
+            first = v;
+        varies |= v != first;
+        if (vals)
+            vals[present] = v;
+        present++;
+        sum += v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    if (present == 0) {
+        free(vals);
+        return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values in the training rows",
+                          col_label(c->d->n_cols ? c->d->cols : NULL, j, b, sizeof b));
+    }
+    double mean = varies ? sum / (double)present : first;
+    switch (c->cfg->missing_numeric) {
+    case NN_IMPUTE_MEAN: pc->fill = mean; break;
+    case NN_IMPUTE_MEDIAN: pc->fill = median(vals, present); break;
+    default: pc->fill = NAN; break;
+    }
+    free(vals);
+
+    /* statistics of the filled column: missing values count as the fill */
+    int64_t missing = n - present;
+    double fill = isnan(pc->fill) ? mean : pc->fill;
+    varies |= missing > 0 && fill != first;
+    double m2 = varies ? (sum + (double)missing * fill) / (double)n : first, var = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = value_at(c, i, j);
+        double dv = (isnan(v) ? fill : v) - m2;
+        var += dv * dv;
+    }
+    double sd = sqrt(var / (double)n);
+    pc->center = 0;
+    pc->scale = 1;
+    if (c->cfg->min_max) {
+        pc->center = lo;
+        pc->scale = hi > lo ? hi - lo : 1;
+    } else if (c->cfg->standardize == 1 || (c->cfg->standardize == NN_PREP_DEFAULT && c->d->n_cols > 0)) {
+        pc->center = m2;
+        pc->scale = varies && sd > 0 ? sd : 1;
+    }
+    return NN_OK;
+}
+
+/* Appends the missing-value category or picks the most frequent one
+ * (count[k]: category k's training rows). */
+static int fit_fill_category(const fit *c, nn_prep_col *pc, const int64_t *count, int j,
+                             nn_err *e)
+{
+    char b[96];
+    pc->fill_cat = -1;
+    if (c->cfg->missing_categorical == NN_IMPUTE_MOST_FREQUENT) {
+        int best = 0;
+        for (int k = 1; k < pc->n_cats; k++)
+            if (count[k] > count[best])
+                best = k;
+        if (count[best] == 0)
+            return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has no values in the training rows",
+                              col_label(c->d->cols, j, b, sizeof b));
+        pc->fill_cat = best;
+    } else if (c->cfg->missing_categorical == NN_IMPUTE_CATEGORY) {
+        for (int k = 0; pc->text && k < pc->n_cats; k++)
+            if (!strcmp(pc->cats[k], NN_PREP_MISSING_CATEGORY))
+                return nn_errf_at(e, NN_EINVAL, -1, "missing",
+                                  "column '%.60s' has a category named " NN_PREP_MISSING_CATEGORY
+                                  ", which a missing-value category would duplicate",
+                                  pc->name ? pc->name : "?");
+        if (!(pc->cats[pc->n_cats] = strdup(NN_PREP_MISSING_CATEGORY)))
+            return nn_errf(e, NN_ENOMEM, "out of memory");
+        pc->missing_cat = 1;
+        pc->fill_cat = pc->n_cats++;
+    }
+    return NN_OK;
+}
+
+/* One-hot over a text column: every category of the column (so that the
+ * width is known from the dataset's description alone); the training rows
+ * only count, for the most frequent one. */
+static int fit_text(const fit *c, nn_prep_col *pc, int j, nn_err *e)
+{
+    const nn_column *dc = &c->d->cols[j];
+    int rc = NN_ENOMEM;
+    int64_t *count = calloc((size_t)dc->n_cats + 1, sizeof *count);
+    pc->cats = calloc((size_t)dc->n_cats + 1, sizeof *pc->cats);
+    if (!count || !pc->cats)
+        goto out;
+    pc->text = 1;
+    for (int64_t i = 0; i < c->n_rows; i++) {
+        double v = value_at(c, i, j);
+        if (!isnan(v))
+            count[(int)v]++;
+    }
+    for (int k = 0; k < dc->n_cats; k++) {
+        if (!(pc->cats[k] = strdup(dc->cats[k])))
+            goto out;
+        pc->n_cats++;
+    }
+    rc = fit_fill_category(c, pc, count, j, e);
+out:
+    if (rc == NN_ENOMEM)
+        nn_errf(e, rc, "out of memory");
+    free(count);
+    return rc;
+}
+
+/* One-hot over a numeric column: each distinct value of the whole column a
+ * category (as for texts); the training rows count. */
+static int fit_numbers(const fit *c, nn_prep_col *pc, int j, nn_err *e)
+{
+    char b[96];
+    int rc = NN_ENOMEM;
+    int64_t n = 0, all = nn_dataset_len(c->d);
+    double *v = malloc((size_t)(all + 1) * sizeof *v);
+    int64_t *count = NULL;
+    if (!v)
+        goto out;
+    for (int64_t i = 0; i < all; i++) {
+        double x = c->d->x.data[i * c->f + j];
+        if (!isnan(x))
+            v[n++] = x;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int64_t nu = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (nu == 0 || v[i] != v[nu - 1])
+            v[nu++] = v[i];
+    if (nu == 0 || nu > NN_COLUMN_MAX_DISTINCT) {
+        rc = nn_errf_at(e, NN_EINVAL, -1, "categorical", "%s has %lld distinct values: %s",
+                        col_label(c->d->cols, j, b, sizeof b), (long long)nu,
+                        nu ? "too many to be categories" : "no category at all");
+        goto out;
+    }
+    pc->cats = calloc((size_t)nu + 1, sizeof *pc->cats);
+    pc->values = malloc((size_t)nu * sizeof *pc->values);
+    count = calloc((size_t)nu + 1, sizeof *count);
+    if (!pc->cats || !pc->values || !count)
+        goto out;
+    for (int64_t k = 0; k < nu; k++) {
+        char s[40];
+        spell(v[k], s, sizeof s);
+        pc->values[k] = v[k];
+        if (!(pc->cats[k] = strdup(s)))
+            goto out;
+        pc->n_cats++;
+    }
+    for (int64_t i = 0; i < c->n_rows; i++) {
+        double x = value_at(c, i, j);
+        int k = isnan(x) ? -1 : value_index(pc, x);
+        if (k >= 0)
+            count[k]++;
+    }
+    rc = fit_fill_category(c, pc, count, j, e);
+out:
+    if (rc == NN_ENOMEM)
+        nn_errf(e, rc, "out of memory");
+    free(v);
+    free(count);
+    return rc;
+}
+
+int nn_prep_fit(const nn_prep_cfg *cfg, const nn_dataset *d, const int64_t *rows, int64_t n_rows,
+                nn_prep *p, nn_err *e)
+{
+    memset(p, 0, sizeof *p);
+    fit c = {cfg, d, rows, rows ? n_rows : nn_dataset_len(d), nn_tensor_row_size(&d->x)};
+    const nn_column *cols = d->n_cols > 0 ? d->cols : NULL;
+    int *kind = NULL;
+    int64_t width;
+    if (c.n_rows < 1 || c.f < 1 || c.f > INT32_MAX)
+        return nn_errf(e, NN_EINVAL, "no training rows to fit the preprocessing on");
+    if (cols && d->n_cols != c.f)
+        return nn_errf(e, NN_EINVAL, "the dataset describes %d columns but has %lld features",
+                       d->n_cols, (long long)c.f);
+    int rc = NN_ENOMEM;
+    if (!(p->cols = calloc((size_t)c.f, sizeof *p->cols)) ||
+        !(kind = calloc((size_t)c.f, sizeof *kind)))
+        goto out;
+    p->n_cols = (int)c.f;
+    p->table = cols != NULL;
+    p->min_max = cfg->min_max;
+    p->standardize = !cfg->min_max && (cfg->standardize == 1 ||
+                                       (cfg->standardize == NN_PREP_DEFAULT && p->table));
+    p->missing_numeric = cfg->missing_numeric;
+    p->missing_categorical = cfg->missing_categorical;
+    if ((rc = plan(cfg, cols, p->n_cols, kind, &width, e)) < 0)
+        goto out;
+    rc = NN_ENOMEM;
+    for (int j = 0; j < p->n_cols; j++)
+        if (p->table && !(p->cols[j].name = strdup(d->cols[j].name)))
+            goto out;
+    for (int j = 0; j < p->n_cols; j++) {
+        nn_prep_col *pc = &p->cols[j];
+        pc->kind = kind[j];
+        pc->fill_cat = -1;
+        if (pc->kind == NN_PREP_NUMERIC)
+            rc = fit_numeric(&c, pc, j, e);
+        else
+            rc = d->cols[j].n_cats > 0 ? fit_text(&c, pc, j, e) : fit_numbers(&c, pc, j, e);
+        if (rc < 0)
+            goto out;
+        p->n_out += pc->kind == NN_PREP_NUMERIC ? 1 : pc->n_cats;
+    }
+    /* the plan and the fit agree (a column's distinct count came from the
+     * same values) */
+    rc = p->n_out == width ? NN_OK
+                           : nn_errf(e, NN_EINVAL, "the data do not match their column descriptions");
+out:
+    if (rc == NN_ENOMEM)
+        nn_errf(e, rc, "out of memory");
+    if (rc < 0)
+        nn_prep_free(p);
+    free(kind);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Applying                                                                 */
 
 /* Whether d has p's columns. */
 static int same_columns(const nn_prep *p, const nn_dataset *d, nn_err *e)
@@ -506,7 +565,7 @@ static int apply_col(const nn_prep *p, const nn_dataset *d, int j, nn_real *out,
             if (isnan(v) && isnan(v = pc->fill)) {
                 free(map);
                 return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has missing values, the first on line %lld",
-                                  col_label(d, j, b, sizeof b),
+                                  col_label(d->n_cols ? d->cols : NULL, j, b, sizeof b),
                                   (long long)(d->n_cols ? d->cols[j].missing_line : 0));
             }
             *dst = (nn_real)((v - pc->center) / pc->scale);
@@ -516,7 +575,7 @@ static int apply_col(const nn_prep *p, const nn_dataset *d, int j, nn_real *out,
         if (isnan(v) && k < 0) {
             free(map);
             return nn_errf_at(e, NN_EINVAL, -1, "missing", "%s has missing values, the first on line %lld",
-                              col_label(d, j, b, sizeof b),
+                              col_label(d->n_cols ? d->cols : NULL, j, b, sizeof b),
                               (long long)(d->n_cols ? d->cols[j].missing_line : 0));
         }
         for (int c = 0; c < pc->n_cats; c++)

@@ -16,9 +16,10 @@
  *   - Statistics come from the training rows only: fill values (mean or
  *     median of the values present), standardization (mean 0, population
  *     std 1, taken after the fill, as a pipeline that imputes then scales
- *     would), min-max (to [0, 1]) and the categories (those present in the
- *     training rows, in the dataset's order: bytewise for texts, numeric for
- *     numbers).  A constant column keeps scale 1.
+ *     would), min-max (to [0, 1]) and the frequencies behind the most frequent
+ *     category.  The categories are those of the whole column (as the
+ *     dataset describes it: bytewise for texts, numeric for numbers), so that
+ *     a job's feature count is known before it runs (nn_prep_width).  A constant column keeps scale 1.
  *   - Standardization is on by default for a table's (a CSV's) numeric
  *     columns and off for other data (images, sequences, NPY and JSON
  *     arrays): gradient descent on raw tabular columns of very different
@@ -32,8 +33,9 @@
  *     its column and the first line it is on; else numeric columns take the
  *     mean or median, categorical ones the most frequent category or a
  *     category of their own, NN_PREP_MISSING_CATEGORY, placed last.
- *   - A category never seen in training (validation, test, predict) gives
- *     all zeros; the caller is told how many such values it met.
+ *   - A category the training dataset does not have (in validation or test
+ *     data, or an instance to predict) gives all zeros; the caller is told
+ *     how many such values it met.
  *
  * Determinism: fitting is a function of the dataset, the rows and the cfg
  * (sums in row order, in double); applying is exact given the nn_prep, so a
@@ -103,6 +105,14 @@ void nn_prep_free(nn_prep *p);
 /* 1 when p changes nothing (every column numeric, center 0, scale 1):
  * a job then needs no preprocessing at all. */
 int nn_prep_is_identity(const nn_prep *p);
+
+/* The number of features a fit of cfg will make of data with these
+ * columns (cols NULL, n_cols ignored: untabled data of n_features), from the
+ * descriptions alone: checks the cfg against them (the same checks and
+ * errors as nn_prep_fit, but for those that need values) so that a job can
+ * be refused before it is stored. */
+int nn_prep_width(const nn_prep_cfg *cfg, const nn_column *cols, int n_cols, int64_t n_features,
+                  int64_t *width, nn_err *e);
 
 /* Learns p from rows[0 .. n_rows) of d (all rows when rows is NULL).
  * NN_EINVAL with e->field set to the cfg member at fault ("missing",

@@ -63,7 +63,7 @@ int api_model_check(http_req *r, const json_t *def, const char *base, nn_spec *s
                     nn_train_cfg *cfg, json_t **canonical, json_t **summary);
 
 /* JSON of the stored objects (new references). */
-json_t *api_dataset_json(const store_dataset *d);
+json_t *api_dataset_json(const store_dataset *d, int full);   /* full 0: a list's shorter form */
 json_t *api_model_json(const store_model *m);
 json_t *api_job_json(http_req *r, const store_job *j);
 

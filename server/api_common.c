@@ -59,18 +59,54 @@ static json_t *shape_json(int rank, const int64_t *dim)
     return a;
 }
 
-json_t *api_dataset_json(const store_dataset *d)
+/* How the labels can be read: "class" when there are classes, "numeric"
+ * when they are numbers (targets, or classes whose names are numbers: a
+ * regression then reads them as values). */
+static json_t *label_json(const store_dataset *d)
+{
+    json_t *as = json_array();
+    if (d->n_classes > 0)
+        json_array_append_new(as, json_string("class"));
+    if (d->n_classes == 0 || nn_class_names_numeric(d->classes, d->n_classes))
+        json_array_append_new(as, json_string("numeric"));
+    return json_pack("{s:o,s:o}", "column",
+                     d->label_name ? json_string(d->label_name) : json_null(), "as", as);
+}
+
+/* The columns; in a list (full 0) text columns show their category count
+ * instead of the categories. */
+static json_t *columns_or_null(const store_dataset *d, int full)
+{
+    json_t *c = api_parse_or_null(d->columns);
+    size_t i;
+    json_t *col;
+    if (!full && json_is_array(c))
+        json_array_foreach(c, i, col) {
+            json_t *cats = json_object_get(col, "categories");
+            if (cats) {
+                json_object_set_new(col, "n_categories", json_integer((json_int_t)json_array_size(cats)));
+                json_object_del(col, "categories");
+            }
+        }
+    return c;
+}
+
+json_t *api_dataset_json(const store_dataset *d, int full)
 {
     json_t *classes = json_array();
     for (int i = 0; d->classes && i < d->n_classes; i++)
         json_array_append_new(classes, json_string(d->classes[i]));
-    return json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:i,s:o,s:I,s:s,s:s}", "id", (json_int_t)d->id,
-                     "name", d->name ? d->name : "", "format", d->format ? d->format : "",
-                     "n_samples", (json_int_t)d->n_samples, "x_shape",
-                     shape_json(d->x_rank, d->x_shape), "y_shape",
-                     shape_json(d->y_rank, d->y_shape), "n_classes", d->n_classes, "classes",
-                     classes, "bytes", (json_int_t)d->bytes, "sha256", d->sha256, "created_at",
-                     d->created_at);
+    json_t *o = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:i,s:o,s:I,s:s,s:s}", "id",
+                          (json_int_t)d->id, "name", d->name ? d->name : "", "format",
+                          d->format ? d->format : "", "n_samples", (json_int_t)d->n_samples,
+                          "x_shape", shape_json(d->x_rank, d->x_shape), "y_shape",
+                          shape_json(d->y_rank, d->y_shape), "n_classes", d->n_classes,
+                          "classes", classes, "bytes", (json_int_t)d->bytes, "sha256",
+                          d->sha256, "created_at", d->created_at);
+    json_object_set_new(o, "label", label_json(d));
+    json_object_set_new(o, "columns", columns_or_null(d, full));
+    json_object_set_new(o, "feature_scale", api_parse_or_null(d->feature_scale));
+    return o;
 }
 
 json_t *api_model_json(const store_model *m)
@@ -135,7 +171,7 @@ json_t *api_job_json(http_req *r, const store_job *j)
     int pos = 0;
     if (!strcmp(j->state, "queued"))
         store_job_queue_position(r->app->store, j->id, &pos, NULL, 0);
-    return json_pack(
+    json_t *o = json_pack(
         "{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,"
         "s:o}",
         "id", (json_int_t)j->id, "state", j->state, "stop_reason", str_or_null(j->stop_reason),
@@ -149,6 +185,12 @@ json_t *api_job_json(http_req *r, const store_job *j)
         j->cancel_requested, "attempts", j->attempts, "progress", progress_json(r, j),
         "last_metrics", api_parse_or_null(j->last_metrics), "best_metrics",
         api_parse_or_null(j->best_metrics));
+    /* what the job keeps of its own (store.h) */
+    json_object_set_new(o, "classes", api_parse_or_null(j->classes));
+    json_object_set_new(o, "label", j->label_as[0] ? json_string(j->label_as) : json_null());
+    json_object_set_new(o, "preprocessing", api_parse_or_null(j->preprocessing));
+    json_object_set_new(o, "warnings", j->warnings ? api_parse_or_null(j->warnings) : json_array());
+    return o;
 }
 
 /* GET /healthz */

@@ -2,9 +2,10 @@
  * api_datasets.c — the /v1/datasets routes.
  *
  * An upload arrives on disk (http.c streams it there under the size limit),
- * is parsed by the core's readers (or dataset_json.c), hashed, and stored;
- * the temporary files go when the request ends.  A parse error names the
- * client's file (not the temporary one) and the line, column or element.
+ * is parsed by the core's readers (or dataset_json.c), the format told by
+ * its content alone (nn_data_sniff), hashed, and stored; the temporary files
+ * go when the request ends.  A parse error names the client's file (not the
+ * temporary one) and the line, column or element.
  */
 #include "api.h"
 
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define MAX_NAME 200
 
@@ -59,18 +59,6 @@ static void rename_in(char *msg, size_t len, const http_file *f)
     snprintf(msg, len, "%s", out);
 }
 
-/* NPY or IDX, from the first bytes after gzip. */
-static const char *binary_format(const char *path)
-{
-    unsigned char m[6] = {0};
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return "idx";
-    int n = gzread(g, m, sizeof m);
-    gzclose(g);
-    return n == 6 && !memcmp(m, "\x93NUMPY", 6) ? "npy" : "idx";
-}
-
 static int parse_kind(http_req *r, nn_label_kind *kind)
 {
     const char *k = http_query(r, "label_kind");
@@ -88,74 +76,112 @@ static int parse_kind(http_req *r, nn_label_kind *kind)
     return 0;
 }
 
+/* The upload's files: one file of any part name (or the whole body), or
+ * two multipart parts named x and y (features, labels).  NULL after
+ * replying 400. */
+static int upload_files(http_req *r, const http_file **files)
+{
+    if (!r->multipart || r->n_files == 1) {
+        files[0] = &r->files[0];
+        return 1;
+    }
+    const http_file *x = NULL, *y = NULL;
+    for (int i = 0; i < r->n_files; i++) {
+        if (!strcmp(r->files[i].name, "x"))
+            x = &r->files[i];
+        else if (!strcmp(r->files[i].name, "y"))
+            y = &r->files[i];
+    }
+    if (r->n_files != 2 || !x || !y) {
+        http_reply_error(r, 400, "malformed_request", NULL,
+                         "a dataset upload takes one file part (of any name) or two named x and "
+                         "y (curl -F x=@images -F y=@labels)");
+        return -1;
+    }
+    files[0] = x;
+    files[1] = y;
+    return 2;
+}
+
+/* Reads the files by their content (data.h nn_data_sniff decides): one
+ * file is a CSV or JSON dataset, two an IDX or NPY pair.  Returns a core
+ * status; the message in msg; the format's name in *format. */
+static int read_upload(const http_file *const *files, int nf, const nn_load_opts *o,
+                       nn_dataset *d, const char **format, char *msg, size_t len)
+{
+    nn_data_format f;
+    nn_err e;
+    const char *paths[2] = {files[0]->path, nf > 1 ? files[1]->path : NULL};
+    int rc = nn_data_sniff(paths[0], &f, &e);
+    *format = "csv";
+    if (rc == NN_OK && nf == 1 && f == NN_FMT_JSON) {
+        *format = "json";
+        return dataset_json_read(paths[0], o->label_kind, o->max_elems, d, msg, len);
+    }
+    if (rc == NN_OK && nf == 1 && f != NN_FMT_CSV)
+        rc = nn_errf(&e, NN_EFORMAT, "%s: %s data come as two files, x (features) and y "
+                     "(labels): curl -F x=@features -F y=@labels", files[0]->filename,
+                     nn_data_format_name(f));
+    if (rc == NN_OK) {
+        *format = f == NN_FMT_NPY ? "npy" : f == NN_FMT_IDX ? "idx" : "csv";
+        rc = nn_dataset_load(paths, nf, o, d, &e);
+    }
+    if (rc)
+        snprintf(msg, len, "%s", e.msg);
+    return rc;
+}
+
+/* The query parameters of an upload into o. */
+static int upload_opts(http_req *r, nn_load_opts *o)
+{
+    nn_load_opts_default(o);
+    if (parse_kind(r, &o->label_kind))
+        return -1;
+    o->label = http_query(r, "label");
+    const char *delim = http_query(r, "delimiter");
+    if (delim) {
+        if (strlen(delim) != 1 || delim[0] == '"' || delim[0] == '\n' || delim[0] == '\r') {
+            http_reply_error(r, 400, "invalid_parameter", "delimiter",
+                             "delimiter must be one character other than a quote or a line "
+                             "break (without it, one of , ; TAB | is detected)");
+            return -1;
+        }
+        o->delimiter = delim[0];
+    }
+    const char *scale = http_query(r, "scale_u8");
+    if (scale) {
+        if (strcmp(scale, "true") && strcmp(scale, "false")) {
+            http_reply_error(r, 400, "invalid_parameter", "scale_u8",
+                             "scale_u8 must be true or false");
+            return -1;
+        }
+        o->scale_u8 = !strcmp(scale, "true");
+    }
+    /* the tensors may hold at most as many values as an upload of the limit
+     * could describe, which bounds what a small compressed body can claim */
+    o->max_elems = (r->app->cfg.max_upload_mb << 20);
+    return 0;
+}
+
 /* POST /v1/datasets?name=NAME[&label=COLUMN][&label_kind=auto|class|numeric]
- *                   [&delimiter=C][&scale_u8=true|false] */
+ *                   [&delimiter=C][&scale_u8=true|false]
+ * The body: a CSV or JSON dataset (as the body, or one multipart file part
+ * of any name), or an IDX or NPY pair as two multipart parts x and y. */
 MHD_RESULT api_datasets_create(http_req *r)
 {
     nn_load_opts o;
     nn_dataset d = {0};
-    nn_err e;
     char msg[1024] = "";
     const char *format;
     const http_file *files[HTTP_MAX_FILES];
-    int nf = 0, rc;
-    nn_load_opts_default(&o);
+    int nf, rc;
     const char *name = http_query(r, "name");
     if (name && strlen(name) > MAX_NAME)
         return http_reply_error(r, 400, "invalid_parameter", "name",
                                 "name is longer than %d characters", MAX_NAME);
-    if (parse_kind(r, &o.label_kind))
+    if (upload_opts(r, &o) || (nf = upload_files(r, files)) < 0)
         return r->result;
-    o.label = http_query(r, "label");
-    const char *delim = http_query(r, "delimiter");
-    if (delim) {
-        if (strlen(delim) != 1 || delim[0] == '"' || delim[0] == '\n' || delim[0] == '\r')
-            return http_reply_error(r, 400, "invalid_parameter", "delimiter",
-                                    "delimiter must be one character other than a quote or a "
-                                    "line break");
-        o.delimiter = delim[0];
-    }
-    const char *scale = http_query(r, "scale_u8");
-    if (scale) {
-        if (strcmp(scale, "true") && strcmp(scale, "false"))
-            return http_reply_error(r, 400, "invalid_parameter", "scale_u8",
-                                    "scale_u8 must be true or false");
-        o.scale_u8 = !strcmp(scale, "true");
-    }
-    /* the tensors may hold at most as many values as an upload of the limit
-     * could describe, which bounds what a small compressed body can claim */
-    o.max_elems = (r->app->cfg.max_upload_mb << 20);
-
-    if (r->multipart) {
-        const http_file *x = NULL, *y = NULL;
-        for (int i = 0; i < r->n_files; i++) {
-            if (!strcmp(r->files[i].name, "x"))
-                x = &r->files[i];
-            if (!strcmp(r->files[i].name, "y"))
-                y = &r->files[i];
-        }
-        if (!x || !y)
-            return http_reply_error(r, 400, "malformed_request", x ? "y" : "x",
-                                    "a multipart upload needs two file parts, x and y "
-                                    "(curl -F x=@images -F y=@labels)");
-        files[nf++] = x;
-        files[nf++] = y;
-        const char *paths[2] = {x->path, y->path};
-        format = binary_format(x->path);
-        rc = nn_dataset_load(paths, 2, &o, &d, &e);
-        if (rc)
-            snprintf(msg, sizeof msg, "%s", e.msg);
-    } else if (!strcmp(r->content_type, "application/json")) {
-        files[nf++] = &r->files[0];
-        format = "json";
-        rc = dataset_json_read(r->files[0].path, o.label_kind, o.max_elems, &d, msg, sizeof msg);
-    } else {
-        files[nf++] = &r->files[0];
-        format = "csv";
-        rc = nn_csv_read(r->files[0].path, &o, &d, &e);
-        if (rc)
-            snprintf(msg, sizeof msg, "%s", e.msg);
-    }
+    rc = read_upload(files, nf, &o, &d, &format, msg, sizeof msg);
     if (rc) {
         for (int i = 0; i < nf; i++)
             rename_in(msg, sizeof msg, files[i]);
@@ -184,7 +210,7 @@ MHD_RESULT api_datasets_create(http_req *r)
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/datasets/%lld", (long long)id);
     http_add_header(r, "Location", loc);
-    MHD_RESULT res = http_reply_json(r, 201, api_dataset_json(&sd));
+    MHD_RESULT res = http_reply_json(r, 201, api_dataset_json(&sd, 1));
     store_dataset_clear(&sd);
     return res;
 }
@@ -200,7 +226,7 @@ MHD_RESULT api_datasets_list(http_req *r)
         return api_store_error(r, rc, "listing datasets", err);
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(arr, api_dataset_json(&ds[i]));
+        json_array_append_new(arr, api_dataset_json(&ds[i], 0));
     store_free_datasets(ds, n);
     return http_reply_json(r, 200, json_pack("{s:o}", "datasets", arr));
 }
@@ -213,7 +239,7 @@ MHD_RESULT api_datasets_get(http_req *r)
     int rc = store_dataset_get(r->app->store, r->id, &d, err, sizeof err);
     if (rc)
         return api_store_error_id(r, rc, "dataset", err);
-    MHD_RESULT res = http_reply_json(r, 200, api_dataset_json(&d));
+    MHD_RESULT res = http_reply_json(r, 200, api_dataset_json(&d, 1));
     store_dataset_clear(&d);
     return res;
 }

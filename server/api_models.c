@@ -84,7 +84,10 @@ int api_model_check(http_req *r, const json_t *def, const char *base, nn_spec *s
         return -1;
     }
     const json_t *tr = json_object_get(def, "training");
-    *canonical = spec_json_dump(spec, tr && !json_is_null(tr) ? cfg : NULL);
+    nn_prep_cfg prep;
+    spec_json_parse_preprocess(tr, NULL, &prep, NULL);   /* checked with the training above */
+    *canonical = spec_json_dump_prep(spec, tr && !json_is_null(tr) ? cfg : NULL, &prep);
+    nn_prep_cfg_free(&prep);
     if (!*summary || !*canonical) {
         json_decref(*summary);
         json_decref(*canonical);

@@ -389,7 +389,7 @@ static int write_weights(const opts *o, nn_model *m, const nn_train_cfg *cfg,
                          const nn_prep_cfg *pc, const nn_dataset *train, const nn_prep *prep)
 {
     weights_meta wm;
-    char *ptext = prep && !nn_prep_is_identity(prep) ? prep_json_text(prep) : NULL;
+    char *ptext = prep && (!nn_prep_is_identity(prep) || prep->table) ? prep_json_text(prep) : NULL;
     int rc = weights_meta_build(&wm, nn_model_spec(m), cfg, pc, train->class_names,
                                 train->n_classes, ptext);
     nn_err e;

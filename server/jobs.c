@@ -23,6 +23,8 @@
 
 #include "log.h"
 #include "metric_json.h"
+#include "prep_json.h"
+#include "weights_meta.h"
 #include "model.h"
 #include "serve.h"
 #include "spec_json.h"
@@ -183,6 +185,7 @@ typedef struct run {
     nn_model *m;
     nn_trainer *t;
     char *best_json;
+    weights_meta meta;             /* every weights file's metadata (weights_meta.h) */
     /* the writer thread and its queue, guarded by wmu */
     pthread_t writer;
     int writer_up;
@@ -310,6 +313,12 @@ static pending *new_pending(const char *kind)
     return q;
 }
 
+/* The model's weights as a safetensors file with the job's metadata. */
+static int save_weights(run *r, void **buf, size_t *len, nn_err *e)
+{
+    return nn_model_save_weights_mem(r->m, r->meta.kv, r->meta.n, buf, len, e);
+}
+
 static void on_step(void *user, const nn_step_info *s)
 {
     run *r = user;
@@ -348,12 +357,12 @@ static void on_epoch(void *user, const nn_epoch_metrics *m)
         free(r->best_json);
         r->best_json = q->last ? strdup(q->last) : NULL;
         q->best = r->best_json ? strdup(r->best_json) : NULL;
-        if (nn_model_save_weights_mem(r->m, NULL, 0, &q->bestw, &best_len, &e))
+        if (save_weights(r, &q->bestw, &best_len, &e))
             write_failed(r, "the best weights", e.msg);
     }
     if (m->epoch % (r->job->checkpoint_every > 0 ? r->job->checkpoint_every : 1) == 0) {
         if (nn_trainer_save(r->t, &q->ckpt, &ckpt_len, &e) ||
-            nn_model_save_weights_mem(r->m, NULL, 0, &q->latest, &latest_len, &e))
+            save_weights(r, &q->latest, &latest_len, &e))
             write_failed(r, "a checkpoint", e.msg);
     }
     q->p = (store_progress){.kind = q->kind, .epoch = m->epoch,
@@ -382,6 +391,95 @@ static int should_stop(void *user)
     return stop ? NN_HOOK_PAUSE : NN_HOOK_CONTINUE;
 }
 
+/* The class names a job keeps (a JSON array) as strings; NULL for none. */
+static char **job_classes(const store_job *job, int *n)
+{
+    json_t *a = job->classes ? json_loads(job->classes, 0, NULL) : NULL;
+    char **names = NULL;
+    *n = 0;
+    size_t k = json_array_size(a);
+    if (k && (names = calloc(k, sizeof *names)))
+        for (size_t i = 0; i < k; i++) {
+            const char *v = json_string_value(json_array_get(a, i));
+            names[i] = strdup(v ? v : "");
+            *n = (int)i + 1;
+        }
+    json_decref(a);
+    return names;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Reads the labels as the job does: a regression's classes as numbers. */
+static int read_labels(const store_job *job, nn_dataset *d, char *err, size_t errlen)
+{
+    nn_err e;
+    if (strcmp(job->label_as, "numeric") || d->n_classes == 0)
+        return 0;
+    if (nn_dataset_labels_to_targets(d, &e)) {
+        snprintf(err, errlen, "%s", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The job's preprocessing: fitted on its training rows at its first start
+ * and kept in the store (as text), else read back from it; applied to the
+ * training and validation data.  The text is what is applied, first run
+ * and resumed alike, so both see the same features bit for bit. */
+static int preprocess(run *r, const nn_train_cfg *cfg, const nn_prep_cfg *pc, nn_dataset *train,
+                      nn_dataset *val, char **text, char *err, size_t errlen)
+{
+    store_job *job = r->job;
+    nn_prep p = {0};
+    nn_err e;
+    int rc = -1;
+    *text = job->preprocessing ? strdup(job->preprocessing) : NULL;
+    if (!*text) {
+        int64_t *rows = NULL, *vrows = NULL, n_rows = 0, n_vrows = 0;
+        nn_train_cfg c = *cfg;
+        if (job->val_dataset_id > 0)
+            c.validation_split = 0;
+        if (nn_train_split(nn_dataset_len(train), &c, &rows, &n_rows, &vrows, &n_vrows, &e) ||
+            nn_prep_fit(pc, train, rows, n_rows, &p, &e)) {
+            snprintf(err, errlen, "preprocessing: %s", e.msg);
+            free(rows);
+            free(vrows);
+            goto out;
+        }
+        free(rows);
+        free(vrows);
+        /* a table keeps even an identity: its column names read predict's instances */
+        *text = nn_prep_is_identity(&p) && !p.table ? strdup("null") : prep_json_text(&p);
+        nn_prep_free(&p);
+        if (!*text || store_job_set_preprocessing(r->st, job->id, *text, err, errlen))
+            goto out;
+    }
+    if (!strcmp(*text, "null")) {
+        rc = 0;
+        goto out;
+    }
+    int64_t unseen = 0;
+    if (prep_json_parse_text(*text, &p, err, errlen) || nn_prep_apply(&p, train, NULL, &e) ||
+        (job->val_dataset_id > 0 && nn_prep_apply(&p, val, &unseen, &e))) {
+        if (!err[0])
+            snprintf(err, errlen, "preprocessing: %s", e.msg);
+        goto out;
+    }
+    if (unseen)
+        log_job(LOG_WARN, job->id, "job %lld: %lld validation values are categories the training "
+                "data do not have (encoded as all zeros)", (long long)job->id, (long long)unseen);
+    rc = 0;
+out:
+    nn_prep_free(&p);
+    return rc;
+}
+
 /* Builds everything a job needs; on failure err says why (the job fails). */
 static int prepare(run *r, nn_spec *spec, nn_train_cfg *cfg, nn_dataset *train, nn_dataset *val,
                    char *err, size_t errlen)
@@ -391,20 +489,33 @@ static int prepare(run *r, nn_spec *spec, nn_train_cfg *cfg, nn_dataset *train, 
     json_error_t jerr;
     json_t *def = json_loads(job->definition, 0, &jerr);
     json_t *tr = json_loads(job->training, 0, &jerr);
-    int rc = -1;
+    nn_prep_cfg pc;
+    char *ptext = NULL, **classes = NULL;
+    int n_classes = 0, rc = -1;
+    nn_prep_cfg_default(&pc);
+    err[0] = 0;
     if (!def || !tr) {
         snprintf(err, errlen, "the job's definition is not JSON: %s", jerr.text);
         goto out;
     }
     if (spec_json_parse_model(def, spec, &je) ||
-        spec_json_parse_training(tr, "/training", cfg, &je)) {
+        spec_json_parse_training(tr, "/training", cfg, &je) ||
+        spec_json_parse_preprocess(tr, "/training", &pc, &je)) {
         snprintf(err, errlen, "the job's definition is invalid: %s: %s", je.path, je.msg);
         goto out;
     }
-    if (store_dataset_load(r->st, job->dataset_id, train, err, errlen))
+    if (store_dataset_load(r->st, job->dataset_id, train, err, errlen) ||
+        (job->val_dataset_id > 0 &&
+         store_dataset_load(r->st, job->val_dataset_id, val, err, errlen)) ||
+        read_labels(job, train, err, errlen) || read_labels(job, val, err, errlen) ||
+        preprocess(r, cfg, &pc, train, val, &ptext, err, errlen))
         goto out;
-    if (job->val_dataset_id > 0 && store_dataset_load(r->st, job->val_dataset_id, val, err, errlen))
+    classes = job_classes(job, &n_classes);
+    if (weights_meta_build(&r->meta, spec, cfg, &pc, classes, n_classes,
+                           strcmp(ptext, "null") ? ptext : NULL)) {
+        snprintf(err, errlen, "out of memory");
         goto out;
+    }
     nn_err e;
     nn_model_opts mo = {.seed = cfg->seed, .threads = job->threads > 0 ? job->threads : 1};
     if (nn_model_new(spec, &mo, &r->m, &e) ||
@@ -431,6 +542,9 @@ static int prepare(run *r, nn_spec *spec, nn_train_cfg *cfg, nn_dataset *train, 
 out:
     json_decref(def);
     json_decref(tr);
+    nn_prep_cfg_free(&pc);
+    free_names(classes, n_classes);
+    free(ptext);
     return rc;
 }
 
@@ -440,7 +554,7 @@ static void finish(run *r, const char *state, const char *reason, const char *er
     void *w = NULL;
     size_t len = 0;
     nn_err e;
-    if (r->m && nn_model_save_weights_mem(r->m, NULL, 0, &w, &len, &e))
+    if (r->m && save_weights(r, &w, &len, &e))
         log_job(LOG_ERROR, r->job->id, "job %lld: cannot serialise its weights: %s",
                 (long long)r->job->id, e.msg);
     if (store_job_finish(r->st, r->job->id, state, reason, error, w, len, err, sizeof err))
@@ -500,7 +614,7 @@ static void run_job(worker *w, store_job *job)
         void *ckpt = NULL, *latest = NULL;
         size_t cl = 0, ll = 0;
         if (nn_trainer_save(r.t, &ckpt, &cl, &e) == NN_OK &&
-            nn_model_save_weights_mem(r.m, NULL, 0, &latest, &ll, &e) == NN_OK &&
+            save_weights(&r, &latest, &ll, &e) == NN_OK &&
             store_job_checkpoint(r.st, job->id, res.epochs_done + 1, ckpt, cl, latest, ll, err,
                                  sizeof err) == STORE_OK)
             log_job(LOG_INFO, job->id, "job %lld: paused at a checkpoint", (long long)job->id);
@@ -540,6 +654,7 @@ out:
     nn_dataset_free(&val);
     nn_spec_free(&spec);
     free(r.best_json);
+    weights_meta_free(&r.meta);
 }
 
 /* ---------------------------------------------------------------------------

@@ -59,6 +59,8 @@
  */
 #include "store.h"
 
+#include "columns_json.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -829,7 +831,7 @@ void store_free_events(store_event *e, int n)
  * Datasets. */
 
 #define DATASET_COLS "id, name, format, n_samples, x_shape, y_shape, n_classes, classes, " \
-                     "bytes, sha256, created_at"
+                     "bytes, sha256, created_at, columns, label_name, feature_scale"
 #define DATASET_BY_ID "SELECT " DATASET_COLS " FROM datasets WHERE id = ?1"
 
 void store_dataset_clear(store_dataset *d)
@@ -838,6 +840,9 @@ void store_dataset_clear(store_dataset *d)
         return;
     free(d->name);
     free(d->format);
+    free(d->columns);
+    free(d->label_name);
+    free(d->feature_scale);
     if (d->classes)
         for (int i = 0; i < d->n_classes; i++)
             free(d->classes[i]);
@@ -954,6 +959,9 @@ static int read_dataset(sqlite3_stmt *st, void *row, char *err, size_t errlen)
     d->bytes = sqlite3_column_int64(st, 8);
     col_copy(st, 9, d->sha256, sizeof d->sha256);
     col_copy(st, 10, d->created_at, sizeof d->created_at);
+    if ((rc = col_dup(st, 11, &d->columns)) < 0 || (rc = col_dup(st, 12, &d->label_name)) < 0 ||
+        (rc = col_dup(st, 13, &d->feature_scale)) < 0)
+        goto out;
 out:
     if (rc < 0) {
         int64_t id = d->id;
@@ -1140,27 +1148,35 @@ static int check_tensor(const nn_tensor *t, const char *which, char *err, size_t
 }
 
 /* The rows of a new dataset, in the caller's write transaction. */
+/* The JSON texts of a new dataset's metadata. */
+typedef struct dataset_texts {
+    char *xs, *ys, *cls, *cols, *scale;
+} dataset_texts;
+
 static int write_dataset(sqlite3 *db, const char *name, const char *format, const nn_dataset *d,
-                         int64_t bytes, const char *sha256, const char *xs, const char *ys,
-                         const char *cls, const char *now, int64_t *id, char *err,
-                         size_t errlen)
+                         int64_t bytes, const char *sha256, const dataset_texts *tx,
+                         const char *now, int64_t *id, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int rc = prep(db, "INSERT INTO datasets (name, format, n_samples, x_shape, y_shape, "
-                  "n_classes, classes, bytes, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-                  "?6, ?7, ?8, ?9, ?10)", &st, err, errlen);
+                  "n_classes, classes, bytes, sha256, created_at, columns, label_name, "
+                  "feature_scale) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                  "?13)", &st, err, errlen);
     *id = 0;
     if (rc == STORE_OK) {
         bind_text(st, 1, name ? name : "");
         bind_text(st, 2, format);
         sqlite3_bind_int64(st, 3, d->x.dim[0]);
-        bind_text(st, 4, xs);
-        bind_text(st, 5, ys);
+        bind_text(st, 4, tx->xs);
+        bind_text(st, 5, tx->ys);
         sqlite3_bind_int(st, 6, d->n_classes);
-        bind_text(st, 7, cls);
+        bind_text(st, 7, tx->cls);
         sqlite3_bind_int64(st, 8, bytes);
         bind_text(st, 9, sha256 ? sha256 : "");
         bind_text(st, 10, now);
+        bind_text(st, 11, tx->cols);
+        bind_text(st, 12, d->n_cols > 0 ? d->label_name : NULL);
+        bind_text(st, 13, tx->scale);
         rc = step_done(db, st, "cannot store the dataset", err, errlen);
     }
     sqlite3_finalize(st);
@@ -1177,13 +1193,59 @@ static int write_dataset(sqlite3 *db, const char *name, const char *format, cons
     return rc;
 }
 
+/* The JSON texts of d's metadata; NULL columns and scale when d has none. */
+static int dataset_texts_make(const nn_dataset *d, dataset_texts *tx, char *err, size_t errlen)
+{
+    memset(tx, 0, sizeof *tx);
+    json_t *names = json_array(), *cols = NULL, *scale = NULL;
+    int rc = STORE_OK;
+    for (int i = 0; names && d->class_names && i < d->n_classes; i++) {
+        /* jansson refuses text that is not UTF-8, as JSON must */
+        json_t *c = json_string(d->class_names[i] ? d->class_names[i] : "");
+        if (!c) {
+            rc = fail(err, errlen, STORE_EINVAL, "dataset: class name %d is not UTF-8", i);
+            goto out;
+        }
+        if (json_array_append_new(names, c) != 0) {
+            rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (d->n_cols > 0 && (!(cols = columns_json(d->cols, d->n_cols)) ||
+                          !(tx->cols = json_dumps(cols, JSON_COMPACT)))) {
+        rc = fail(err, errlen, STORE_EINVAL, "dataset: a column name is not UTF-8");
+        goto out;
+    }
+    scale = columns_scale_json(d);
+    if (scale && !json_is_null(scale))
+        tx->scale = json_dumps(scale, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    tx->xs = shape_json(&d->x);
+    tx->ys = shape_json(&d->y);
+    tx->cls = names ? json_dumps(names, JSON_COMPACT) : NULL;
+    if (!tx->xs || !tx->ys || !tx->cls || !scale || (!json_is_null(scale) && !tx->scale))
+        rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
+out:
+    json_decref(names);
+    json_decref(cols);
+    json_decref(scale);
+    return rc;
+}
+
+static void dataset_texts_free(dataset_texts *tx)
+{
+    free(tx->xs);
+    free(tx->ys);
+    free(tx->cls);
+    free(tx->cols);
+    free(tx->scale);
+}
+
 int store_dataset_insert(store *s, const char *name, const char *format, const nn_dataset *d,
                          int64_t bytes, const char *sha256, int64_t *id, char *err,
                          size_t errlen)
 {
     sqlite3 *db = NULL;
-    char *xs = NULL, *ys = NULL, *cls = NULL;
-    json_t *names = NULL;
+    dataset_texts tx = {0};
     char now[32];
     int64_t new_id = 0;
     int rc;
@@ -1199,41 +1261,20 @@ int store_dataset_insert(store *s, const char *name, const char *format, const n
                     (long long)d->x.dim[0], (long long)d->y.dim[0]);
     if (d->n_classes < 0 || bytes < 0 || (sha256 && strlen(sha256) > 64))
         return fail(err, errlen, STORE_EINVAL, "dataset: bad n_classes, bytes or sha256");
+    if (d->n_cols > 0 && (d->x.rank != 2 || d->x.dim[1] != d->n_cols || !d->label_name))
+        return fail(err, errlen, STORE_EINVAL, "dataset: its columns do not describe x");
 
     /* the JSON texts, before the writer lock is taken */
-    names = json_array();
-    for (int i = 0; names && d->class_names && i < d->n_classes; i++) {
-        /* jansson refuses text that is not UTF-8, as JSON must */
-        json_t *c = json_string(d->class_names[i] ? d->class_names[i] : "");
-        if (!c) {
-            rc = fail(err, errlen, STORE_EINVAL, "dataset: class name %d is not UTF-8", i);
-            goto out;
-        }
-        if (json_array_append_new(names, c) != 0) {
-            rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    xs = shape_json(&d->x);
-    ys = shape_json(&d->y);
-    cls = names ? json_dumps(names, JSON_COMPACT) : NULL;
-    if (!xs || !ys || !cls) {
-        rc = fail(err, errlen, STORE_ENOMEM, "out of memory");
+    if ((rc = dataset_texts_make(d, &tx, err, errlen)) < 0)
         goto out;
-    }
     now_iso(now);
-
     if ((rc = write_begin(s, &db, err, errlen)) < 0)
         goto out;
-    rc = write_dataset(db, name, format, d, bytes, sha256, xs, ys, cls, now, &new_id, err,
-                       errlen);
+    rc = write_dataset(db, name, format, d, bytes, sha256, &tx, now, &new_id, err, errlen);
     if ((rc = write_end(s, db, rc, err, errlen)) == STORE_OK)
         *id = new_id;
 out:
-    json_decref(names);
-    free(xs);
-    free(ys);
-    free(cls);
+    dataset_texts_free(&tx);
     return rc;
 }
 
@@ -1289,6 +1330,19 @@ int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t 
     out->n_classes = meta.n_classes;
     out->class_names = meta.classes;
     meta.classes = NULL;
+    if (meta.columns) {
+        json_t *cols = json_loads(meta.columns, 0, NULL);
+        int bad = columns_from_json(cols, &out->cols, &out->n_cols) < 0 ||
+                  out->n_cols != (out->x.rank == 2 ? out->x.dim[1] : -1) || !meta.label_name;
+        json_decref(cols);
+        if (bad) {
+            rc = fail(err, errlen, STORE_EIO, "dataset %lld: its column descriptions are damaged",
+                      (long long)id);
+            goto out;
+        }
+        out->label_name = meta.label_name;
+        meta.label_name = NULL;
+    }
 out:
     read_end(s, db);
     store_dataset_clear(&meta);
@@ -1492,7 +1546,7 @@ int store_model_delete(store *s, int64_t id, char *err, size_t errlen)
                  "priority, checkpoint_every, log_every_steps, threads, state, stop_reason, "  \
                  "error, cancel_requested, attempts, created_at, started_at, finished_at, "    \
                  "epoch, epochs, step, steps_per_epoch, samples_per_sec, last_metrics, "       \
-                 "best_metrics"
+                 "best_metrics, classes, label_as, preprocessing, warnings"
 #define JOB_BY_ID "SELECT " JOB_COLS " FROM jobs WHERE id = ?1"
 
 void store_job_clear(store_job *j)
@@ -1501,6 +1555,9 @@ void store_job_clear(store_job *j)
         return;
     free(j->definition);
     free(j->training);
+    free(j->classes);
+    free(j->preprocessing);
+    free(j->warnings);
     free(j->error);
     free(j->last_metrics);
     free(j->best_metrics);
@@ -1545,9 +1602,11 @@ static int read_job(sqlite3_stmt *st, void *row, char *err, size_t errlen)
     j->step = sqlite3_column_int(st, 21);
     j->steps_per_epoch = sqlite3_column_int(st, 22);
     j->samples_per_sec = sqlite3_column_double(st, 23);  /* NULL reads as 0 */
+    col_copy(st, 27, j->label_as, sizeof j->label_as);
     if (col_dup(st, 5, &j->definition) < 0 || col_dup(st, 6, &j->training) < 0 ||
         col_dup(st, 13, &j->error) < 0 || col_dup(st, 24, &j->last_metrics) < 0 ||
-        col_dup(st, 25, &j->best_metrics) < 0) {
+        col_dup(st, 25, &j->best_metrics) < 0 || col_dup(st, 26, &j->classes) < 0 ||
+        col_dup(st, 28, &j->preprocessing) < 0 || col_dup(st, 29, &j->warnings) < 0) {
         store_job_clear(j);
         return fail(err, errlen, STORE_ENOMEM, "out of memory");
     }
@@ -1601,8 +1660,8 @@ int store_job_insert(store *s, const store_job *j, int64_t *id, char *err, size_
         goto out;
     if ((rc = prep(db, "INSERT INTO jobs (model_id, dataset_id, val_dataset_id, val_split, "
                    "definition, training, priority, checkpoint_every, log_every_steps, epochs, "
-                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st, err,
-                   errlen)) < 0)
+                   "created_at, classes, label_as, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                   "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", &st, err, errlen)) < 0)
         goto out;
     bind_id(st, 1, j->model_id);
     bind_id(st, 2, j->dataset_id);
@@ -1618,6 +1677,9 @@ int store_job_insert(store *s, const store_job *j, int64_t *id, char *err, size_
     sqlite3_bind_int(st, 9, j->log_every_steps);
     sqlite3_bind_int(st, 10, j->epochs);
     bind_text(st, 11, now);
+    bind_text(st, 12, j->classes ? j->classes : "[]");
+    bind_text(st, 13, j->label_as[0] ? j->label_as : NULL);
+    bind_text(st, 14, j->warnings ? j->warnings : "[]");
     if ((rc = step_done(db, st, "cannot store the job", err, errlen)) < 0)
         goto out;
     new_id = sqlite3_last_insert_rowid(db);
@@ -1628,6 +1690,21 @@ out:
     if (rc == STORE_OK)
         *id = new_id;
     return rc;
+}
+
+int store_job_set_preprocessing(store *s, int64_t id, const char *text, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    if (!s || !text)
+        return fail(err, errlen, STORE_EINVAL, "store_job_set_preprocessing: missing argument");
+    int rc = write_begin(s, &db, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = row_exists(db, "SELECT 1 FROM jobs WHERE id = ?1", id, "job", err, errlen);
+    if (rc == STORE_OK)
+        rc = exec_id(db, "UPDATE jobs SET preprocessing = ?2 WHERE id = ?1 AND preprocessing IS NULL",
+                     id, text, "cannot keep the job's preprocessing", err, errlen);
+    return write_end(s, db, rc, err, errlen);
 }
 
 int store_job_get(store *s, int64_t id, store_job *out, char *err, size_t errlen)

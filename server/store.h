@@ -71,12 +71,16 @@ typedef struct store_dataset {
     int64_t bytes;                 /* size of the upload */
     char sha256[65];               /* hex, of the upload */
     char created_at[32];           /* "2026-11-28T05:12:03.120Z" */
+    char *columns;                 /* a table's feature columns, JSON (columns_json.h); NULL: not a table */
+    char *label_name;              /* a table's label column; NULL: not a table */
+    char *feature_scale;           /* JSON (columns_json.h); NULL: nothing to compare */
 } store_dataset;
 
 void store_dataset_clear(store_dataset *d);
 void store_free_datasets(store_dataset *d, int n);
 
-/* Stores a parsed dataset: its metadata and its x and y tensors as float32
+/* Stores a parsed dataset: its metadata (a table's columns and label name,
+ * the spread of its features' scales) and its x and y tensors as float32
  * little-endian (written in pieces, never as one more copy in memory).  An
  * empty name becomes "dataset-<id>".  *id gets the new id. */
 int store_dataset_insert(store *s, const char *name, const char *format, const nn_dataset *d,
@@ -88,8 +92,8 @@ int store_dataset_get(store *s, int64_t id, store_dataset *out, char *err, size_
 /* All datasets, newest first. */
 int store_dataset_list(store *s, store_dataset **out, int *n, char *err, size_t errlen);
 
-/* Reads a dataset's tensors back into memory (x, y, classes), read in pieces
- * straight into the tensors. */
+/* Reads a dataset's tensors back into memory (x, y, classes, a table's
+ * columns and label name), read in pieces straight into the tensors. */
 int store_dataset_load(store *s, int64_t id, nn_dataset *out, char *err, size_t errlen);
 
 /* STORE_ECONFLICT while a queued or running job uses it.  Finished jobs
@@ -148,6 +152,11 @@ typedef struct store_job {
     int epoch, epochs, step, steps_per_epoch;
     double samples_per_sec;
     char *last_metrics, *best_metrics;   /* JSON objects, or NULL */
+    /* what the job keeps of its own, whatever is deleted later */
+    char *classes;                 /* JSON array of the class names it answers with; "[]": none */
+    char label_as[8];              /* "class" or "numeric"; "": as its dataset stores the labels */
+    char *preprocessing;           /* fitted at the first start (prep_json.h); "null": none; NULL: not yet */
+    char *warnings;                /* JSON array of strings, from its creation */
 } store_job;
 
 void store_job_clear(store_job *j);
@@ -155,7 +164,8 @@ void store_free_jobs(store_job *j, int n);
 
 /* Inserts a queued job from j's model_id, dataset_id, val_dataset_id,
  * val_split, definition, training, priority, checkpoint_every,
- * log_every_steps and epochs; records a "state" event {"state":"queued"}. */
+ * log_every_steps, epochs, classes, label_as and warnings (NULL: "[]");
+ * records a "state" event {"state":"queued"}. */
 int store_job_insert(store *s, const store_job *j, int64_t *id, char *err, size_t errlen);
 
 int store_job_get(store *s, int64_t id, store_job *out, char *err, size_t errlen);
@@ -168,6 +178,10 @@ int store_job_list(store *s, const char *state, int64_t before, int limit, store
 /* 1-based position among queued jobs in the order they will run; 0 when the
  * job is not queued. */
 int store_job_queue_position(store *s, int64_t id, int *pos, char *err, size_t errlen);
+
+/* Keeps the job's fitted preprocessing (text) unless it has one already:
+ * the first fit stays, and a resumed run applies exactly what it applied. */
+int store_job_set_preprocessing(store *s, int64_t id, const char *text, char *err, size_t errlen);
 
 /* Takes the next queued job (highest priority, then lowest id), marks it
  * running (started_at is kept from an earlier attempt, attempts + 1,

@@ -246,6 +246,9 @@ START_TEST(missing_value_rules)
     ck_assert(p.cols[1].missing_cat);
     ck_assert_str_eq(p.cols[1].cats[2], NN_PREP_MISSING_CATEGORY);
     ck_assert_int_eq(p.cols[1].fill_cat, 2);
+    int64_t width;
+    ck_assert_int_eq(nn_prep_width(&c, d.cols, d.n_cols, 2, &width, &e), NN_OK);
+    ck_assert_int_eq(width, 4);
     csv(text, &w);
     ck_assert_int_eq(nn_prep_apply(&p, &w, NULL, &e), NN_OK);
     REQ(w.x.data[4], 3);                 /* row 1: a filled with the median */
@@ -284,23 +287,27 @@ START_TEST(one_hot_text_and_unseen)
     ck_assert_int_eq(nn_prep_fit(&c, &d, rows, 3, &p, &e), NN_OK);
     ck_assert_int_eq(p.cols[0].kind, NN_PREP_ONEHOT);
     ck_assert(p.cols[0].text);
-    ck_assert_int_eq(p.cols[0].n_cats, 2);
-    ck_assert_str_eq(p.cols[0].cats[0], "green");
-    ck_assert_str_eq(p.cols[0].cats[1], "red");
-    ck_assert_int_eq(p.n_out, 3);
+    /* every category of the column, so that the width is known up front */
+    ck_assert_int_eq(p.cols[0].n_cats, 3);
+    ck_assert_str_eq(p.cols[0].cats[0], "blue");
+    ck_assert_str_eq(p.cols[0].cats[1], "green");
+    ck_assert_str_eq(p.cols[0].cats[2], "red");
+    ck_assert_int_eq(p.n_out, 4);
+    int64_t width;
+    ck_assert_int_eq(nn_prep_width(&c, d.cols, d.n_cols, 2, &width, &e), NN_OK);
+    ck_assert_int_eq(width, 4);
     /* another file with the same columns, its codes in another order */
     nn_dataset v;
     csv("color,x,y\nblue,5,0\nred,6,1\nyellow,7,0\n", &v);
     int64_t unseen = -1;
     ck_assert_int_eq(nn_prep_apply(&p, &v, &unseen, &e), NN_OK);
-    ck_assert_int_eq(unseen, 2);
-    const nn_real want[3][2] = {{0, 0}, {0, 1}, {0, 0}};
-    for (int i = 0; i < 3; i++) {
-        REQ(v.x.data[3 * i], want[i][0]);
-        REQ(v.x.data[3 * i + 1], want[i][1]);
-    }
+    ck_assert_int_eq(unseen, 1);
+    const nn_real want[3][3] = {{1, 0, 0}, {0, 0, 1}, {0, 0, 0}};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 3; k++)
+            REQ(v.x.data[4 * i + k], want[i][k]);
     /* x is standardized over rows 0..2 (1, 2, 3) */
-    REQ(v.x.data[2], (nn_real)((5 - 2) / sqrt(2.0 / 3.0)));
+    REQ(v.x.data[3], (nn_real)((5 - 2) / sqrt(2.0 / 3.0)));
     nn_dataset_free(&v);
     /* columns must match by name */
     csv("colour,x,y\nred,1,0\n", &v);
@@ -335,6 +342,12 @@ START_TEST(categorical_lists)
     ck_assert_str_eq(p.cols[0].cats[2], "3");
     REQ(p.cols[0].values[1], 2.5);
     ck_assert_int_eq(p.n_out, 3 + 1 + 2);
+    int64_t width;
+    ck_assert_int_eq(nn_prep_width(&c, d.cols, d.n_cols, 3, &width, &e), NN_OK);
+    ck_assert_int_eq(width, 6);
+    ck_assert_int_eq(d.cols[0].n_distinct, 3);
+    ck_assert_int_eq(d.cols[1].n_distinct, 4);
+    ck_assert_int_eq(d.cols[2].n_distinct, 2);
     /* instances: numbers for number categories, strings for texts */
     nn_cell cells[3] = {{NN_CELL_NUMBER, 2.5, NULL}, {NN_CELL_NUMBER, 0.8, NULL},
                         {NN_CELL_TEXT, 0, "b"}};

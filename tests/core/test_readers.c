@@ -659,6 +659,23 @@ START_TEST(csv_text_columns)
     REQ(d.x.data[3], 3);
     nn_dataset_free(&d);
 
+    /* Numeric columns count their distinct values (-0 and 0 are one), up to
+     * NN_COLUMN_MAX_DISTINCT. */
+    {
+        size_t cap = 1 << 16, len = 0;
+        char *t = malloc(cap);
+        ck_assert_ptr_nonnull(t);
+        len += (size_t)snprintf(t, cap, "few,many,y\n");
+        for (int i = 0; i < 1500; i++)
+            len += (size_t)snprintf(t + len, cap - len, "%s,%d,1\n",
+                                    i % 3 == 0 ? "0" : i % 3 == 1 ? "-0" : "2.5", i);
+        ck_assert_int_eq(csv_read_text(t, 0, NULL, &d, &e), NN_OK);
+        ck_assert_int_eq(d.cols[0].n_distinct, 2);
+        ck_assert_int_eq(d.cols[1].n_distinct, -1);
+        nn_dataset_free(&d);
+        free(t);
+    }
+
     /* Too many distinct texts in one column. */
     size_t cap = 2 << 20, len = 0;
     char *big = malloc(cap);
@@ -1726,10 +1743,27 @@ START_TEST(load_by_content)
     assert_zeroed(&d);
     const char *two_csv[2] = {csv, csv};
     ck_assert_int_eq(nn_dataset_load(two_csv, 2, NULL, &d, &e), NN_EFORMAT);
-    HAS(e.msg, "data.npy is neither IDX nor NPY");
+    HAS(e.msg, "data.npy is CSV");
     const char *lone[1] = {px};
     ck_assert_int_eq(nn_dataset_load(lone, 1, NULL, &d, &e), NN_EFORMAT);
-    HAS(e.msg, "x.csv: one file is read as CSV, but this is an NPY file");
+    HAS(e.msg, "x.csv: one file is read as CSV, but this is NPY data");
+    /* the format comes from the content, here JSON whatever the name */
+    nn_data_format f;
+    static const char js_text[] = "\xEF\xBB\xBF \n {\"x\": []}";
+    char *js = tu_write(tu_tmpdir(), "x.csv.gz", js_text, sizeof js_text - 1, 1);
+    ck_assert_int_eq(nn_data_sniff(js, &f, &e), NN_OK);
+    ck_assert_int_eq(f, NN_FMT_JSON);
+    ck_assert_str_eq(nn_data_format_name(f), "JSON");
+    const char *lone_js[1] = {js};
+    ck_assert_int_eq(nn_dataset_load(lone_js, 1, NULL, &d, &e), NN_EFORMAT);
+    HAS(e.msg, "JSON datasets are read by the server");
+    free(js);
+    ck_assert_int_eq(nn_data_sniff(px, &f, &e), NN_OK);
+    ck_assert_int_eq(f, NN_FMT_NPY);
+    ck_assert_int_eq(nn_data_sniff(img, &f, &e), NN_OK);
+    ck_assert_int_eq(f, NN_FMT_IDX);
+    ck_assert_int_eq(nn_data_sniff(csv, &f, &e), NN_OK);
+    ck_assert_int_eq(f, NN_FMT_CSV);
     const char *three[3] = {img, lab, csv};
     ck_assert_int_eq(nn_dataset_load(three, 3, NULL, &d, &e), NN_EINVAL);
     HAS(e.msg, "expected 1 file (CSV) or 2 files");

@@ -808,7 +808,8 @@ START_TEST(infinite_val_loss_keeps_last_metrics)
     char body[512];
     snprintf(body, sizeof body, "{\"model\": {\"input\": [1], \"layers\": [{\"type\": "
              "\"batchnorm\"}, {\"type\": \"dense\", \"units\": 1}], \"loss\": \"mse\", "
-             "\"training\": {\"epochs\": 3, \"batch_size\": 8, \"seed\": 1}}, "
+             "\"training\": {\"epochs\": 3, \"batch_size\": 8, \"seed\": 1, "
+             "\"preprocess\": {\"standardize\": false}}}, "
              "\"dataset\": %lld, \"validation\": {\"dataset\": %lld}}", ds, vs);
     long long id = create(&d, "/v1/jobs", body);
     json_t *j = e2e_wait_job(&d, id, "succeeded failed", 60);
