@@ -637,7 +637,8 @@ int nn_prep_apply_row(const nn_prep *p, const nn_cell *cells, nn_real *out, unsi
         if (pc->kind == NN_PREP_NUMERIC) {
             if (c->kind == NN_CELL_TEXT)
                 return nn_errf_at(e, NN_EINVAL, j, "", "expected a number");
-            double v = c->kind == NN_CELL_MISSING ? pc->fill : c->num;
+            /* a raw number as training saw it: stored as nn_real */
+            double v = c->kind == NN_CELL_MISSING ? pc->fill : (double)(nn_real)c->num;
             if (isnan(v))
                 return nn_errf_at(e, NN_EINVAL, j, "",
                                   "a missing value, which this job's preprocessing does not fill");
@@ -649,7 +650,7 @@ int nn_prep_apply_row(const nn_prep *p, const nn_cell *cells, nn_real *out, unsi
                                                             : "expected a number (a category)");
         int k = c->kind == NN_CELL_MISSING ? pc->fill_cat
                 : pc->text                 ? text_index(pc, c->text)
-                                           : value_index(pc, c->num);
+                                           : value_index(pc, (double)(nn_real)c->num);
         if (c->kind == NN_CELL_MISSING && k < 0)
             return nn_errf_at(e, NN_EINVAL, j, "",
                               "a missing value, which this job's preprocessing does not fill");

@@ -134,7 +134,9 @@ typedef struct nn_cell {
     const char *text;           /* NUL-terminated */
 } nn_cell;
 
-/* p->n_cols raw values to p->n_out features.  unseen[j] (may be NULL;
+/* p->n_cols raw values to p->n_out features; numbers are first rounded to
+ * nn_real, as a dataset stores them, so that an instance of the training
+ * data gives exactly the features training saw.  unseen[j] (may be NULL;
  * p->n_cols entries) is set to 1 for a column whose category was never
  * seen.  NN_EINVAL (e->layer = the column) for a value of the wrong kind
  * or a missing value that p cannot fill. */
