@@ -270,21 +270,30 @@ e2e_resp e2e_get(const e2e_daemon *d, const char *path)
     return e2e_req(d, "GET", path, NULL, NULL, 0, NULL);
 }
 
-e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y)
+e2e_resp e2e_upload_parts(const e2e_daemon *d, const char *path, int n, const char *const *names,
+                          const char *const *files)
 {
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
     curl_mime *mime = curl_mime_init(c);
-    curl_mimepart *p = curl_mime_addpart(mime);
-    curl_mime_name(p, "x");
-    curl_mime_filedata(p, x);
-    p = curl_mime_addpart(mime);
-    curl_mime_name(p, "y");
-    curl_mime_filedata(p, y);
+    for (int i = 0; i < n; i++) {
+        curl_mimepart *p = curl_mime_addpart(mime);
+        curl_mime_name(p, names[i]);
+        if (files[i])
+            curl_mime_filedata(p, files[i]);
+        else
+            curl_mime_data(p, "1", CURL_ZERO_TERMINATED);
+    }
     curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
     e2e_resp r = perform(d, c, NULL, path);
     curl_mime_free(mime);
     return r;
+}
+
+e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y)
+{
+    const char *names[2] = {"x", "y"}, *files[2] = {x, y};
+    return e2e_upload_parts(d, path, 2, names, files);
 }
 
 void e2e_resp_free(e2e_resp *r)

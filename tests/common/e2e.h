@@ -56,6 +56,12 @@ e2e_resp e2e_get(const e2e_daemon *d, const char *path);
 /* multipart/form-data upload of files x and y (paths). */
 e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y);
 
+/* multipart/form-data upload of n parts: part i is named names[i] and
+ * sends the file at files[i] (files[i] NULL: a form field, no file, whose
+ * value is "1"). */
+e2e_resp e2e_upload_parts(const e2e_daemon *d, const char *path, int n, const char *const *names,
+                          const char *const *files);
+
 void e2e_resp_free(e2e_resp *r);
 
 /* Waits until GET /v1/jobs/{id} reports one of the states (a space-separated

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "e2e.h"
@@ -69,6 +70,13 @@ static char *wide_csv(int n, int f, uint64_t seed, size_t *len)
     free(x);
     *len = off;
     return t;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static long long upload_csv(const e2e_daemon *d, const char *csv, size_t len, const char *name)
@@ -307,6 +315,80 @@ START_TEST(datasets)
 }
 END_TEST
 
+/* Multipart uploads: a part of any name reaches the handler, and what the
+ * daemon refuses while the body arrives (a third part, a name sent twice,
+ * a hundred parts, a name of 3,000 characters, a form field) is answered
+ * at once, a 400 with a JSON error, once the body is in; nothing waits for
+ * a timeout. */
+START_TEST(upload_parts)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    size_t len;
+    char *csv = blobs_csv(30, 2, &len);
+    char *file = tu_write(tu_tmpdir(), "parts.csv", csv, len, 0);
+    free(csv);
+
+    /* one part named "file" (curl -F file=@iris.csv): the handler answers */
+    const char *one[] = {"file"}, *files[100];
+    for (int i = 0; i < 100; i++)
+        files[i] = file;
+    double t0 = now_s();
+    e2e_resp r = e2e_upload_parts(&d, "/v1/datasets?name=x&label=species", 1, one, files);
+    double dt = now_s() - t0;
+    ck_assert_msg(r.status >= 200 && r.status < 500 && r.json, "%ld %s", r.status, r.body);
+    ck_assert_msg(dt < 2, "one part named file: answered after %.1f s", dt);
+    e2e_resp_free(&r);
+
+    char *names[100], longname[3001];
+    for (int i = 0; i < 100; i++) {
+        names[i] = malloc(16);
+        snprintf(names[i], 16, "p%d", i);
+    }
+    memset(longname, 'n', 3000);
+    longname[3000] = 0;
+    static const char *const three[] = {"x", "y", "z"}, *const twice[] = {"x", "x", "y"};
+    struct {
+        int n;
+        const char *const *names;
+        const char *want;          /* in the message */
+        const char *path;          /* the error's path, NULL: none */
+    } bad[] = {
+        {3, three, "a third part ('z')", "z"},
+        {3, twice, "part 'x' is sent twice", "x"},
+        {100, (const char *const *)names, "a third part ('p2')", "p2"},
+        {1, (const char *const[]){longname}, "3000 bytes long", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        t0 = now_s();
+        r = e2e_upload_parts(&d, "/v1/datasets", bad[i].n, bad[i].names, files);
+        dt = now_s() - t0;
+        ck_assert_msg(dt < 1, "case %zu answered after %.1f s", i, dt);
+        ck_assert_msg(strstr(r.body, bad[i].want) && strstr(r.body, "one file part (of any name) "
+                                                                     "or two named x and y"),
+                      "case %zu: %s", i, r.body);
+        expect_error(&r, 400, "malformed_request", bad[i].path);
+    }
+    /* a form field (no file) instead of a file */
+    const char *field[] = {"x"}, *nofile[] = {NULL};
+    t0 = now_s();
+    r = e2e_upload_parts(&d, "/v1/datasets", 1, field, nofile);
+    dt = now_s() - t0;
+    ck_assert_msg(dt < 1, "a form field: answered after %.1f s", dt);
+    ck_assert_ptr_nonnull(strstr(r.body, "is a form field, not a file"));
+    expect_error(&r, 400, "malformed_request", "x");
+
+    /* nothing was stored */
+    r = e2e_get(&d, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
+    e2e_resp_free(&r);
+    for (int i = 0; i < 100; i++)
+        free(names[i]);
+    free(file);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 /* 3 MB against a 1 MB limit: 413, and the daemon's memory does not grow by
  * the upload's size. */
 START_TEST(oversized_upload)
@@ -329,6 +411,19 @@ START_TEST(oversized_upload)
     ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB", after - before);
     r = e2e_req(&d, "POST", "/v1/models", "application/json", big, n, NULL);
     expect_error(&r, 413, "too_large", NULL);
+    /* without a Content-Length (chunked) the limit is found while the body
+     * arrives: the rest is read and dropped, then the 413 answered */
+    static const char *const routes[] = {"/v1/datasets", "/v1/models"};
+    for (int i = 0; i < 2; i++) {
+        double t0 = now_s();
+        r = e2e_req(&d, "POST", routes[i], i ? "application/json" : "text/csv", big, n,
+                    "Transfer-Encoding: chunked");
+        ck_assert_msg(now_s() - t0 < 5, "%s: answered after %.1f s", routes[i], now_s() - t0);
+        ck_assert_ptr_nonnull(strstr(r.body, "larger than the limit of 1 MB"));
+        expect_error(&r, 413, "too_large", NULL);
+    }
+    after = e2e_rss_kb(&d);
+    ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB", after - before);
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
     e2e_resp_free(&r);
@@ -921,6 +1016,7 @@ int main(void)
     tcase_add_test(tc, operations_and_routing);
     tcase_add_test(tc, authentication);
     tcase_add_test(tc, datasets);
+    tcase_add_test(tc, upload_parts);
     tcase_add_test(tc, oversized_upload);
     tcase_add_test(tc, models);
     tcase_add_test(tc, job_errors);
