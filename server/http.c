@@ -543,6 +543,61 @@ static int authorized(http_req *r)
     return diff == 0;
 }
 
+/* The check of the query against the route's list: each parameter known,
+ * none twice (seen: a bit per entry of the list). */
+typedef struct query_check {
+    http_req *r;
+    unsigned seen;
+} query_check;
+
+/* The route's parameters as "a, b, c" ("none"). */
+static void query_list(const route *rt, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; rt->query && rt->query[i]; i++)
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", i ? ", " : "", rt->query[i]);
+    if (!out[0])
+        snprintf(out, cap, "none");
+}
+
+static MHD_RESULT check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind, (void)value;
+    query_check *c = cls;
+    if (!key)
+        key = "";
+    const route *rt = c->r->route;
+    char q[64], list[256];
+    quotable(q, sizeof q, key);
+    int i = 0;
+    while (rt->query && rt->query[i] && strcmp(rt->query[i], key))
+        i++;
+    if (!rt->query || !rt->query[i]) {
+        query_list(rt, list, sizeof list);
+        http_reply_error(c->r, 400, "invalid_parameter", q,
+                         "unknown query parameter '%s'; this route takes %s", q, list);
+        return MHD_NO;
+    }
+    if (c->seen & (1u << i)) {
+        http_reply_error(c->r, 400, "invalid_parameter", q,
+                         "query parameter '%s' is given twice; give it once", q);
+        return MHD_NO;
+    }
+    c->seen |= 1u << i;
+    return MHD_YES;
+}
+
+/* Replies 400 invalid_parameter unless every query parameter is one the
+ * route takes, given once.  Returns 0 when they are. */
+static int query_ok(http_req *r)
+{
+    query_check c = {r, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
+    return r->replied ? -1 : 0;
+}
+
 static void begin(http_req *r)
 {
     int known;
@@ -568,6 +623,8 @@ static void begin(http_req *r)
         http_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
         return;
     }
+    if (query_ok(r))
+        return;
     prepare_body(r);
 }
 

@@ -49,7 +49,11 @@ typedef struct route {
     int body;                      /* BODY_* */
     int open;                      /* served without a token (health checks) */
     int asset;                     /* a dashboard file: holds no data, served without a token */
+    const char *const *query;      /* the query parameters it takes, NULL-ended; NULL: none */
 } route;
+
+/* A route's query list in routes.c: HTTP_QUERY("name", "dry_run"). */
+#define HTTP_QUERY(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* The routing table (routes.c), ended by a zeroed entry. */
 extern const route http_routes[];

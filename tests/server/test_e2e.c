@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "e2e.h"
+#include "http.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "sha256.h"
@@ -154,6 +155,69 @@ START_TEST(operations_and_routing)
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "jobs")), 0);
     ck_assert(json_is_null(json_object_get(r.json, "next_cursor")));
     e2e_resp_free(&r);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
+/* Every route refuses a query parameter it does not take, and one given
+ * twice: 400 invalid_parameter naming it and listing what the route takes,
+ * before the handler runs (nothing is stored, nothing deleted).  The table
+ * is the router's own. */
+START_TEST(unknown_query_parameters)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    int routes = 0;
+    for (const route *rt = http_routes; rt->method; rt++, routes++) {
+        char path[256], want[512];
+        const char *id = strstr(rt->pattern, "{id}");
+        if (id)
+            snprintf(path, sizeof path, "%.*s1%s", (int)(id - rt->pattern), rt->pattern, id + 4);
+        else
+            snprintf(path, sizeof path, "%s", rt->pattern);
+        size_t n = strlen(path);
+        /* the route's own list, as the message must give it */
+        size_t w = (size_t)snprintf(want, sizeof want, "this route takes ");
+        for (int i = 0; rt->query && rt->query[i]; i++)
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s%s", i ? ", " : "", rt->query[i]);
+        if (!rt->query)
+            snprintf(want + w, sizeof want - w, "none");
+        /* a misspelt one, after a good one when the route has any */
+        snprintf(path + n, sizeof path - n, "?%s%slable=kind", rt->query ? rt->query[0] : "",
+                 rt->query ? "=1&" : "");
+        e2e_resp r = e2e_req(&d, rt->method, path, NULL, NULL, 0, NULL);
+        ck_assert_msg(r.status == 400 && strstr(r.body, "unknown query parameter 'lable'") &&
+                          strstr(r.body, want),
+                      "%s %s: %ld %s (want '%s')", rt->method, path, r.status, r.body, want);
+        expect_error(&r, 400, "invalid_parameter", "lable");
+        if (!rt->query)
+            continue;
+        /* one of its own, twice */
+        snprintf(path + n, sizeof path - n, "?%s=1&%s=2", rt->query[0], rt->query[0]);
+        r = e2e_req(&d, rt->method, path, NULL, NULL, 0, NULL);
+        ck_assert_msg(strstr(r.body, "is given twice"), "%s %s: %s", rt->method, path, r.body);
+        expect_error(&r, 400, "invalid_parameter", rt->query[0]);
+    }
+    ck_assert_int_ge(routes, 20);
+    /* the example: 400, and nothing stored */
+    size_t len;
+    char *csv = blobs_csv(30, 1, &len);
+    e2e_resp r = e2e_req(&d, "POST", "/v1/datasets?name=q&lable=kind", "text/csv", csv, len, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "this route takes name, label, label_kind, delimiter, "
+                                         "scale_u8"));
+    expect_error(&r, 400, "invalid_parameter", "lable");
+    r = e2e_get(&d, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
+    e2e_resp_free(&r);
+    /* the parameters a route takes still work, escaped or not */
+    r = e2e_req(&d, "POST", "/v1/datasets?name=q%20r&label=species", "text/csv", csv, len, NULL);
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    ck_assert_str_eq(e2e_str(r.json, "name"), "q r");
+    e2e_resp_free(&r);
+    r = e2e_get(&d, "/v1/jobs?limit=5&state=queued");
+    ck_assert_int_eq(r.status, 200);
+    e2e_resp_free(&r);
+    free(csv);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
 END_TEST
@@ -1014,6 +1078,7 @@ int main(void)
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, operations_and_routing);
+    tcase_add_test(tc, unknown_query_parameters);
     tcase_add_test(tc, authentication);
     tcase_add_test(tc, datasets);
     tcase_add_test(tc, upload_parts);
