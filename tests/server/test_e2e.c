@@ -7,6 +7,7 @@
  * and an oversized upload that must not grow the daemon's memory.
  */
 #include <check.h>
+#include <curl/curl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1041,6 +1042,86 @@ START_TEST(live_event_stream)
 }
 END_TEST
 
+/* An event stream read for a while: the arrival time of each keep-alive
+ * comment, in seconds from the start of the request. */
+typedef struct keepalives {
+    double t0, at[64];
+    int n;
+    char *body;
+    size_t len;
+} keepalives;
+
+static size_t on_stream(char *p, size_t size, size_t nmemb, void *arg)
+{
+    keepalives *k = arg;
+    size_t add = size * nmemb;
+    k->body = realloc(k->body, k->len + add + 1);
+    memcpy(k->body + k->len, p, add);
+    k->len += add;
+    k->body[k->len] = 0;
+    int seen = count(k->body, ": keep-alive\n\n");
+    while (k->n < seen && k->n < 64)
+        k->at[k->n++] = now_s() - k->t0;
+    return add;
+}
+
+/* The stream of a job queued behind a training one: every change of the
+ * training job wakes the stream's wait, and still a keep-alive comes each
+ * time the stream has been silent for --sse-keepalive (1 s here), not
+ * only when a whole second passes without any job changing. */
+START_TEST(keepalive_while_another_job_trains)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--sse-keepalive", "1", NULL};
+    e2e_start(&d, NULL, extra);
+    size_t len;
+    char *csv = wide_csv(3000, 40, 7, &len);
+    long long ds = upload_csv(&d, csv, len, "wide");
+    long long busy = slow_job(&d, ds, 100000, 0);
+    json_t *j = e2e_wait_job(&d, busy, "running", 20);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    long long queued = slow_job(&d, ds, 2, 0);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld", busy);
+    e2e_resp r = e2e_get(&d, path);
+    long long epoch0 = e2e_int(json_object_get(r.json, "progress"), "epoch");
+    e2e_resp_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/jobs/%lld/events", d.base, queued);
+    keepalives k = {.t0 = now_s()};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 4600L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OPERATION_TIMEDOUT);   /* still open */
+    curl_easy_cleanup(c);
+
+    /* the stream began with the job's history, then only comments */
+    ck_assert_msg(k.body && !strncmp(k.body, "id: 1\nevent: state\n", 19), "%s", k.body);
+    ck_assert_int_eq(count(k.body, "event: "), 1);
+    ck_assert_msg(k.n >= 3, "%d keep-alives in 4.6 s:\n%s", k.n, k.body);
+    for (int i = 0; i < k.n; i++) {
+        double gap = k.at[i] - (i ? k.at[i - 1] : 0);
+        ck_assert_msg(gap < 1.8 && (i == 0 || gap > 0.8), "keep-alive %d after %.2f s", i, gap);
+    }
+    /* meanwhile the other job trained on, each epoch a change that woke
+     * the stream's wait */
+    r = e2e_get(&d, path);
+    ck_assert_str_eq(e2e_str(r.json, "state"), "running");
+    long long epochs = e2e_int(json_object_get(r.json, "progress"), "epoch") - epoch0;
+    ck_assert_msg(epochs >= 3, "the busy job trained %lld epochs meanwhile", epochs);
+    printf("keep-alive: %d in 4.6 s while the busy job trained %lld epochs\n", k.n, epochs);
+    e2e_resp_free(&r);
+    free(k.body);
+    free(csv);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 /* The README's walk-through (examples/walkthrough.sh), word for word, with a
  * token and one epoch. */
 START_TEST(readme_walkthrough)
@@ -1091,6 +1172,7 @@ int main(void)
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
     tcase_add_test(tc, live_event_stream);
+    tcase_add_test(tc, keepalive_while_another_job_trains);
     tcase_add_test(tc, readme_walkthrough);
     suite_add_tcase(s, tc);
     return tu_run(s);
