@@ -94,6 +94,11 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
+/* The job's progress: live (every step, from the worker) while it runs
+ * here, else as stored: the last epoch written, or where a job that ended
+ * mid-epoch stopped (the worker stores that with its end).  fraction is
+ * ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch), and
+ * 1 for a succeeded job (it may stop early). */
 static json_t *progress_json(http_req *r, const store_job *j)
 {
     jobs_live l;
@@ -109,9 +114,8 @@ static json_t *progress_json(http_req *r, const store_job *j)
         sps = l.samples_per_sec;
         eta = l.eta_seconds;
     } else {
-        /* as of the last committed epoch */
         epoch = j->epoch;
-        step = j->epoch > 0 ? j->steps_per_epoch : 0;
+        step = j->step;
         spe = j->steps_per_epoch;
         sps = j->samples_per_sec;
         eta = NAN;
@@ -119,8 +123,6 @@ static json_t *progress_json(http_req *r, const store_job *j)
     double done = spe > 0 && epochs > 0
                       ? ((double)(epoch > 0 ? epoch - 1 : 0) * spe + step) / ((double)epochs * spe)
                       : 0;
-    if (!live && epoch > 0 && epochs > 0)
-        done = (double)epoch / epochs;
     if (!strcmp(j->state, "succeeded"))
         done = 1;
     return json_pack("{s:i,s:i,s:i,s:i,s:f,s:o,s:o}", "epoch", epoch, "epochs", epochs, "step",
