@@ -858,6 +858,87 @@ START_TEST(cancel_and_delete)
 }
 END_TEST
 
+/* What one answer shows about a job holds together: a job answered queued
+ * has its place in the queue (POST /v1/jobs on an idle server answered
+ * queued with a null position: the worker took it between the two reads);
+ * threads is the daemon's --threads from the start; a job cancelled in the
+ * middle of an epoch keeps the progress it reached (it fell back to the
+ * last whole epoch, 0 in the first). */
+START_TEST(job_answers_hold_together)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--threads", "1", NULL};
+    e2e_start(&d, NULL, extra);
+    size_t len;
+    char *csv = blobs_csv(60, 3, &len);
+    long long small = upload_csv(&d, csv, len, "blobs");
+    free(csv);
+    char body[1536], path[64];
+    snprintf(body, sizeof body, "{\"model\": %s, \"dataset\": %lld, \"training\": "
+             "{\"epochs\": 1}}", blob_model, small);
+    for (int i = 0; i < 8; i++) {   /* each on an idle server */
+        e2e_resp r = e2e_json(&d, "POST", "/v1/jobs", body);
+        ck_assert_int_eq(r.status, 201);
+        const char *st = e2e_str(r.json, "state");
+        json_t *pos = json_object_get(r.json, "queue_position");
+        /* queued and first, or (when a worker's own poll came first) running */
+        ck_assert_msg((!strcmp(st, "queued") && json_integer_value(pos) == 1) ||
+                          (!strcmp(st, "running") && json_is_null(pos)),
+                      "answered %s at position %s", st, r.body);
+        ck_assert_int_eq(e2e_int(r.json, "threads"), 1);
+        json_t *j = e2e_wait_job(&d, e2e_int(r.json, "id"), "succeeded", 20);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_int_eq(e2e_int(j, "threads"), 1);
+        json_decref(j);
+        e2e_resp_free(&r);
+    }
+
+    /* one trains, one waits: the waiting one shows its place and threads */
+    csv = wide_csv(3000, 40, 8, &len);
+    long long ds = upload_csv(&d, csv, len, "wide");
+    free(csv);
+    long long busy = slow_job(&d, ds, 100000, 0), next = slow_job(&d, ds, 2, 0);
+    json_t *j = e2e_wait_job(&d, busy, "running", 20);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%lld", next);
+    e2e_resp r = e2e_get(&d, path);
+    ck_assert_str_eq(e2e_str(r.json, "state"), "queued");
+    ck_assert_int_eq(e2e_int(r.json, "queue_position"), 1);
+    ck_assert_int_eq(e2e_int(r.json, "threads"), 1);
+    e2e_resp_free(&r);
+
+    /* cancel the busy one in the middle of an epoch */
+    snprintf(path, sizeof path, "/v1/jobs/%lld", busy);
+    long long epoch = 0, step = 0, spe = 0;
+    for (int t = 0; t < 1000 && !(step > 0 && step < spe); t++) {
+        r = e2e_get(&d, path);
+        json_t *p = json_object_get(r.json, "progress");
+        epoch = e2e_int(p, "epoch"), step = e2e_int(p, "step"), spe = e2e_int(p, "steps_per_epoch");
+        e2e_resp_free(&r);
+    }
+    ck_assert_msg(step > 0 && step < spe, "never saw the job inside an epoch");
+    snprintf(path, sizeof path, "/v1/jobs/%lld/cancel", busy);
+    r = e2e_req(&d, "POST", path, NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    e2e_resp_free(&r);
+    j = e2e_wait_job(&d, busy, "cancelled", 20);
+    ck_assert_ptr_nonnull(j);
+    json_t *p = json_object_get(j, "progress");
+    long long e2 = e2e_int(p, "epoch"), s2 = e2e_int(p, "step");
+    ck_assert_msg(e2 > epoch || (e2 == epoch && s2 >= step),
+                  "cancelled at epoch %lld step %lld after epoch %lld step %lld was seen", e2, s2,
+                  epoch, step);
+    ck_assert_int_eq(e2e_int(p, "steps_per_epoch"), spe);
+    ck_assert_int_eq(e2e_int(p, "epochs"), 100000);
+    double frac = json_real_value(json_object_get(p, "fraction"));
+    ck_assert_double_eq_tol(frac, ((double)(e2 - 1) * spe + s2) / (100000.0 * spe), 1e-9);
+    ck_assert_int_eq(e2e_int(j, "threads"), 1);
+    json_decref(j);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(two_workers_three_jobs)
 {
     e2e_daemon d = {0};
@@ -1168,6 +1249,7 @@ int main(void)
     tcase_add_test(tc, job_errors);
     tcase_add_test(tc, train_to_success);
     tcase_add_test(tc, cancel_and_delete);
+    tcase_add_test(tc, job_answers_hold_together);
     tcase_add_test(tc, two_workers_three_jobs);
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
