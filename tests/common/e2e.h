@@ -2,6 +2,12 @@
  * e2e.h — end-to-end test support: start the real traind on a free loopback
  * port with its own database, talk to it over HTTP with libcurl as a client
  * would, and stop it (politely, or with kill -9).
+ *
+ * With $TRAIND_E2E_STATUSES set to a file, e2e_stop and e2e_kill9 first read
+ * the daemon's /metrics and append what it answered, one line per route and
+ * status: "METHOD ROUTE STATUS COUNT" ("GET /v1/jobs/{id} 404 2").  The
+ * Makefile's release run sets it, and tests/openapi_statuses.py checks that
+ * schema/openapi.yaml documents every status the suites saw.
  */
 #ifndef E2E_H
 #define E2E_H
@@ -17,6 +23,7 @@ typedef struct e2e_daemon {
     char db[512];
     char log[512];                 /* the daemon's stderr */
     char token[128];               /* sent as a bearer token when set */
+    char server_token[128];        /* the --token it was started with ("" none) */
 } e2e_daemon;
 
 /* Starts `traind serve --host 127.0.0.1 --port 0 --db DB EXTRA...` (the

@@ -705,6 +705,9 @@ START_TEST(train_to_success)
     ck_assert_ptr_nonnull(strstr(ev, "\"state\":\"succeeded\""));
     const char *last_state = strstr(ev, "\"state\":\"succeeded\"");
     ck_assert_ptr_null(strstr(last_state, "event: metric"));   /* nothing after the end */
+    snprintf(path, sizeof path, "/v1/jobs/%lld/events", id);
+    r = e2e_req(&d, "GET", path, NULL, NULL, 0, "Last-Event-ID: five");
+    expect_error(&r, 400, "invalid_parameter", "Last-Event-ID");
     char *resumed = read_events(&d, id, "5");
     ck_assert_ptr_null(strstr(resumed, "id: 5\n"));
     ck_assert_ptr_nonnull(strstr(resumed, "id: 6\n"));
