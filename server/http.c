@@ -391,9 +391,11 @@ static http_file *new_part(http_req *r, const char *key, const char *filename)
             return NULL;
         }
     if (r->n_files == HTTP_MAX_FILES) {
+        char q0[64], q1[64];
+        quotable(q0, sizeof q0, r->files[0].name);
+        quotable(q1, sizeof q1, r->files[1].name);
         late_error(r, 400, "malformed_request", key,
-                   "a third part ('%s') after '%s' and '%s': " PARTS_TAKEN, q, r->files[0].name,
-                   r->files[1].name);
+                   "a third part ('%s') after '%s' and '%s': " PARTS_TAKEN, q, q0, q1);
         return NULL;
     }
     http_file *f = &r->files[r->n_files];
