@@ -477,7 +477,10 @@ START_TEST(oversized_upload)
     r = e2e_req(&d, "POST", "/v1/models", "application/json", big, n, NULL);
     expect_error(&r, 413, "too_large", NULL);
     /* without a Content-Length (chunked) the limit is found while the body
-     * arrives: the rest is read and dropped, then the 413 answered */
+     * arrives: the rest is read and dropped, then the 413 answered; an
+     * upload goes to disk meanwhile, so the memory stays as it was (a JSON
+     * body is held in memory up to the limit, which a sanitizer build keeps
+     * in its quarantine after the free: no memory check after that one) */
     static const char *const routes[] = {"/v1/datasets", "/v1/models"};
     for (int i = 0; i < 2; i++) {
         double t0 = now_s();
@@ -486,9 +489,12 @@ START_TEST(oversized_upload)
         ck_assert_msg(now_s() - t0 < 5, "%s: answered after %.1f s", routes[i], now_s() - t0);
         ck_assert_ptr_nonnull(strstr(r.body, "larger than the limit of 1 MB"));
         expect_error(&r, 413, "too_large", NULL);
+        if (i == 0) {
+            after = e2e_rss_kb(&d);
+            ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB",
+                          after - before);
+        }
     }
-    after = e2e_rss_kb(&d);
-    ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB", after - before);
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
     e2e_resp_free(&r);
