@@ -4,7 +4,10 @@
  * paths of docs/api.md, training to the end, cancelling, two workers, event
  * streams, kill -9 and SIGTERM in the middle of training (the resumed job
  * must end with the same weights, bit for bit, as an uninterrupted one),
- * and an oversized upload that must not grow the daemon's memory.
+ * and an oversized upload that must not grow the daemon's memory; query
+ * parameters a route does not take, multipart bodies it refuses (answered
+ * at once, never after a timeout), keep-alives of a waiting stream, and
+ * what one job answer shows holding together.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -650,7 +653,9 @@ START_TEST(train_to_success)
     e2e_resp r = e2e_json(&d, "POST", "/v1/jobs", body);
     ck_assert_msg(r.status == 201, "%s", r.body);
     long long id = e2e_int(r.json, "id");
-    ck_assert_str_eq(e2e_str(r.json, "state"), "queued");
+    /* queued, unless a worker's own poll took it before the answer was read */
+    ck_assert_msg(!strcmp(e2e_str(r.json, "state"), "queued") ||
+                      !strcmp(e2e_str(r.json, "state"), "running"), "%s", r.body);
     snprintf(path, sizeof path, "/v1/jobs/%lld", id);
     ck_assert_str_eq(r.location, path);
     e2e_resp_free(&r);
