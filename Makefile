@@ -4,7 +4,9 @@
 #   make run        deps, build, and start the server (traind serve)
 #   make test       deps, every Check suite, the dashboard in headless Chromium
 #                   (test-browser), then the Check suites under ASan + UBSan, then
-#                   the core suites under ThreadSanitizer
+#                   the core suites under ThreadSanitizer; the release run also
+#                   checks that schema/openapi.yaml lists every status the
+#                   end-to-end suites saw a route answer
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
 #   make lint       lints the OpenAPI document
 #   make deps       installs the Debian packages the build and the tests use, and
@@ -194,8 +196,14 @@ test: deps
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
 
+# The end-to-end suites append what each daemon answered, by route and
+# status, to $(E2E_STATUSES) (tests/common/e2e.h); tests/openapi_statuses.py
+# then fails on any status the OpenAPI document does not list for its route.
+E2E_STATUSES := $(BUILD)/e2e-statuses.txt
 test-release: traind $($(BUILD)_TESTS)
-	@tests/run.sh release $($(BUILD)_TESTS)
+	@rm -f $(E2E_STATUSES)
+	@st=0; TRAIND_E2E_STATUSES=$(abspath $(E2E_STATUSES)) tests/run.sh release $($(BUILD)_TESTS) || st=1; \
+	  python3 tests/openapi_statuses.py $(E2E_STATUSES) || st=1; exit $$st
 
 # The dashboard in headless Chromium against the release daemon with a job
 # training (tests/browser/run.sh); screenshots go to $(BUILD)/browser.

@@ -38,6 +38,14 @@ MHD_RESULT api_jobs_cancel(http_req *r);
 MHD_RESULT api_jobs_metrics(http_req *r);
 MHD_RESULT api_jobs_events(http_req *r);
 
+/* An event stream's keep-alive rule, for whatever loop drives the stream:
+ * the milliseconds until a ": keep-alive" comment is due on a stream that
+ * last sent bytes at last_ms, now being now_ms (both from the monotonic
+ * clock); 0 when one is due now, i.e. interval_ms or more have passed.
+ * Only the time since the stream's own last bytes counts, not how often
+ * the loop woke up meanwhile. */
+long api_sse_keepalive_in(int64_t now_ms, int64_t last_ms, long interval_ms);
+
 /* GET /v1/jobs/{id}/weights, POST /v1/jobs/{id}/predict */
 MHD_RESULT api_jobs_weights(http_req *r);
 MHD_RESULT api_jobs_predict(http_req *r);

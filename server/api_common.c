@@ -126,6 +126,11 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
+/* The job's progress: live (every step, from the worker) while it runs
+ * here, else as stored: the last epoch written, or where a job that ended
+ * mid-epoch stopped (the worker stores that with its end).  fraction is
+ * ((epoch - 1) * steps_per_epoch + step) / (epochs * steps_per_epoch), and
+ * 1 for a succeeded job (it may stop early). */
 static json_t *progress_json(http_req *r, const store_job *j)
 {
     jobs_live l;
@@ -141,9 +146,8 @@ static json_t *progress_json(http_req *r, const store_job *j)
         sps = l.samples_per_sec;
         eta = l.eta_seconds;
     } else {
-        /* as of the last committed epoch */
         epoch = j->epoch;
-        step = j->epoch > 0 ? j->steps_per_epoch : 0;
+        step = j->step;
         spe = j->steps_per_epoch;
         sps = j->samples_per_sec;
         eta = NAN;
@@ -151,8 +155,6 @@ static json_t *progress_json(http_req *r, const store_job *j)
     double done = spe > 0 && epochs > 0
                       ? ((double)(epoch > 0 ? epoch - 1 : 0) * spe + step) / ((double)epochs * spe)
                       : 0;
-    if (!live && epoch > 0 && epochs > 0)
-        done = (double)epoch / epochs;
     if (!strcmp(j->state, "succeeded"))
         done = 1;
     return json_pack("{s:i,s:i,s:i,s:i,s:f,s:o,s:o}", "epoch", epoch, "epochs", epochs, "step",
@@ -161,16 +163,43 @@ static json_t *progress_json(http_req *r, const store_job *j)
                      metric_json_num(eta));
 }
 
+/* A queued job's place in the queue, read after the job itself: a worker
+ * may claim it in between (and the daemon requeue it), so the row is read
+ * again until the two reads agree.  Returns the row to show, j or *fresh
+ * (which the caller clears), with *pos its position (0 unless queued). */
+static const store_job *queue_view(http_req *r, const store_job *j, store_job *fresh, int *pos)
+{
+    *pos = 0;
+    for (int tries = 0; !strcmp(j->state, "queued") && tries < 8; tries++) {
+        if (store_job_queue_position(r->app->store, j->id, pos, NULL, 0) || *pos > 0)
+            return j;
+        store_job next;
+        if (store_job_get(r->app->store, j->id, &next, NULL, 0))
+            return j;   /* deleted meanwhile: as it was */
+        store_job_clear(fresh);
+        *fresh = next;
+        j = fresh;
+    }
+    return j;
+}
+
+/* The threads a job trains with: what it runs (or ran) with once started;
+ * before, the daemon's --threads, which it will get. */
+static int job_threads(http_req *r, const store_job *j)
+{
+    return strcmp(j->state, "queued") && j->threads > 0 ? j->threads : r->app->cfg.threads;
+}
+
 json_t *api_job_json(http_req *r, const store_job *j)
 {
+    store_job fresh = {0};
+    int pos;
+    j = queue_view(r, j, &fresh, &pos);
     json_t *val = json_null();
     if (j->val_dataset_id > 0)
         val = json_pack("{s:I}", "dataset", (json_int_t)j->val_dataset_id);
     else if (j->val_split >= 0)
         val = json_pack("{s:f}", "split", j->val_split);
-    int pos = 0;
-    if (!strcmp(j->state, "queued"))
-        store_job_queue_position(r->app->store, j->id, &pos, NULL, 0);
     json_t *o = json_pack(
         "{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:b,s:i,s:o,s:o,"
         "s:o}",
@@ -179,7 +208,7 @@ json_t *api_job_json(http_req *r, const store_job *j)
         id_or_null(j->dataset_id), "validation", val, "definition",
         api_parse_or_null(j->definition), "training", api_parse_or_null(j->training), "priority",
         j->priority, "checkpoint_every", j->checkpoint_every, "log_every_steps",
-        j->log_every_steps, "threads", j->threads, "created_at", str_or_null(j->created_at),
+        j->log_every_steps, "threads", job_threads(r, j), "created_at", str_or_null(j->created_at),
         "started_at", str_or_null(j->started_at), "finished_at", str_or_null(j->finished_at),
         "queue_position", pos > 0 ? json_integer(pos) : json_null(), "cancel_requested",
         j->cancel_requested, "attempts", j->attempts, "progress", progress_json(r, j),
@@ -190,6 +219,7 @@ json_t *api_job_json(http_req *r, const store_job *j)
     json_object_set_new(o, "label", j->label_as[0] ? json_string(j->label_as) : json_null());
     json_object_set_new(o, "preprocessing", api_parse_or_null(j->preprocessing));
     json_object_set_new(o, "warnings", j->warnings ? api_parse_or_null(j->warnings) : json_array());
+    store_job_clear(&fresh);
     return o;
 }
 

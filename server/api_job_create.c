@@ -473,17 +473,21 @@ static int store_it(http_req *r, job_req *q)
     for (size_t i = 0; i < json_array_size(q->warnings); i++)
         log_job(LOG_WARN, id, "job %lld: %s", (long long)id,
                 json_string_value(json_array_get(q->warnings, i)));
-    jobs_notify(r->app->jobs);
+    /* the answer is read before the workers hear of the job, so that an
+     * idle server answers it queued and first in line, as it was stored */
     store_job got;
-    if ((rc = store_job_get(r->app->store, id, &got, err, sizeof err))) {
+    rc = store_job_get(r->app->store, id, &got, err, sizeof err);
+    json_t *answer = rc ? NULL : api_job_json(r, &got);
+    store_job_clear(&got);
+    jobs_notify(r->app->jobs);
+    if (rc) {
         api_store_error(r, rc, "the new job", err);
         goto out;
     }
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/jobs/%lld", (long long)id);
     http_add_header(r, "Location", loc);
-    http_reply_json(r, 201, api_job_json(r, &got));
-    store_job_clear(&got);
+    http_reply_json(r, 201, answer);
 out:
     free(j.definition);
     free(j.training);

@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LIMIT 500
 #define DEFAULT_LIMIT 50
-#define KEEPALIVE_MS 15000
 #define EVENT_BATCH 100
 
 static const char *const states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
@@ -279,7 +279,24 @@ typedef struct sse {
     size_t len, off;
     int ending;                    /* the final state event is in buf */
     uint64_t seen;                 /* jobs change counter */
+    int64_t last_ms;               /* when the stream last sent bytes (monotonic) */
+    long keepalive_ms;             /* --sse-keepalive */
 } sse;
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+long api_sse_keepalive_in(int64_t now_ms, int64_t last_ms, long interval_ms)
+{
+    int64_t idle = now_ms - last_ms;
+    if (idle < 0)
+        idle = 0;   /* not before the last bytes */
+    return idle >= interval_ms ? 0 : (long)(interval_ms - idle);
+}
 
 static int terminal_state_event(const store_event *e)
 {
@@ -329,6 +346,11 @@ static int fetch(sse *s)
     return n;
 }
 
+/* The stream: its history, then each new event as it is stored; while
+ * there is none, a keep-alive comment whenever the stream has been silent
+ * for the keep-alive interval.  Any job's change wakes the wait (the
+ * counter is shared), so the interval is measured from this stream's last
+ * bytes, not from the wake-up. */
 static long sse_fill(void *ctx, char *out, size_t max)
 {
     sse *s = ctx;
@@ -337,6 +359,7 @@ static long sse_fill(void *ctx, char *out, size_t max)
             size_t n = s->len - s->off < max ? s->len - s->off : max;
             memcpy(out, s->buf + s->off, n);
             s->off += n;
+            s->last_ms = mono_ms();
             return (long)n;
         }
         s->len = s->off = 0;
@@ -347,12 +370,14 @@ static long sse_fill(void *ctx, char *out, size_t max)
             return -1;
         if (n > 0)
             continue;
-        /* nothing new: wait for a change, or send a comment to keep the line up */
-        if (!jobs_wait_change(s->app->jobs, &s->seen, KEEPALIVE_MS) &&
-            !atomic_load(&s->app->stopping)) {
+        /* nothing new: wait for a change until a keep-alive is due */
+        long wait = api_sse_keepalive_in(mono_ms(), s->last_ms, s->keepalive_ms);
+        if (wait == 0) {
             if (append(s, ": keep-alive\n\n", 14))
                 return -1;
+            continue;
         }
+        jobs_wait_change(s->app->jobs, &s->seen, (int)wait);
     }
 }
 
@@ -386,6 +411,8 @@ MHD_RESULT api_jobs_events(http_req *r)
     s->job = r->id;
     s->after = after;
     s->seen = jobs_changes(r->app->jobs);
+    s->keepalive_ms = (long)r->app->cfg.sse_keepalive * 1000;
+    s->last_ms = mono_ms();   /* the headers go out now */
     http_add_header(r, "X-Accel-Buffering", "no");
     return http_reply_stream(r, "text/event-stream", sse_fill, sse_done, s);
 }

@@ -43,6 +43,8 @@ static const opt opts[] = {
      "most trainable parameters of one model (default 100000000)"},
     {"--max-connections", "TRAIND_MAX_CONNECTIONS", INT(max_connections, 4, 65536),
      "most open HTTP connections (default 256)"},
+    {"--sse-keepalive", "TRAIND_SSE_KEEPALIVE", INT(sse_keepalive, 1, 3600),
+     "seconds of silence before an event stream sends a keep-alive (default 15)"},
     {"--token", "TRAIND_TOKEN", STR(token), "bearer token required on /v1 (default none)"},
     {"--token-file", "TRAIND_TOKEN_FILE", STR(token_file), "read the token from this file"},
     {"--insecure", "TRAIND_INSECURE", BOOL(insecure),
@@ -68,6 +70,7 @@ void config_defaults(config *c)
     c->max_predict = 10000;
     c->max_params = 100000000;
     c->max_connections = 256;
+    c->sse_keepalive = 15;
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->log_format, sizeof c->log_format, "text");
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -20,6 +20,8 @@ typedef struct config {
     int max_predict;           /* --max-predict: instances per predict call, 10000 */
     int64_t max_params;        /* --max-params: parameters of one model, 100 million */
     int max_connections;       /* --max-connections: 256 */
+    int sse_keepalive;         /* --sse-keepalive: seconds of silence before an event stream
+                                * sends a keep-alive comment, 15 */
     char token[256];           /* --token, TRAIND_TOKEN: bearer token; "" none */
     char token_file[1024];     /* --token-file, TRAIND_TOKEN_FILE */
     int insecure;              /* --insecure, TRAIND_INSECURE: allow a public address without a token */

@@ -7,9 +7,15 @@
  * with the headers, then with each piece of the body, then once more with
  * none: the first call routes, authenticates and picks where the body goes;
  * the pieces go to memory or to disk under the route's limit; the last call
- * runs the handler.  A request rejected early (404, 401, 413, ...) gets its
- * response queued at once: libmicrohttpd then stops reading its body and
- * closes the connection after answering.
+ * runs the handler.  A request rejected at the first call, before any body
+ * byte is read (404, 401, an unknown query parameter, a Content-Length over
+ * the limit, ...), gets its response queued at once: libmicrohttpd then
+ * stops reading its body and closes the connection after answering.  An
+ * error found later, while the body arrives (over the limit after all, a
+ * multipart body with parts it cannot take, a full disk), is only recorded
+ * (r->late): the rest of the body is read and dropped, and the last call
+ * answers it instead of running the handler.  Nothing is ever queued in the
+ * middle of a body.
  *
  * Every request gets an id: the client's X-Request-Id when it sent a short
  * one of safe characters (a proxy's), else the request's serial number.  It
@@ -218,6 +224,30 @@ MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, cons
     return http_reply_json(r, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 
+/* Records an error found while the body arrives (the first one only); the
+ * last call of the access handler answers it. */
+static void late_error(http_req *r, int status, const char *code, const char *path,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void late_error(http_req *r, int status, const char *code, const char *path,
+                       const char *fmt, ...)
+{
+    if (r->late.status)
+        return;
+    r->late.status = status;
+    snprintf(r->late.code, sizeof r->late.code, "%s", code);
+    snprintf(r->late.path, sizeof r->late.path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->late.message, sizeof r->late.message, fmt, ap);
+    va_end(ap);
+}
+
+static MHD_RESULT reply_late(http_req *r)
+{
+    return http_reply_error(r, (unsigned)r->late.status, r->late.code,
+                            r->late.path[0] ? r->late.path : NULL, "%s", r->late.message);
+}
+
 MHD_RESULT http_reply_empty(http_req *r, unsigned status)
 {
     return queue(r, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT),
@@ -318,35 +348,88 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* multipart: each part named x or y goes to a file of its own */
+#define PARTS_TAKEN "a dataset upload takes one file part (of any name) or two named x and y"
+
+/* A part name as a message may quote it: at most 60 bytes, printable ASCII
+ * ('?' for anything else), "..." when cut. */
+static void quotable(char *out, size_t cap, const char *s)
+{
+    size_t n = 0, max = cap > 64 ? 60 : cap - 4;
+    for (; s && *s && n < max; s++)
+        out[n++] = *s >= 0x20 && *s < 0x7f ? *s : '?';
+    if (s && *s)
+        out[n++] = '.', out[n++] = '.', out[n++] = '.';
+    out[n] = 0;
+}
+
+/* Opens the file of a new part named key; records the error when the part
+ * cannot be taken.  Returns the file, or NULL. */
+static http_file *new_part(http_req *r, const char *key, const char *filename)
+{
+    char q[64];
+    quotable(q, sizeof q, key);
+    if (!key || !*key) {
+        late_error(r, 400, "malformed_request", NULL, "a part has no name: " PARTS_TAKEN);
+        return NULL;
+    }
+    if (strlen(key) >= sizeof r->files[0].name) {
+        late_error(r, 400, "malformed_request", NULL,
+                   "a part's name is %zu bytes long (at most %zu): " PARTS_TAKEN, strlen(key),
+                   sizeof r->files[0].name - 1);
+        return NULL;
+    }
+    if (!filename) {
+        late_error(r, 400, "malformed_request", key,
+                   "part '%s' is a form field, not a file (curl -F '%s=@FILE'): " PARTS_TAKEN, q,
+                   q);
+        return NULL;
+    }
+    for (int i = 0; i < r->n_files; i++)
+        if (!strcmp(r->files[i].name, key)) {
+            late_error(r, 400, "malformed_request", key, "part '%s' is sent twice: " PARTS_TAKEN,
+                       q);
+            return NULL;
+        }
+    if (r->n_files == HTTP_MAX_FILES) {
+        char q0[64], q1[64];
+        quotable(q0, sizeof q0, r->files[0].name);
+        quotable(q1, sizeof q1, r->files[1].name);
+        late_error(r, 400, "malformed_request", key,
+                   "a third part ('%s') after '%s' and '%s': " PARTS_TAKEN, q, q0, q1);
+        return NULL;
+    }
+    http_file *f = &r->files[r->n_files];
+    if (temp_file(r, f, key)) {
+        late_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
+                   strerror(errno));
+        return NULL;
+    }
+    snprintf(f->filename, sizeof f->filename, "%s", *filename ? filename : key);
+    r->part = r->n_files++;
+    return f;
+}
+
+/* multipart: each file part goes to a file of its own.  libmicrohttpd calls
+ * this once or more per part, at offsets from 0 up; a part's first call may
+ * carry no bytes, and the next one is then at offset 0 too.  So a call at
+ * offset 0 starts a new part unless the current one has the same name, no
+ * bytes yet, and this call brings some (an empty part followed by one of
+ * the same name reads as that one part: the calls are the same).  Returns
+ * MHD_NO after recording an error, which ends the parsing. */
 static MHD_RESULT on_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
                           const char *content_type, const char *transfer_encoding,
                           const char *data, uint64_t off, size_t size)
 {
-    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding, (void)off;
+    (void)kind, (void)content_type, (void)transfer_encoding;
     http_req *r = cls;
-    if (!key || (strcmp(key, "x") != 0 && strcmp(key, "y") != 0)) {
-        http_reply_error(r, 400, "malformed_request", key ? key : NULL,
-                         "a dataset upload takes two file parts named x and y, not '%s'",
-                         key ? key : "");
+    if (r->late.status)
         return MHD_NO;
-    }
-    http_file *f = NULL;
-    for (int i = 0; i < r->n_files; i++)
-        if (!strcmp(r->files[i].name, key))
-            f = &r->files[i];
-    if (!f) {
-        if (r->n_files == HTTP_MAX_FILES || temp_file(r, &r->files[r->n_files], key)) {
-            http_reply_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
-                             strerror(errno));
-            return MHD_NO;
-        }
-        f = &r->files[r->n_files++];
-        snprintf(f->filename, sizeof f->filename, "%s", filename && *filename ? filename : key);
-    }
+    http_file *f = r->part >= 0 ? &r->files[r->part] : NULL;
+    int goes_on = f && (off > 0 || (size > 0 && f->size == 0 && key && !strcmp(f->name, key)));
+    if (!goes_on && !(f = new_part(r, key, filename)))
+        return MHD_NO;
     if (size && write_all(f->fd, data, size)) {
-        http_reply_error(r, 500, "internal", NULL, "cannot write the upload: %s",
-                         strerror(errno));
+        late_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
         return MHD_NO;
     }
     f->size += (int64_t)size;
@@ -395,17 +478,21 @@ static void prepare_body(http_req *r)
     } else {
         http_reply_error(r, 415, "unsupported_media_type", NULL,
                          "a dataset is uploaded as text/csv, application/json or "
-                         "multipart/form-data (files x and y), not '%s'",
+                         "multipart/form-data (one file part, or two named x and y), not '%s'",
                          r->content_type[0] ? r->content_type : "no Content-Type");
     }
 }
 
+/* One piece of the body: to memory or disk, or dropped after an error
+ * (recorded, never answered here: the client is still sending). */
 static void take_body(http_req *r, const char *data, size_t size)
 {
+    if (r->late.status)
+        return;
     r->received += (int64_t)size;
     if (r->received > r->limit) {
-        http_reply_error(r, 413, "too_large", NULL, "the body is larger than the limit of %lld MB",
-                         (long long)(r->limit >> 20));
+        late_error(r, 413, "too_large", NULL, "the body is larger than the limit of %lld MB",
+                   (long long)(r->limit >> 20));
         return;
     }
     if (r->route->body == BODY_NONE)
@@ -417,7 +504,7 @@ static void take_body(http_req *r, const char *data, size_t size)
                 cap *= 2;
             char *b = realloc(r->body, cap);
             if (!b) {
-                http_reply_error(r, 500, "internal", NULL, "out of memory");
+                late_error(r, 500, "internal", NULL, "out of memory");
                 return;
             }
             r->body = b;
@@ -429,12 +516,12 @@ static void take_body(http_req *r, const char *data, size_t size)
         return;
     }
     if (r->multipart) {
-        if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->replied)
-            http_reply_error(r, 400, "malformed_request", NULL, "malformed multipart body");
+        if (MHD_post_process(r->pp, data, size) != MHD_YES)
+            late_error(r, 400, "malformed_request", NULL, "malformed multipart body");
         return;
     }
     if (write_all(r->files[0].fd, data, size))
-        http_reply_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
+        late_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
     r->files[0].size += (int64_t)size;
 }
 
@@ -456,6 +543,61 @@ static int authorized(http_req *r)
     for (size_t i = 0; i < b; i++)
         diff |= (unsigned char)tok[i] ^ (unsigned char)(i < a ? h[i] : 0);
     return diff == 0;
+}
+
+/* The check of the query against the route's list: each parameter known,
+ * none twice (seen: a bit per entry of the list). */
+typedef struct query_check {
+    http_req *r;
+    unsigned seen;
+} query_check;
+
+/* The route's parameters as "a, b, c" ("none"). */
+static void query_list(const route *rt, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int i = 0; rt->query && rt->query[i]; i++)
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", i ? ", " : "", rt->query[i]);
+    if (!out[0])
+        snprintf(out, cap, "none");
+}
+
+static MHD_RESULT check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind, (void)value;
+    query_check *c = cls;
+    if (!key)
+        key = "";
+    const route *rt = c->r->route;
+    char q[64], list[256];
+    quotable(q, sizeof q, key);
+    int i = 0;
+    while (rt->query && rt->query[i] && strcmp(rt->query[i], key))
+        i++;
+    if (!rt->query || !rt->query[i]) {
+        query_list(rt, list, sizeof list);
+        http_reply_error(c->r, 400, "invalid_parameter", q,
+                         "unknown query parameter '%s'; this route takes %s", q, list);
+        return MHD_NO;
+    }
+    if (c->seen & (1u << i)) {
+        http_reply_error(c->r, 400, "invalid_parameter", q,
+                         "query parameter '%s' is given twice; give it once", q);
+        return MHD_NO;
+    }
+    c->seen |= 1u << i;
+    return MHD_YES;
+}
+
+/* Replies 400 invalid_parameter unless every query parameter is one the
+ * route takes, given once.  Returns 0 when they are. */
+static int query_ok(http_req *r)
+{
+    query_check c = {r, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
+    return r->replied ? -1 : 0;
 }
 
 static void begin(http_req *r)
@@ -483,6 +625,8 @@ static void begin(http_req *r)
         http_reply_error(r, 503, "shutting_down", NULL, "the server is shutting down");
         return;
     }
+    if (query_ok(r))
+        return;
     prepare_body(r);
 }
 
@@ -524,6 +668,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
         request_id(r);
         for (int i = 0; i < HTTP_MAX_FILES; i++)
             r->files[i].fd = -1;
+        r->part = -1;
         *con_cls = r;
         n_extra = 0;
         begin(r);
@@ -540,9 +685,9 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
     if (r->pp) {
         MHD_destroy_post_processor(r->pp);
         r->pp = NULL;
-        if (r->replied)
-            return r->result;
     }
+    if (r->late.status)
+        return reply_late(r);
     r->route->handler(r);
     if (!r->replied)
         http_reply_error(r, 500, "internal", NULL, "the handler gave no answer");

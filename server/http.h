@@ -8,6 +8,10 @@
  *
  * A handler runs once the whole body is in (or on disk), queues exactly
  * one response through an http_reply_* function and returns its result.
+ * Before it runs, http.c has answered what no handler needs to see: an
+ * unknown route or method, a missing token, a query parameter the route
+ * does not take (or one given twice), a body over the limit, a content type
+ * the route does not read, and an upload that cannot be taken apart.
  * Handlers stay linear with the _or_reply helpers: on failure they have
  * already queued the error response, and the handler returns what they
  * returned:
@@ -45,7 +49,11 @@ typedef struct route {
     int body;                      /* BODY_* */
     int open;                      /* served without a token (health checks) */
     int asset;                     /* a dashboard file: holds no data, served without a token */
+    const char *const *query;      /* the query parameters it takes, NULL-ended; NULL: none */
 } route;
+
+/* A route's query list in routes.c: HTTP_QUERY("name", "dry_run"). */
+#define HTTP_QUERY(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* The routing table (routes.c), ended by a zeroed entry. */
 extern const route http_routes[];
@@ -61,10 +69,14 @@ typedef struct http_file {
     char path[1100];               /* "" when absent */
     int fd;
     int64_t size;
-    char name[64];                 /* the multipart part name ("x", "y") */
+    char name[64];                 /* the multipart part's name (any, unique in the body) */
     char filename[128];            /* the client's file name, or "the upload" */
 } http_file;
 
+/* A multipart upload reaches its handler with 1 or 2 file parts (a form
+ * field without a file is refused), each in a file of its own, in the order
+ * sent, under names of 1 to 63 bytes that differ; any name is taken here,
+ * and a handler that takes two parts checks which. */
 #define HTTP_MAX_FILES 2
 
 struct http_req {
@@ -83,6 +95,16 @@ struct http_req {
     struct MHD_PostProcessor *pp;
     int64_t received, limit;
     int multipart;
+    int part;                      /* files[] index of the part being received; -1 before */
+    /* An error found while the body arrives: the rest of the body is read
+     * and dropped, and the error answered once it is all in, before any
+     * handler runs (libmicrohttpd 0.9.75 never sends a response queued in
+     * the middle of a body: the client waited for the connection's 120 s
+     * timeout and got an empty reply).  status 0: none. */
+    struct {
+        int status;
+        char code[32], path[72], message[512];
+    } late;
     /* state */
     int replied;                   /* a response is queued */
     int status;

@@ -548,12 +548,29 @@ out:
     return rc;
 }
 
+/* Records where training stopped (the last step's epoch and step, from the
+ * live progress) when this run took a step: a job cancelled mid-epoch keeps
+ * the progress it reached. */
+static void record_reached(run *r)
+{
+    jobs *j = r->w->owner;
+    pthread_mutex_lock(&j->mu);
+    jobs_live l = r->w->live;
+    pthread_mutex_unlock(&j->mu);
+    char err[256];
+    if (l.epoch > 0 && store_job_reached(r->st, r->job->id, l.epoch, l.step, l.steps_per_epoch,
+                                         err, sizeof err))
+        log_job(LOG_WARN, r->job->id, "job %lld: cannot record where it stopped: %s",
+                (long long)r->job->id, err);
+}
+
 static void finish(run *r, const char *state, const char *reason, const char *error)
 {
     char err[256];
     void *w = NULL;
     size_t len = 0;
     nn_err e;
+    record_reached(r);
     if (r->m && save_weights(r, &w, &len, &e))
         log_job(LOG_ERROR, r->job->id, "job %lld: cannot serialise its weights: %s",
                 (long long)r->job->id, e.msg);

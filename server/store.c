@@ -1985,6 +1985,37 @@ out:
     return write_end(s, db, rc, err, errlen);
 }
 
+int store_job_reached(store *s, int64_t job_id, int epoch, int step, int steps_per_epoch,
+                      char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char state[16];
+    if (!s || epoch < 0 || step < 0 || steps_per_epoch < 0)
+        return fail(err, errlen, STORE_EINVAL, "store_job_reached: bad argument");
+    int rc = write_begin(s, &db, err, errlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = job_state(db, job_id, state, err, errlen)) < 0)
+        goto out;
+    if (strcmp(state, "running") != 0) {
+        rc = fail(err, errlen, STORE_ECONFLICT, "job %lld is %s, not running",
+                  (long long)job_id, state);
+        goto out;
+    }
+    if ((rc = prep(db, "UPDATE jobs SET epoch = ?2, step = ?3, steps_per_epoch = ?4 WHERE id = ?1",
+                   &st, err, errlen)) < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int(st, 2, epoch);
+    sqlite3_bind_int(st, 3, step);
+    sqlite3_bind_int(st, 4, steps_per_epoch);
+    rc = step_done(db, st, "cannot record where the job stopped", err, errlen);
+out:
+    sqlite3_finalize(st);
+    return write_end(s, db, rc, err, errlen);
+}
+
 /* The seq of an existing metric row (job, kind, global_step). */
 static int metric_seq(sqlite3 *db, int64_t job_id, const store_progress *p, int64_t *seq,
                       char *err, size_t errlen)

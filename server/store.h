@@ -241,6 +241,14 @@ int store_job_finish(store *s, int64_t id, const char *state, const char *stop_r
 int store_job_checkpoint(store *s, int64_t job_id, int epoch, const void *state, size_t len,
                          const void *latest, size_t latest_len, char *err, size_t errlen);
 
+/* Where a running job's training stopped, in its progress columns (epoch,
+ * step within it, steps per epoch) and nothing else: the worker writes it
+ * just before store_job_finish, so that a job that ends mid-epoch (a cancel)
+ * shows the progress it reached, not that of its last whole epoch.
+ * STORE_ECONFLICT unless the job is running. */
+int store_job_reached(store *s, int64_t job_id, int epoch, int step, int steps_per_epoch,
+                      char *err, size_t errlen);
+
 /* The latest checkpoint; STORE_ENOTFOUND when none. Caller frees *buf. */
 int store_checkpoint_get(store *s, int64_t job_id, void **buf, size_t *len, char *err,
                          size_t errlen);

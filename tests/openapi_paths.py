@@ -5,6 +5,12 @@
                                            pairs of DOC, one per line, sorted
                                            as bytes (like LC_ALL=C sort), e.g.
                                            "GET /v1/jobs/{id}"
+  openapi_paths.py [DOC] --query           prints each route with the query
+                                           parameters it takes (its own and
+                                           its path's, $refs followed), in
+                                           the document's order:
+                                           "GET /v1/jobs state,limit,cursor"
+                                           ("-" for none)
   openapi_paths.py [DOC] --expect FILE     compares them with FILE (same
                                            format; "-" reads standard input;
                                            blank lines and "#" comments are
@@ -16,7 +22,8 @@
 DOC defaults to schema/openapi.yaml of the repository ($TRAIND_SRCDIR, else
 this file's parent directory).  The expected list of the API is
 tests/data/routes.txt (docs/api.md); the router's test compares the routing
-table with the same file.  Exit 2: a file cannot be read or is not in the
+table with the same file, and each route's list of query parameters with
+--query.  Exit 2: a file cannot be read or is not in the
 format.  Needs python3-yaml.
 """
 import argparse
@@ -65,6 +72,40 @@ def doc_routes(path):
     return routes
 
 
+def resolve(doc, obj, path):
+    """obj, or what its "$ref" (a local "#/..." reference) points at."""
+    while isinstance(obj, dict) and "$ref" in obj:
+        ref = obj["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            fail("%s: only local references are followed, not %r" % (path, ref))
+        target = doc
+        for part in ref[2:].split("/"):
+            if not isinstance(target, dict) or part not in target:
+                fail("%s: %s points at nothing" % (path, ref))
+            target = target[part]
+        obj = target
+    return obj
+
+
+def doc_queries(path):
+    """{"METHOD /path": [query parameter names]} of the document at path."""
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    out = {}
+    for template, item in doc["paths"].items():
+        shared = item.get("parameters", [])
+        for key, op in item.items():
+            if key not in METHODS:
+                continue
+            names = []
+            for p in list(shared) + list(op.get("parameters", [])):
+                p = resolve(doc, p, path)
+                if p.get("in") == "query" and p.get("name") not in names:
+                    names.append(p.get("name"))
+            out["%s %s" % (key.upper(), template)] = names
+    return out
+
+
 def file_routes(path):
     """The set of "METHOD /path" lines of FILE ("-": standard input)."""
     try:
@@ -98,9 +139,16 @@ def main():
                     help="the OpenAPI document (default: schema/openapi.yaml)")
     ap.add_argument("--expect", metavar="FILE",
                     help='compare with FILE ("METHOD /path" per line; "-": standard input)')
+    ap.add_argument("--query", action="store_true",
+                    help="print each route with its query parameters")
     args = ap.parse_args()
 
     have = doc_routes(args.doc)
+    if args.query:
+        q = doc_queries(args.doc)
+        for r in by_bytes(have):
+            print("%s %s" % (r, ",".join(q[r]) or "-"))
+        return 0
     if args.expect is None:
         for r in by_bytes(have):
             print(r)

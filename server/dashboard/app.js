@@ -621,7 +621,8 @@
     followEvents(id, signal, {
       metric: function (m) { if (m.kind === 'epoch') newEpoch(m); },
       state: function () { refresh().catch(function () { /* retried by the poll */ }); },
-      status: function (cls, text) { live.className = 'live ' + cls; live.textContent = text; }
+      status: function (cls, text) { live.className = 'live ' + cls; live.textContent = text; },
+      answered: function () { chart.answered(job); }
     });
   }
 
@@ -721,17 +722,25 @@
     });
   }
 
-  function classesText(d) {
+  /* The classes: their count, then each name as an item of its own (a name
+   * may hold a comma, so joining them with commas would be ambiguous); the
+   * first CLASSES_SHOWN, then how many more. */
+  var CLASSES_SHOWN = 8;
+  function classesList(d) {
     if (!d.n_classes) return 'numeric targets';
     var c = d.classes || [];
-    var shown = c.slice(0, 8).join(', ');
-    return d.n_classes + ' (' + shown + (c.length > 8 ? ', …' : '') + ')';
+    var items = c.slice(0, CLASSES_SHOWN).map(function (name) {
+      return el('li', { title: name }, name);
+    });
+    if (c.length > CLASSES_SHOWN) items.push(el('li', { class: 'more' }, '+' + (c.length - CLASSES_SHOWN) + ' more'));
+    return el('span', { class: 'classes' }, String(d.n_classes),
+      el('ul', { class: 'class-list', 'aria-label': 'class names' }, items));
   }
 
   function datasetKv(d) {
     var dl = el('dl', { class: 'kv' });
     [['samples', fmtInt(d.n_samples)], ['x shape', fmtShape(d.x_shape)], ['y shape', fmtShape(d.y_shape)],
-      ['classes', classesText(d)], ['format', d.format], ['size', fmtBytes(d.bytes)],
+      ['classes', classesList(d)], ['format', d.format], ['size', fmtBytes(d.bytes)],
       ['uploaded', fmtTime(d.created_at)]].forEach(function (kv) {
       append(dl, el('dt', null, kv[0]), el('dd', null, kv[1]));
     });
@@ -768,8 +777,19 @@
     var u = null;
     var logScale = false;
     var pending = false;
-    var placeholder = el('div', { class: 'empty' }, 'No epoch finished yet: the curve starts after the first one.');
+    /* "Loading" until the event stream first answers; then, while no
+     * epoch is on the chart, "no epoch yet" unless the job says it has
+     * finished epochs (their events are still on their way) */
+    var NO_EPOCH = 'No epoch finished yet: the curve starts after the first one.';
+    var placeholder = el('div', { class: 'empty', id: 'chart-placeholder', 'data-state': 'loading' }, 'Loading the curve…');
     append(box, placeholder);
+    var answered = false;
+    function showWaiting() {
+      if (u || !answered) return;
+      var has = job.last_metrics && isNum(job.last_metrics.epoch) && job.last_metrics.epoch > 0;
+      placeholder.setAttribute('data-state', has ? 'loading' : 'empty');
+      placeholder.textContent = has ? 'Loading the curve…' : NO_EPOCH;
+    }
 
     function columns() {
       var xs = epochs.slice().sort(function (a, b) { return a - b; });
@@ -845,6 +865,12 @@
     if (ro) ro.observe(box);
 
     return {
+      /* the stream (or the poll) answered; j: the job as now known */
+      answered: function (j) {
+        answered = true;
+        if (j) job = j;
+        showWaiting();
+      },
       add: function (m) {
         if (!isNum(m.epoch)) return;
         if (!byEpoch[m.epoch]) epochs.push(m.epoch);
@@ -890,9 +916,10 @@
       var reader = res.body.getReader();
       var decoder = new TextDecoder();
       var buf = '';
+      var first = true;
       function pump() {
         return reader.read().then(function (r) {
-          if (r.done) return;
+          if (r.done) { if (first) on.answered(); return; }
           buf += decoder.decode(r.value, { stream: true }).replace(/\r\n?/g, '\n');
           var i;
           while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -912,6 +939,7 @@
             ev.data = datas.join('\n');
             dispatch(ev);
           }
+          if (first) { first = false; on.answered(); }
           return pump();
         });
       }
@@ -925,6 +953,7 @@
         return api('/v1/jobs/' + id + '/metrics?kind=epoch&since=' + since, { signal: signal }).then(function (b) {
           (b.metrics || []).forEach(on.metric);
           since = b.next_since || since;
+          on.answered();
         });
       });
     }
@@ -978,7 +1007,7 @@
             el('td', { class: 'num' }, String(d.id)), el('td', null, el('strong', null, d.name)),
             el('td', null, d.format), el('td', { class: 'num' }, fmtInt(d.n_samples)),
             el('td', { class: 'mono' }, fmtShape(d.x_shape)), el('td', { class: 'mono' }, fmtShape(d.y_shape)),
-            el('td', null, classesText(d)), el('td', { class: 'num' }, fmtBytes(d.bytes)),
+            el('td', null, classesList(d)), el('td', { class: 'num' }, fmtBytes(d.bytes)),
             el('td', { class: 'hide-narrow', title: fmtTime(d.created_at) }, fmtAgo(d.created_at)));
         })))));
     }, function (err) {

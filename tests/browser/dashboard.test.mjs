@@ -1,8 +1,11 @@
 // dashboard.test.mjs — the dashboard (GET /) in headless Chromium against the
 // real daemon while a job trains: the job appears in the list, its page's
 // curve gains points from the live event stream, the cancel button cancels
-// it and the page shows the new state; with --token, the page asks for the
-// token, shows nothing before it, and works after it.  Screenshots go to
+// it and the page shows the new state; a job page says it is loading its
+// curve until the stream answers (and "no epoch yet" only for a job without
+// one); class names show one per item (a name may hold a comma); with
+// --token, the page asks for the token, shows nothing before it, and works
+// after it.  Screenshots go to
 // $BROWSER_OUT (the Makefile passes $(BUILD)/browser), else the test's
 // temporary directory.
 //
@@ -245,6 +248,11 @@ test('the dashboard follows a training job live and cancels it', { timeout: 2400
   await waitJob(d, quick.id, ['succeeded'], 60000);
   const job = await must(d, 'POST', '/v1/jobs', { model: model.id, dataset: ds.id, checkpoint_every: 10 }, 201);
   await waitJob(d, job.id, ['running'], 30000);
+  // a job cancelled in the queue: it never finished an epoch
+  const never = await must(d, 'POST', '/v1/jobs', { model: model.id, dataset: ds.id, training: { epochs: 2 } }, 201);
+  assert.equal((await must(d, 'POST', `/v1/jobs/${never.id}/cancel`, undefined, 200)).state, 'cancelled');
+  // class names with a comma in one of them
+  const commas = await upload(d, { x: [[0], [1], [2], [3]], y: ['red, dark', 'blue', 'red', 'blue'] }, 'commas');
 
   const { context, page, seen } = await openPage(d.base);
   try {
@@ -256,7 +264,7 @@ test('the dashboard follows a training job live and cancels it', { timeout: 2400
     assert.equal(await row.getAttribute('data-state'), 'running');
     assert.equal((await row.locator('.badge').textContent()).trim(), 'running');
     const ids = await page.$$eval('#jobs-body tr[data-job]', (trs) => trs.map((tr) => Number(tr.dataset.job)));
-    assert.deepEqual(ids, [job.id, quick.id]);
+    assert.deepEqual(ids, [never.id, job.id, quick.id]);
     const quickRow = page.locator(`#jobs-body tr[data-job="${quick.id}"]`);
     assert.equal(await quickRow.getAttribute('data-state'), 'succeeded');
     assert.match(await quickRow.textContent(), /100%/);
@@ -321,12 +329,51 @@ test('the dashboard follows a training job live and cancels it', { timeout: 2400
     assert.ok(headerLen > 0 && headerLen < bytes.length, 'a safetensors file');
     assert.match(bytes.subarray(8, 8 + headerLen).toString(), /"dtype"/);
 
+    // a job page says it loads its curve until the stream answers, and
+    // never "no epoch finished" for a job that has epochs (the quick one's
+    // stream is held back for a while here)
+    let release;
+    const held = new Promise((r) => { release = r; });
+    const quickEvents = `**/v1/jobs/${quick.id}/events`;
+    await context.route(quickEvents, async (route) => { await held; await route.fallback(); });
+    await page.goto(`${d.base}/#/jobs/${quick.id}`);
+    await page.locator('#chart-placeholder').waitFor({ timeout: 10000 });
+    await page.evaluate(() => {
+      window.chartTexts = [document.getElementById('chart-placeholder').textContent];
+      new MutationObserver(() => {
+        const p = document.getElementById('chart-placeholder');
+        if (p) window.chartTexts.push(p.textContent);
+      }).observe(document.getElementById('job-chart'), { subtree: true, childList: true, characterData: true });
+    });
+    await page.waitForTimeout(500);
+    assert.equal(await page.getAttribute('#chart-placeholder', 'data-state'), 'loading');
+    assert.equal((await page.textContent('#chart-placeholder')).trim(), 'Loading the curve…');
+    release();
+    assert.equal(await waitPoints(page, 2, 10000), 2);
+    const texts = await page.evaluate(() => window.chartTexts);
+    assert.ok(!texts.some((t) => /No epoch/.test(t)), `the page said: ${JSON.stringify(texts)}`);
+    await context.unroute(quickEvents);
+    // a job without an epoch says so once its stream has answered
+    await page.goto(`${d.base}/#/jobs/${never.id}`);
+    await page.waitForFunction(() => {
+      const p = document.getElementById('chart-placeholder');
+      return p && p.getAttribute('data-state') === 'empty';
+    }, null, { timeout: 10000 });
+    assert.match(await page.textContent('#chart-placeholder'), /^No epoch finished yet/);
+    assert.equal(await points(page), 0);
+
     // datasets and models
     await page.click('nav a[data-section="datasets"]');
     const drow = page.locator(`#datasets-table tr[data-dataset="${ds.id}"]`);
     await drow.waitFor({ timeout: 10000 });
     const dtext = await drow.textContent();
     assert.ok(dtext.includes(DATASET_NAME) && dtext.includes('8,000') && dtext.includes('[8000, 2]'), dtext);
+    // class names one per item, in the dataset's order (sorted bytewise)
+    const names = await page.$$eval(`#datasets-table tr[data-dataset="${commas.id}"] .class-list li`,
+      (lis) => lis.map((li) => li.textContent));
+    assert.deepEqual(names, ['blue', 'red', 'red, dark']);
+    assert.deepEqual(await page.$$eval(`#datasets-table tr[data-dataset="${ds.id}"] .class-list li`,
+      (lis) => lis.map((li) => li.textContent)), ['inner arm', 'outer arm']);
     assert.equal(await page.locator('main b').count(), 0);
     await page.click('nav a[data-section="models"]');
     const mrow = page.locator(`#models-table tr[data-model="${model.id}"]`);

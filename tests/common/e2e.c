@@ -67,6 +67,18 @@ static void forget(pid_t pid)
             started[i] = 0;
 }
 
+/* The value of --token in the daemon's arguments ("" without one). */
+static void token_of(const char *const *extra, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (int i = 0; extra && extra[i]; i++) {
+        if (!strcmp(extra[i], "--token") && extra[i + 1])
+            snprintf(out, cap, "%s", extra[i + 1]);
+        else if (!strncmp(extra[i], "--token=", 8))
+            snprintf(out, cap, "%s", extra[i] + 8);
+    }
+}
+
 void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
 {
     char portfile[512];
@@ -74,6 +86,7 @@ void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
     snprintf(token, sizeof token, "%s", d->token);
     memset(d, 0, sizeof *d);
     snprintf(d->token, sizeof d->token, "%s", token);
+    token_of(extra, d->server_token, sizeof d->server_token);
     int k = ++counter;
     if (db)
         snprintf(d->db, sizeof d->db, "%s", db);
@@ -126,10 +139,13 @@ void e2e_start(e2e_daemon *d, const char *db, const char *const *extra)
     ck_abort_msg("traind did not listen within 15 s:\n%s", e2e_log_tail(d));
 }
 
+static void record_statuses(const e2e_daemon *d);
+
 int e2e_stop(e2e_daemon *d)
 {
     if (d->pid <= 0)
         return -1;
+    record_statuses(d);
     kill(d->pid, SIGTERM);
     int st = 0;
     for (double t0 = now(); now() - t0 < 20; usleep(20000))
@@ -149,6 +165,7 @@ void e2e_kill9(e2e_daemon *d)
 {
     if (d->pid <= 0)
         return;
+    record_statuses(d);
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
     forget(d->pid);
@@ -270,21 +287,86 @@ e2e_resp e2e_get(const e2e_daemon *d, const char *path)
     return e2e_req(d, "GET", path, NULL, NULL, 0, NULL);
 }
 
-e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y)
+e2e_resp e2e_upload_parts(const e2e_daemon *d, const char *path, int n, const char *const *names,
+                          const char *const *files)
 {
     CURL *c = curl_easy_init();
     ck_assert_ptr_nonnull(c);
     curl_mime *mime = curl_mime_init(c);
-    curl_mimepart *p = curl_mime_addpart(mime);
-    curl_mime_name(p, "x");
-    curl_mime_filedata(p, x);
-    p = curl_mime_addpart(mime);
-    curl_mime_name(p, "y");
-    curl_mime_filedata(p, y);
+    for (int i = 0; i < n; i++) {
+        curl_mimepart *p = curl_mime_addpart(mime);
+        curl_mime_name(p, names[i]);
+        if (files[i])
+            curl_mime_filedata(p, files[i]);
+        else
+            curl_mime_data(p, "1", CURL_ZERO_TERMINATED);
+    }
     curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
     e2e_resp r = perform(d, c, NULL, path);
     curl_mime_free(mime);
     return r;
+}
+
+e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y)
+{
+    const char *names[2] = {"x", "y"}, *files[2] = {x, y};
+    return e2e_upload_parts(d, path, 2, names, files);
+}
+
+/* ---------------------------------------------------------------------------
+ * What the daemon answered, from its /metrics */
+
+/* The labels of one traind_http_requests_total line into "METHOD ROUTE
+ * STATUS COUNT\n"; 0 when the line is another metric's. */
+static int status_line(const char *line, char *out, size_t cap)
+{
+    char method[16], route[200], code[8];
+    unsigned long long n;
+    if (sscanf(line, "traind_http_requests_total{method=\"%15[^\"]\",route=\"%199[^\"]\","
+                     "code=\"%7[^\"]\"} %llu", method, route, code, &n) != 4)
+        return 0;
+    snprintf(out, cap, "%s %s %s %llu\n", method, route, code, n);
+    return 1;
+}
+
+/* Appends the daemon's request counts by route and status to the file
+ * $TRAIND_E2E_STATUSES names (unset: does nothing).  The lines go out in
+ * one write to a file opened for appending, so that suites running at the
+ * same time do not interleave them. */
+static void record_statuses(const e2e_daemon *d)
+{
+    const char *file = getenv("TRAIND_E2E_STATUSES");
+    if (!file || !*file || !d->base[0])
+        return;
+    e2e_daemon as_admin = *d;
+    snprintf(as_admin.token, sizeof as_admin.token, "%s", d->server_token);
+    e2e_resp r = e2e_req(&as_admin, "GET", "/metrics", NULL, NULL, 0, NULL);
+    if (r.status != 200) {
+        /* a daemon that already died has nothing to say: the check of the
+         * whole run fails when no suite recorded anything */
+        fprintf(stderr, "e2e: GET /metrics before stopping answered %ld; not recorded\n",
+                r.status);
+        e2e_resp_free(&r);
+        return;
+    }
+    size_t cap = r.len + 1, len = 0;
+    char *out = malloc(cap), line[512];
+    ck_assert_ptr_nonnull(out);
+    for (char *p = r.body, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        if (status_line(p, line, sizeof line) && len + strlen(line) < cap) {
+            memcpy(out + len, line, strlen(line));
+            len += strlen(line);
+        }
+    }
+    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ck_assert_msg(fd >= 0, "cannot open %s", file);
+    ck_assert_msg(write(fd, out, len) == (ssize_t)len, "cannot write %s", file);
+    close(fd);
+    free(out);
+    e2e_resp_free(&r);
 }
 
 void e2e_resp_free(e2e_resp *r)

@@ -2,6 +2,12 @@
  * e2e.h — end-to-end test support: start the real traind on a free loopback
  * port with its own database, talk to it over HTTP with libcurl as a client
  * would, and stop it (politely, or with kill -9).
+ *
+ * With $TRAIND_E2E_STATUSES set to a file, e2e_stop and e2e_kill9 first read
+ * the daemon's /metrics and append what it answered, one line per route and
+ * status: "METHOD ROUTE STATUS COUNT" ("GET /v1/jobs/{id} 404 2").  The
+ * Makefile's release run sets it, and tests/openapi_statuses.py checks that
+ * schema/openapi.yaml documents every status the suites saw.
  */
 #ifndef E2E_H
 #define E2E_H
@@ -17,6 +23,7 @@ typedef struct e2e_daemon {
     char db[512];
     char log[512];                 /* the daemon's stderr */
     char token[128];               /* sent as a bearer token when set */
+    char server_token[128];        /* the --token it was started with ("" none) */
 } e2e_daemon;
 
 /* Starts `traind serve --host 127.0.0.1 --port 0 --db DB EXTRA...` (the
@@ -55,6 +62,12 @@ e2e_resp e2e_get(const e2e_daemon *d, const char *path);
 
 /* multipart/form-data upload of files x and y (paths). */
 e2e_resp e2e_upload_xy(const e2e_daemon *d, const char *path, const char *x, const char *y);
+
+/* multipart/form-data upload of n parts: part i is named names[i] and
+ * sends the file at files[i] (files[i] NULL: a form field, no file, whose
+ * value is "1"). */
+e2e_resp e2e_upload_parts(const e2e_daemon *d, const char *path, int n, const char *const *names,
+                          const char *const *files);
 
 void e2e_resp_free(e2e_resp *r);
 

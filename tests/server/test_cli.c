@@ -107,6 +107,12 @@ START_TEST(csv_classification)
     double loss, acc;
     ck_assert_int_eq(sscanf(t, "test: loss %lf accuracy %lf", &loss, &acc), 2);
     ck_assert_msg(acc >= 0.9, "accuracy %.4f\n%s", acc, out);
+    /* the total time includes the training */
+    double training, total;
+    t = strstr(out, "time: ");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(sscanf(t, "time: %lf s training, %lf s in all", &training, &total), 2);
+    ck_assert_msg(training > 0 && total >= training, "%s", t);
     /* the weight file: PyTorch names and layouts, the classes in metadata */
     nn_st_file *f;
     nn_err e;

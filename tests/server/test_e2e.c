@@ -6,18 +6,24 @@
  * validation loss in the metrics (null, nothing else lost), two workers,
  * event streams, kill -9 and SIGTERM in the middle of training (the resumed job
  * must end with the same weights, bit for bit, as an uninterrupted one),
- * and an oversized upload that must not grow the daemon's memory.
+ * and an oversized upload that must not grow the daemon's memory; query
+ * parameters a route does not take, multipart bodies it refuses (answered
+ * at once, never after a timeout), keep-alives of a waiting stream, and
+ * what one job answer shows holding together.
  */
 #include <check.h>
+#include <curl/curl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "e2e.h"
+#include "http.h"
 #include "rng.h"
 #include "safetensors.h"
 #include "sha256.h"
@@ -71,6 +77,13 @@ static char *wide_csv(int n, int f, uint64_t seed, size_t *len)
     free(x);
     *len = off;
     return t;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static long long upload_csv(const e2e_daemon *d, const char *csv, size_t len, const char *name)
@@ -148,6 +161,69 @@ START_TEST(operations_and_routing)
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "jobs")), 0);
     ck_assert(json_is_null(json_object_get(r.json, "next_cursor")));
     e2e_resp_free(&r);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
+/* Every route refuses a query parameter it does not take, and one given
+ * twice: 400 invalid_parameter naming it and listing what the route takes,
+ * before the handler runs (nothing is stored, nothing deleted).  The table
+ * is the router's own. */
+START_TEST(unknown_query_parameters)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    int routes = 0;
+    for (const route *rt = http_routes; rt->method; rt++, routes++) {
+        char path[256], want[512];
+        const char *id = strstr(rt->pattern, "{id}");
+        if (id)
+            snprintf(path, sizeof path, "%.*s1%s", (int)(id - rt->pattern), rt->pattern, id + 4);
+        else
+            snprintf(path, sizeof path, "%s", rt->pattern);
+        size_t n = strlen(path);
+        /* the route's own list, as the message must give it */
+        size_t w = (size_t)snprintf(want, sizeof want, "this route takes ");
+        for (int i = 0; rt->query && rt->query[i]; i++)
+            w += (size_t)snprintf(want + w, sizeof want - w, "%s%s", i ? ", " : "", rt->query[i]);
+        if (!rt->query)
+            snprintf(want + w, sizeof want - w, "none");
+        /* a misspelt one, after a good one when the route has any */
+        snprintf(path + n, sizeof path - n, "?%s%slable=kind", rt->query ? rt->query[0] : "",
+                 rt->query ? "=1&" : "");
+        e2e_resp r = e2e_req(&d, rt->method, path, NULL, NULL, 0, NULL);
+        ck_assert_msg(r.status == 400 && strstr(r.body, "unknown query parameter 'lable'") &&
+                          strstr(r.body, want),
+                      "%s %s: %ld %s (want '%s')", rt->method, path, r.status, r.body, want);
+        expect_error(&r, 400, "invalid_parameter", "lable");
+        if (!rt->query)
+            continue;
+        /* one of its own, twice */
+        snprintf(path + n, sizeof path - n, "?%s=1&%s=2", rt->query[0], rt->query[0]);
+        r = e2e_req(&d, rt->method, path, NULL, NULL, 0, NULL);
+        ck_assert_msg(strstr(r.body, "is given twice"), "%s %s: %s", rt->method, path, r.body);
+        expect_error(&r, 400, "invalid_parameter", rt->query[0]);
+    }
+    ck_assert_int_ge(routes, 20);
+    /* the example: 400, and nothing stored */
+    size_t len;
+    char *csv = blobs_csv(30, 1, &len);
+    e2e_resp r = e2e_req(&d, "POST", "/v1/datasets?name=q&lable=kind", "text/csv", csv, len, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "this route takes name, label, label_kind, delimiter, "
+                                         "scale_u8"));
+    expect_error(&r, 400, "invalid_parameter", "lable");
+    r = e2e_get(&d, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
+    e2e_resp_free(&r);
+    /* the parameters a route takes still work, escaped or not */
+    r = e2e_req(&d, "POST", "/v1/datasets?name=q%20r&label=species", "text/csv", csv, len, NULL);
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    ck_assert_str_eq(e2e_str(r.json, "name"), "q r");
+    e2e_resp_free(&r);
+    r = e2e_get(&d, "/v1/jobs?limit=5&state=queued");
+    ck_assert_int_eq(r.status, 200);
+    e2e_resp_free(&r);
+    free(csv);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
 END_TEST
@@ -309,6 +385,80 @@ START_TEST(datasets)
 }
 END_TEST
 
+/* Multipart uploads: a part of any name reaches the handler, and what the
+ * daemon refuses while the body arrives (a third part, a name sent twice,
+ * a hundred parts, a name of 3,000 characters, a form field) is answered
+ * at once, a 400 with a JSON error, once the body is in; nothing waits for
+ * a timeout. */
+START_TEST(upload_parts)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    size_t len;
+    char *csv = blobs_csv(30, 2, &len);
+    char *file = tu_write(tu_tmpdir(), "parts.csv", csv, len, 0);
+    free(csv);
+
+    /* one part named "file" (curl -F file=@iris.csv): the handler answers */
+    const char *one[] = {"file"}, *files[100];
+    for (int i = 0; i < 100; i++)
+        files[i] = file;
+    double t0 = now_s();
+    e2e_resp r = e2e_upload_parts(&d, "/v1/datasets?name=x&label=species", 1, one, files);
+    double dt = now_s() - t0;
+    ck_assert_msg(r.status == 201, "one part of any name is the data: %ld %s", r.status, r.body);
+    ck_assert_msg(dt < 2, "one part named file: answered after %.1f s", dt);
+    e2e_resp_free(&r);
+
+    char *names[100], longname[3001];
+    for (int i = 0; i < 100; i++) {
+        names[i] = malloc(16);
+        snprintf(names[i], 16, "p%d", i);
+    }
+    memset(longname, 'n', 3000);
+    longname[3000] = 0;
+    static const char *const three[] = {"x", "y", "z"}, *const twice[] = {"x", "x", "y"};
+    struct {
+        int n;
+        const char *const *names;
+        const char *want;          /* in the message */
+        const char *path;          /* the error's path, NULL: none */
+    } bad[] = {
+        {3, three, "a third part ('z')", "z"},
+        {3, twice, "part 'x' is sent twice", "x"},
+        {100, (const char *const *)names, "a third part ('p2')", "p2"},
+        {1, (const char *const[]){longname}, "3000 bytes long", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        t0 = now_s();
+        r = e2e_upload_parts(&d, "/v1/datasets", bad[i].n, bad[i].names, files);
+        dt = now_s() - t0;
+        ck_assert_msg(dt < 1, "case %zu answered after %.1f s", i, dt);
+        ck_assert_msg(strstr(r.body, bad[i].want) && strstr(r.body, "one file part (of any name) "
+                                                                     "or two named x and y"),
+                      "case %zu: %s", i, r.body);
+        expect_error(&r, 400, "malformed_request", bad[i].path);
+    }
+    /* a form field (no file) instead of a file */
+    const char *field[] = {"x"}, *nofile[] = {NULL};
+    t0 = now_s();
+    r = e2e_upload_parts(&d, "/v1/datasets", 1, field, nofile);
+    dt = now_s() - t0;
+    ck_assert_msg(dt < 1, "a form field: answered after %.1f s", dt);
+    ck_assert_ptr_nonnull(strstr(r.body, "is a form field, not a file"));
+    expect_error(&r, 400, "malformed_request", "x");
+
+    /* nothing was stored but the one good upload */
+    r = e2e_get(&d, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 1);
+    e2e_resp_free(&r);
+    for (int i = 0; i < 100; i++)
+        free(names[i]);
+    free(file);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 /* 3 MB against a 1 MB limit: 413, and the daemon's memory does not grow by
  * the upload's size. */
 START_TEST(oversized_upload)
@@ -331,6 +481,25 @@ START_TEST(oversized_upload)
     ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB", after - before);
     r = e2e_req(&d, "POST", "/v1/models", "application/json", big, n, NULL);
     expect_error(&r, 413, "too_large", NULL);
+    /* without a Content-Length (chunked) the limit is found while the body
+     * arrives: the rest is read and dropped, then the 413 answered; an
+     * upload goes to disk meanwhile, so the memory stays as it was (a JSON
+     * body is held in memory up to the limit, which a sanitizer build keeps
+     * in its quarantine after the free: no memory check after that one) */
+    static const char *const routes[] = {"/v1/datasets", "/v1/models"};
+    for (int i = 0; i < 2; i++) {
+        double t0 = now_s();
+        r = e2e_req(&d, "POST", routes[i], i ? "application/json" : "text/csv", big, n,
+                    "Transfer-Encoding: chunked");
+        ck_assert_msg(now_s() - t0 < 5, "%s: answered after %.1f s", routes[i], now_s() - t0);
+        ck_assert_ptr_nonnull(strstr(r.body, "larger than the limit of 1 MB"));
+        expect_error(&r, 413, "too_large", NULL);
+        if (i == 0) {
+            after = e2e_rss_kb(&d);
+            ck_assert_msg(after - before < (long)(n / 2 / 1024), "RSS grew by %ld kB",
+                          after - before);
+        }
+    }
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
     e2e_resp_free(&r);
@@ -493,7 +662,9 @@ START_TEST(train_to_success)
     e2e_resp r = e2e_json(&d, "POST", "/v1/jobs", body);
     ck_assert_msg(r.status == 201, "%s", r.body);
     long long id = e2e_int(r.json, "id");
-    ck_assert_str_eq(e2e_str(r.json, "state"), "queued");
+    /* queued, unless a worker's own poll took it before the answer was read */
+    ck_assert_msg(!strcmp(e2e_str(r.json, "state"), "queued") ||
+                      !strcmp(e2e_str(r.json, "state"), "running"), "%s", r.body);
     snprintf(path, sizeof path, "/v1/jobs/%lld", id);
     ck_assert_str_eq(r.location, path);
     e2e_resp_free(&r);
@@ -554,6 +725,9 @@ START_TEST(train_to_success)
     ck_assert_ptr_nonnull(strstr(ev, "\"state\":\"succeeded\""));
     const char *last_state = strstr(ev, "\"state\":\"succeeded\"");
     ck_assert_ptr_null(strstr(last_state, "event: metric"));   /* nothing after the end */
+    snprintf(path, sizeof path, "/v1/jobs/%lld/events", id);
+    r = e2e_req(&d, "GET", path, NULL, NULL, 0, "Last-Event-ID: five");
+    expect_error(&r, 400, "invalid_parameter", "Last-Event-ID");
     char *resumed = read_events(&d, id, "5");
     ck_assert_ptr_null(strstr(resumed, "id: 5\n"));
     ck_assert_ptr_nonnull(strstr(resumed, "id: 6\n"));
@@ -843,6 +1017,87 @@ START_TEST(infinite_val_loss_keeps_last_metrics)
 }
 END_TEST
 
+/* What one answer shows about a job holds together: a job answered queued
+ * has its place in the queue (POST /v1/jobs on an idle server answered
+ * queued with a null position: the worker took it between the two reads);
+ * threads is the daemon's --threads from the start; a job cancelled in the
+ * middle of an epoch keeps the progress it reached (it fell back to the
+ * last whole epoch, 0 in the first). */
+START_TEST(job_answers_hold_together)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--threads", "1", NULL};
+    e2e_start(&d, NULL, extra);
+    size_t len;
+    char *csv = blobs_csv(60, 3, &len);
+    long long small = upload_csv(&d, csv, len, "blobs");
+    free(csv);
+    char body[1536], path[64];
+    snprintf(body, sizeof body, "{\"model\": %s, \"dataset\": %lld, \"training\": "
+             "{\"epochs\": 1}}", blob_model, small);
+    for (int i = 0; i < 8; i++) {   /* each on an idle server */
+        e2e_resp r = e2e_json(&d, "POST", "/v1/jobs", body);
+        ck_assert_int_eq(r.status, 201);
+        const char *st = e2e_str(r.json, "state");
+        json_t *pos = json_object_get(r.json, "queue_position");
+        /* queued and first, or (when a worker's own poll came first) running */
+        ck_assert_msg((!strcmp(st, "queued") && json_integer_value(pos) == 1) ||
+                          (!strcmp(st, "running") && json_is_null(pos)),
+                      "answered %s at position %s", st, r.body);
+        ck_assert_int_eq(e2e_int(r.json, "threads"), 1);
+        json_t *j = e2e_wait_job(&d, e2e_int(r.json, "id"), "succeeded", 20);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_int_eq(e2e_int(j, "threads"), 1);
+        json_decref(j);
+        e2e_resp_free(&r);
+    }
+
+    /* one trains, one waits: the waiting one shows its place and threads */
+    csv = wide_csv(3000, 40, 8, &len);
+    long long ds = upload_csv(&d, csv, len, "wide");
+    free(csv);
+    long long busy = slow_job(&d, ds, 100000, 0), next = slow_job(&d, ds, 2, 0);
+    json_t *j = e2e_wait_job(&d, busy, "running", 20);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    snprintf(path, sizeof path, "/v1/jobs/%lld", next);
+    e2e_resp r = e2e_get(&d, path);
+    ck_assert_str_eq(e2e_str(r.json, "state"), "queued");
+    ck_assert_int_eq(e2e_int(r.json, "queue_position"), 1);
+    ck_assert_int_eq(e2e_int(r.json, "threads"), 1);
+    e2e_resp_free(&r);
+
+    /* cancel the busy one in the middle of an epoch */
+    snprintf(path, sizeof path, "/v1/jobs/%lld", busy);
+    long long epoch = 0, step = 0, spe = 0;
+    for (int t = 0; t < 1000 && !(step > 0 && step < spe); t++) {
+        r = e2e_get(&d, path);
+        json_t *p = json_object_get(r.json, "progress");
+        epoch = e2e_int(p, "epoch"), step = e2e_int(p, "step"), spe = e2e_int(p, "steps_per_epoch");
+        e2e_resp_free(&r);
+    }
+    ck_assert_msg(step > 0 && step < spe, "never saw the job inside an epoch");
+    snprintf(path, sizeof path, "/v1/jobs/%lld/cancel", busy);
+    r = e2e_req(&d, "POST", path, NULL, NULL, 0, NULL);
+    ck_assert_int_eq(r.status, 200);
+    e2e_resp_free(&r);
+    j = e2e_wait_job(&d, busy, "cancelled", 20);
+    ck_assert_ptr_nonnull(j);
+    json_t *p = json_object_get(j, "progress");
+    long long e2 = e2e_int(p, "epoch"), s2 = e2e_int(p, "step");
+    ck_assert_msg(e2 > epoch || (e2 == epoch && s2 >= step),
+                  "cancelled at epoch %lld step %lld after epoch %lld step %lld was seen", e2, s2,
+                  epoch, step);
+    ck_assert_int_eq(e2e_int(p, "steps_per_epoch"), spe);
+    ck_assert_int_eq(e2e_int(p, "epochs"), 100000);
+    double frac = json_real_value(json_object_get(p, "fraction"));
+    ck_assert_double_eq_tol(frac, ((double)(e2 - 1) * spe + s2) / (100000.0 * spe), 1e-9);
+    ck_assert_int_eq(e2e_int(j, "threads"), 1);
+    json_decref(j);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(two_workers_three_jobs)
 {
     e2e_daemon d = {0};
@@ -1027,6 +1282,86 @@ START_TEST(live_event_stream)
 }
 END_TEST
 
+/* An event stream read for a while: the arrival time of each keep-alive
+ * comment, in seconds from the start of the request. */
+typedef struct keepalives {
+    double t0, at[64];
+    int n;
+    char *body;
+    size_t len;
+} keepalives;
+
+static size_t on_stream(char *p, size_t size, size_t nmemb, void *arg)
+{
+    keepalives *k = arg;
+    size_t add = size * nmemb;
+    k->body = realloc(k->body, k->len + add + 1);
+    memcpy(k->body + k->len, p, add);
+    k->len += add;
+    k->body[k->len] = 0;
+    int seen = count(k->body, ": keep-alive\n\n");
+    while (k->n < seen && k->n < 64)
+        k->at[k->n++] = now_s() - k->t0;
+    return add;
+}
+
+/* The stream of a job queued behind a training one: every change of the
+ * training job wakes the stream's wait, and still a keep-alive comes each
+ * time the stream has been silent for --sse-keepalive (1 s here), not
+ * only when a whole second passes without any job changing. */
+START_TEST(keepalive_while_another_job_trains)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--sse-keepalive", "1", NULL};
+    e2e_start(&d, NULL, extra);
+    size_t len;
+    char *csv = wide_csv(3000, 40, 7, &len);
+    long long ds = upload_csv(&d, csv, len, "wide");
+    long long busy = slow_job(&d, ds, 100000, 0);
+    json_t *j = e2e_wait_job(&d, busy, "running", 20);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    long long queued = slow_job(&d, ds, 2, 0);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/jobs/%lld", busy);
+    e2e_resp r = e2e_get(&d, path);
+    long long epoch0 = e2e_int(json_object_get(r.json, "progress"), "epoch");
+    e2e_resp_free(&r);
+
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/jobs/%lld/events", d.base, queued);
+    keepalives k = {.t0 = now_s()};
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 4600L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OPERATION_TIMEDOUT);   /* still open */
+    curl_easy_cleanup(c);
+
+    /* the stream began with the job's history, then only comments */
+    ck_assert_msg(k.body && !strncmp(k.body, "id: 1\nevent: state\n", 19), "%s", k.body);
+    ck_assert_int_eq(count(k.body, "event: "), 1);
+    ck_assert_msg(k.n >= 3, "%d keep-alives in 4.6 s:\n%s", k.n, k.body);
+    for (int i = 0; i < k.n; i++) {
+        double gap = k.at[i] - (i ? k.at[i - 1] : 0);
+        ck_assert_msg(gap < 1.8 && (i == 0 || gap > 0.8), "keep-alive %d after %.2f s", i, gap);
+    }
+    /* meanwhile the other job trained on, each epoch a change that woke
+     * the stream's wait */
+    r = e2e_get(&d, path);
+    ck_assert_str_eq(e2e_str(r.json, "state"), "running");
+    long long epochs = e2e_int(json_object_get(r.json, "progress"), "epoch") - epoch0;
+    ck_assert_msg(epochs >= 3, "the busy job trained %lld epochs meanwhile", epochs);
+    printf("keep-alive: %d in 4.6 s while the busy job trained %lld epochs\n", k.n, epochs);
+    e2e_resp_free(&r);
+    free(k.body);
+    free(csv);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 /* The README's walk-through (examples/walkthrough.sh), word for word, with a
  * token and one epoch. */
 START_TEST(readme_walkthrough)
@@ -1064,8 +1399,10 @@ int main(void)
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, operations_and_routing);
+    tcase_add_test(tc, unknown_query_parameters);
     tcase_add_test(tc, authentication);
     tcase_add_test(tc, datasets);
+    tcase_add_test(tc, upload_parts);
     tcase_add_test(tc, oversized_upload);
     tcase_add_test(tc, models);
     tcase_add_test(tc, job_errors);
@@ -1073,10 +1410,12 @@ int main(void)
     tcase_add_test(tc, cancel_and_delete);
     tcase_add_test(tc, ids_are_kept_and_never_reused);
     tcase_add_test(tc, infinite_val_loss_keeps_last_metrics);
+    tcase_add_test(tc, job_answers_hold_together);
     tcase_add_test(tc, two_workers_three_jobs);
     tcase_add_test(tc, kill9_resumes_bit_identical);
     tcase_add_test(tc, sigterm_checkpoints_and_resumes);
     tcase_add_test(tc, live_event_stream);
+    tcase_add_test(tc, keepalive_while_another_job_trains);
     tcase_add_test(tc, readme_walkthrough);
     suite_add_tcase(s, tc);
     return tu_run(s);

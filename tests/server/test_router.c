@@ -2,7 +2,8 @@
  * test_router.c — the routing table: patterns match what they should and
  * nothing else, unknown methods give the Allow list, and the table's routes
  * are exactly the paths and methods of schema/openapi.yaml (read through
- * tests/openapi_paths.py).
+ * tests/openapi_paths.py), each with the query parameters the document
+ * gives it.
  */
 #include <check.h>
 #include <stdio.h>
@@ -104,12 +105,70 @@ START_TEST(table_matches_openapi)
 }
 END_TEST
 
+/* The route's query parameters, sorted and joined by commas ("-": none). */
+static void sorted_query(const route *r, char *out, size_t cap)
+{
+    const char *q[32];
+    int n = 0;
+    for (; r->query && r->query[n]; n++) {
+        ck_assert_int_lt(n, 31);   /* http.c keeps a bit per parameter */
+        q[n] = r->query[n];
+    }
+    qsort(q, (size_t)n, sizeof *q, cmp);
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(i == 0 || strcmp(q[i - 1], q[i]), "%s %s lists %s twice", r->method,
+                      r->pattern, q[i]);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", q[i]);
+    }
+    if (!n)
+        snprintf(out, cap, "-");
+}
+
+START_TEST(query_parameters_match_openapi)
+{
+    char cmd[1024], line[512];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tests/openapi_paths.py %s/schema/openapi.yaml --query", srcdir(),
+             srcdir());
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int seen = 0;
+    while (fgets(line, sizeof line, p)) {
+        char method[16], pattern[200], list[256];
+        ck_assert_int_eq(sscanf(line, "%15s %199s %255s", method, pattern, list), 3);
+        /* the document's list, sorted like the table's */
+        const char *q[32];
+        int n = 0;
+        for (char *t = strtok(list, ","); t && n < 32 && strcmp(t, "-"); t = strtok(NULL, ","))
+            q[n++] = t;
+        qsort(q, (size_t)n, sizeof *q, cmp);
+        char doc[256] = "-";
+        for (int i = 0, len = 0; i < n; i++)
+            len += snprintf(doc + len, sizeof doc - (size_t)len, "%s%s", i ? "," : "", q[i]);
+        const route *r = http_routes;
+        while (r->method && (strcmp(r->method, method) || strcmp(r->pattern, pattern)))
+            r++;
+        ck_assert_msg(r->method != NULL, "%s %s is not in the table", method, pattern);
+        char tab[256];
+        sorted_query(r, tab, sizeof tab);
+        ck_assert_msg(!strcmp(tab, doc), "%s %s: the table takes %s, the document %s", method,
+                      pattern, tab, doc);
+        seen++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_ge(seen, 19);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("router");
     TCase *tc = tcase_create("router");
     tcase_add_test(tc, matching);
     tcase_add_test(tc, table_matches_openapi);
+    tcase_add_test(tc, query_parameters_match_openapi);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1168,6 +1168,41 @@ START_TEST(finish_jobs)
 }
 END_TEST
 
+/* Where a job stopped mid-epoch: only its progress columns change (no
+ * metric row, no event), only while it runs, and they outlive its end. */
+START_TEST(reached_mid_epoch)
+{
+    char *path = db_path("reached");
+    store *s = open_db(path);
+    char err[256] = "";
+    int64_t ds = add_dataset(s, "d");
+    int64_t id = add_job(s, 0, ds, 0);
+    ck_assert_int_eq(store_job_reached(s, id, 1, 4, 10, err, sizeof err), STORE_ECONFLICT);
+    ck_assert_int_eq(claim(s), id);
+    store_progress p = epoch_progress(1);
+    p.last_metrics = "{\"epoch\":1}";
+    ck_assert_int_eq(store_job_progress(s, id, &p, NULL, err, sizeof err), 0);
+    int events = n_events(s, id);
+    ck_assert_int_eq(store_job_reached(s, id, 2, 7, 10, err, sizeof err), 0);
+    ck_assert_int_eq(store_job_reached(s, id, 2, -1, 10, err, sizeof err), STORE_EINVAL);
+    ck_assert_int_eq(store_job_reached(s, 999, 2, 7, 10, err, sizeof err), STORE_ENOTFOUND);
+    ck_assert_int_eq(store_job_finish(s, id, "cancelled", "cancelled", NULL, NULL, 0, err,
+                                      sizeof err), 0);
+    store_job g;
+    job_get(s, id, &g);
+    ck_assert_int_eq(g.epoch, 2);
+    ck_assert_int_eq(g.step, 7);
+    ck_assert_int_eq(g.steps_per_epoch, 10);
+    ck_assert_str_eq(g.last_metrics, "{\"epoch\":1}");   /* the last whole epoch's */
+    store_job_clear(&g);
+    ck_assert_int_eq(n_events(s, id), events + 1);   /* the end's state event only */
+    ck_assert_int_eq(sql_int(path, "SELECT COUNT(*) FROM metrics"), 1);
+    ck_assert_int_eq(store_job_reached(s, id, 3, 1, 10, err, sizeof err), STORE_ECONFLICT);
+    store_close(s);
+    free(path);
+}
+END_TEST
+
 START_TEST(delete_jobs_and_cascades)
 {
     char *path = db_path("delete");
@@ -1379,6 +1414,7 @@ int main(void)
     tcase_add_test(tc, cancel_jobs);
     tcase_add_test(tc, progress_metrics_and_events);
     tcase_add_test(tc, finish_jobs);
+    tcase_add_test(tc, reached_mid_epoch);
     tcase_add_test(tc, delete_jobs_and_cascades);
     tcase_add_test(tc, delete_in_use_conflicts);
     tcase_add_test(tc, ids_are_never_reused);
