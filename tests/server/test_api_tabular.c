@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #define N_ROWS 600
 #define N_NUM 10
@@ -608,6 +609,38 @@ START_TEST(csv_dialects_and_uploads)
 }
 END_TEST
 
+/* The README's tabular walk-through (examples/tabular.sh), as it stands. */
+START_TEST(readme_tabular_walkthrough)
+{
+    e2e_daemon d = {0};
+    const char *extra[] = {"--token", "tabular", NULL};
+    e2e_start(&d, NULL, extra);
+    const char *src = getenv("TRAIND_SRCDIR");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "TRAIND_URL=%s TRAIND_TOKEN=tabular OUT=%s/wine.csv bash "
+             "%s/examples/tabular.sh 2>&1", d.base, tu_tmpdir(), src && *src ? src : ".");
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *out = malloc(cap);
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0)
+        n += got;
+    out[n] = 0;
+    int st = pclose(p);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "walk-through failed:\n%s\n%s", out,
+                  e2e_log_tail(&d));
+    ck_assert_ptr_nonnull(strstr(out, "{\"name\":\"hue\",\"type\":\"number\",\"missing\":11}"));
+    ck_assert_ptr_nonnull(strstr(out, "\"categories\":[\"alba\",\"asti\",\"novara\"]"));
+    const char *va = strstr(out, "\"val_accuracy\":");
+    ck_assert_ptr_nonnull(va);
+    ck_assert_msg(strtod(va + 15, NULL) >= 0.9, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "{\"class\":\"barolo\""));
+    ck_assert_ptr_nonnull(strstr(out, "{\"class\":\"barbera\""));
+    free(out);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api_tabular");
@@ -619,6 +652,7 @@ int main(void)
     tcase_add_test(tc, integer_label_is_both_a_target_and_classes);
     tcase_add_test(tc, a_job_keeps_its_classes);
     tcase_add_test(tc, csv_dialects_and_uploads);
+    tcase_add_test(tc, readme_tabular_walkthrough);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

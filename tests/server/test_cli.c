@@ -172,6 +172,73 @@ START_TEST(csv_regression_with_label_and_standardize)
 }
 END_TEST
 
+/* The definition's preprocess, as the server reads it: a text column one-hot
+ * encoded, missing values filled, the fitted preprocessing in the weights'
+ * metadata, and --test data read through it. */
+START_TEST(csv_table_preprocessed)
+{
+    nn_rng r;
+    nn_rng_seed(&r, 5, 0);
+    static const char *const town[3] = {"alba", "asti", "novara"};
+    char *text = malloc(300 * 60 + 64);
+    size_t off = (size_t)sprintf(text, "size,town,weight,kind\n");
+    for (int i = 0; i < 300; i++) {
+        int c = i % 3;
+        double size = 1000 * (c + 1) + 300 * nn_rng_normal(&r), w = 0.1 * c + 0.03 * nn_rng_normal(&r);
+        char weight[32];
+        if (i % 29 == 3)
+            snprintf(weight, sizeof weight, "NA");
+        else
+            snprintf(weight, sizeof weight, "%.4f", w);
+        off += (size_t)sprintf(text + off, "%.1f,%s,%s,k%d\n", size, town[c], weight, c);
+    }
+    free(tu_write(dir, "table.csv", text, off, 0));
+    free(text);
+    free(tu_write_str(dir, "table.json",
+                      "{\"input\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 8,"
+                      " \"activation\": \"relu\"}, {\"type\": \"dense\", \"units\": 3,"
+                      " \"activation\": \"softmax\"}], \"loss\": \"cross_entropy\","
+                      " \"training\": {\"epochs\": 20, \"optimizer\": {\"type\": \"adam\","
+                      " \"lr\": 0.02}, \"validation_split\": 0.2,"
+                      " \"preprocess\": {\"missing\": \"median\"}}}"));
+    char *m = path("table.json"), *d = path("table.csv"), *w = path("table.safetensors"), *out;
+    int st = run(&out, "train --model %s --train %s --test %s --threads 1 --out %s", m, d, d, w);
+    ck_assert_msg(st == 0, "exit %d:\n%s", st, out);
+    ck_assert_ptr_nonnull(strstr(out, "preprocess: 2 numeric columns standardized, 1 one-hot "
+                                      "column -> 5 features"));
+    const char *t = strstr(out, "test: loss ");
+    double loss, acc;
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(sscanf(t, "test: loss %lf accuracy %lf", &loss, &acc), 2);
+    ck_assert_msg(acc > 0.95, "accuracy %g\n%s", acc, out);
+    nn_st_file *f;
+    nn_err e;
+    ck_assert_int_eq(nn_st_read_file(w, &f, &e), NN_OK);
+    const char *pre = nn_st_meta(f, "preprocess");
+    ck_assert_ptr_nonnull(pre);
+    ck_assert_ptr_nonnull(strstr(pre, "\"categories\":[\"alba\",\"asti\",\"novara\"]"));
+    ck_assert_ptr_nonnull(strstr(pre, "\"n_features\":5"));
+    ck_assert_ptr_nonnull(strstr(nn_st_meta(f, "model"), "\"preprocess\":{\"standardize\""));
+    ck_assert_str_eq(nn_st_meta(f, "classes"), "[\"k0\",\"k1\",\"k2\"]");
+    nn_st_free(f);
+    free(out);
+    /* without the fill rule: refused, naming the column and the line */
+    free(tu_write_str(dir, "table-strict.json",
+                      "{\"input\": [5], \"layers\": [{\"type\": \"dense\", \"units\": 3,"
+                      " \"activation\": \"softmax\"}], \"loss\": \"cross_entropy\"}"));
+    char *m2 = path("table-strict.json");
+    st = run(&out, "train --model %s --train %s", m2, d);
+    ck_assert_int_eq(st, 1);
+    ck_assert_ptr_nonnull(strstr(out, "column 'weight' (column 3) has 11 missing values, the "
+                                      "first on line 5"));
+    free(out);
+    free(m);
+    free(m2);
+    free(d);
+    free(w);
+}
+END_TEST
+
 /* x.npy float32 [n, 2] and y.npy int64 [n]: XOR-like quadrants. */
 static void write_npy(const char *name, const char *descr, const char *shape, const void *data,
                       size_t bytes)
@@ -303,6 +370,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, csv_classification);
     tcase_add_test(tc, csv_regression_with_label_and_standardize);
+    tcase_add_test(tc, csv_table_preprocessed);
     tcase_add_test(tc, npy_pair);
     tcase_add_test(tc, bad_usage_and_bad_input);
     suite_add_tcase(s, tc);

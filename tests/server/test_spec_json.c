@@ -695,6 +695,7 @@ typedef struct bad_case {
 #define OPT(x) TR("'optimizer':{" x "}")
 #define SCH(x) TR("'schedule':{" x "}")
 #define ES(x) TR("'early_stopping':{" x "}")
+#define PP(x) TR("'preprocess':{" x "}")
 #define IMG(x) "{'input':[1,8,8],'layers':[" x "],'loss':'mse'}"
 #define CONV(x) IMG("{'type':'conv2d'," x "}")
 #define CV "{'type':'conv2d','filters':2,'kernel':3}"
@@ -1425,6 +1426,34 @@ static const bad_case bad[] = {
      "expected true or false, found the string \"yes\"", 1},
     {ES("'mode':'min'"), EI, "/training/early_stopping/mode",
      "unknown key \"mode\"; allowed keys: monitor, patience, min_delta, restore_best", 1},
+    /* preprocess */
+    {TR("'preprocess':true"), EI, "/training/preprocess", "expected a preprocess object", 1},
+    {PP("'scale':true"), EI, "/training/preprocess/scale",
+     "unknown key \"scale\"; allowed keys: standardize, min_max, categorical, missing", 1},
+    {PP("'standardize':'yes'"), EI, "/training/preprocess/standardize",
+     "expected true, false or \"auto\", found the string \"yes\"", 1},
+    {PP("'standardize':1"), EI, "/training/preprocess/standardize", "found 1", 1},
+    {PP("'min_max':'true'"), EI, "/training/preprocess/min_max", "expected true or false", 1},
+    {PP("'standardize':true,'min_max':true"), EI, "/training/preprocess/min_max",
+     "exclude each other", 0},
+    {PP("'categorical':'all'"), EI, "/training/preprocess/categorical",
+     "expected \"auto\" or an array of column names, found the string \"all\"", 1},
+    {PP("'categorical':[1]"), EI, "/training/preprocess/categorical/0",
+     "expected a column name (a non-empty string), found 1", 1},
+    {PP("'categorical':['a','']"), EI, "/training/preprocess/categorical/1",
+     "a non-empty string", 1},
+    {PP("'categorical':['a','b','a']"), EI, "/training/preprocess/categorical/2",
+     "column \"a\" is listed twice", 1},
+    {PP("'missing':'drop'"), EI, "/training/preprocess/missing",
+     "expected \"error\", \"mean\", \"median\" or an object", 1},
+    {PP("'missing':'most_frequent'"), EI, "/training/preprocess/missing", "found the string", 1},
+    {PP("'missing':{'numeric':'category'}"), EI, "/training/preprocess/missing/numeric",
+     "expected \"error\", \"mean\" or \"median\"", 1},
+    {PP("'missing':{'categorical':'mean'}"), EI, "/training/preprocess/missing/categorical",
+     "expected \"error\", \"most_frequent\" or \"category\"", 1},
+    {PP("'missing':{'text':'error'}"), EI, "/training/preprocess/missing/text",
+     "unknown key \"text\"; allowed keys: numeric, categorical", 1},
+    {PP("'missing':null"), EI, "/training/preprocess/missing", "found null", 1},
     /* not JSON: status NN_EFORMAT, path "", jansson's line and column */
     {"", EF, "", "invalid JSON at line 1, column 0:", 0},
     {"   ", EF, "", "invalid JSON at line 1", 0},
@@ -1645,7 +1674,67 @@ static const char *const good[] = {
     TR("'early_stopping':{'monitor':'loss','patience':1000000}"),
     TR("'early_stopping':{'monitor':'val_accuracy'}"),
     "{'training':{'epochs':3},'input':[4],'layers':[" D "],'loss':'mse'}",
+    PP(""),
+    PP("'standardize':'auto','min_max':false,'categorical':'auto','missing':'error'"),
+    PP("'standardize':false,'min_max':true,'categorical':['a','b'],'missing':'median'"),
+    PP("'categorical':[],'missing':{'numeric':'mean','categorical':'category'}"),
+    PP("'missing':{'categorical':'most_frequent'}"),
 };
+
+/* The canonical preprocess object says the same as the one it came from,
+ * and parses back into the same request. */
+START_TEST(preprocess_round_trip)
+{
+    static const char *const docs[] = {
+        "{}",
+        "{'standardize':false,'min_max':true,'categorical':['a','b'],'missing':'median'}",
+        "{'categorical':[],'missing':{'numeric':'mean','categorical':'category'}}",
+        "{'standardize':true,'missing':'mean'}",
+    };
+    static const char *const want[] = {
+        "{'standardize':'auto','min_max':false,'categorical':'auto','missing':"
+        "{'numeric':'error','categorical':'error'}}",
+        "{'standardize':false,'min_max':true,'categorical':['a','b'],'missing':"
+        "{'numeric':'median','categorical':'most_frequent'}}",
+        "{'standardize':'auto','min_max':false,'categorical':[],'missing':"
+        "{'numeric':'mean','categorical':'category'}}",
+        "{'standardize':true,'min_max':false,'categorical':'auto','missing':"
+        "{'numeric':'mean','categorical':'most_frequent'}}",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        char *text = dq(docs[i]);
+        json_t *p = json_loads(text, 0, NULL), *tr = json_pack("{s:o}", "preprocess", p);
+        nn_prep_cfg c, c2;
+        spec_json_err err;
+        ck_assert_int_eq(spec_json_parse_preprocess(tr, "/training", &c, &err), 0);
+        json_t *dump = spec_json_dump_preprocess(&c);
+        assert_json_text(dump, want[i]);
+        json_t *tr2 = json_pack("{s:O}", "preprocess", dump);
+        ck_assert_int_eq(spec_json_parse_preprocess(tr2, "/training", &c2, &err), 0);
+        ck_assert_int_eq(c2.standardize, c.standardize);
+        ck_assert_int_eq(c2.min_max, c.min_max);
+        ck_assert_int_eq(c2.categorical_auto, c.categorical_auto);
+        ck_assert_int_eq(c2.n_categorical, c.n_categorical);
+        for (int k = 0; k < c.n_categorical; k++)
+            ck_assert_str_eq(c2.categorical[k], c.categorical[k]);
+        ck_assert_int_eq(c2.missing_numeric, c.missing_numeric);
+        ck_assert_int_eq(c2.missing_categorical, c.missing_categorical);
+        nn_prep_cfg_free(&c);
+        nn_prep_cfg_free(&c2);
+        json_decref(tr);
+        json_decref(tr2);
+        json_decref(dump);
+        free(text);
+    }
+    /* absent: the defaults; a training object without it is valid */
+    nn_prep_cfg c;
+    ck_assert_int_eq(spec_json_parse_preprocess(NULL, "/training", &c, NULL), 0);
+    ck_assert_int_eq(c.standardize, NN_PREP_DEFAULT);
+    ck_assert(c.categorical_auto);
+    ck_assert_int_eq(c.missing_numeric, NN_IMPUTE_ERROR);
+    nn_prep_cfg_free(&c);
+}
+END_TEST
 
 START_TEST(test_good)
 {
@@ -2894,6 +2983,7 @@ static Suite *spec_json_suite(void)
     TCase *tc = tcase_create("parse");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_fmnist_example);
+    tcase_add_test(tc, preprocess_round_trip);
     tcase_add_test(tc, test_fmnist_cnn_example);
     tcase_add_test(tc, test_fmnist_lstm_example);
     tcase_add_loop_test(tc, test_bad, 0, COUNT(bad));
