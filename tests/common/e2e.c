@@ -426,6 +426,31 @@ const char *e2e_log_tail(const e2e_daemon *d)
     return tail;
 }
 
+char *e2e_run_script(const e2e_daemon *d, const char *script, const char *env, int *exit_status)
+{
+    const char *src = getenv("TRAIND_SRCDIR");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "TRAIND_URL=%s%s%s %s bash %s/%s 2>&1", d->base,
+             d->server_token[0] ? " TRAIND_TOKEN=" : "", d->server_token, env ? env : "",
+             src && *src ? src : ".", script);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            out = realloc(out, cap *= 2);
+            ck_assert_ptr_nonnull(out);
+        }
+    }
+    out[n] = 0;
+    int st = pclose(p);
+    *exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
 long e2e_rss_kb(const e2e_daemon *d)
 {
     char path[64], line[256];

@@ -82,6 +82,13 @@ const char *e2e_str(const json_t *o, const char *key);
 /* The daemon's log, for failure messages (static buffer, last 4 KB). */
 const char *e2e_log_tail(const e2e_daemon *d);
 
+/* Runs `bash SCRIPT` (a path under $TRAIND_SRCDIR, else the current
+ * directory) against the daemon: TRAIND_URL set to it, TRAIND_TOKEN to the
+ * token it was started with (when any), and env (more NAME=value words, may
+ * be NULL).  Returns its output, stderr included (caller frees), and sets
+ * *exit_status (-1 when it did not exit). */
+char *e2e_run_script(const e2e_daemon *d, const char *script, const char *env, int *exit_status);
+
 /* Resident memory of the daemon in kB (from /proc). */
 long e2e_rss_kb(const e2e_daemon *d);
 

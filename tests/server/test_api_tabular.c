@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #define N_ROWS 600
 #define N_NUM 10
@@ -106,9 +105,18 @@ static char *job_body(int in, int out, const char *loss, long long ds, const cha
     return b.p;
 }
 
-static const char *const train_opts =
-    "{\"epochs\": 12, \"batch_size\": 32, \"seed\": 7, \"optimizer\": {\"type\": \"adam\", "
-    "\"lr\": 0.01}";
+/* A classification job on the wine table: input `in`, the suite's training
+ * options and, when not NULL, a preprocess object (JSON text).  Caller frees. */
+static char *wine_job(int in, long long ds, const char *preprocess)
+{
+    at_sbuf t = {0};
+    at_sb_printf(&t, "{\"epochs\": 12, \"batch_size\": 32, \"seed\": 7, \"optimizer\": "
+                     "{\"type\": \"adam\", \"lr\": 0.01}%s%s}",
+                 preprocess ? ", \"preprocess\": " : "", preprocess ? preprocess : "");
+    char *body = job_body(in, 3, "cross_entropy", ds, t.p);
+    free(t.p);
+    return body;
+}
 
 /* Metadata `key` of the job's `which` weights: the text (caller frees). */
 static char *weights_meta(const e2e_daemon *d, long long job, const char *which, const char *key)
@@ -202,9 +210,7 @@ START_TEST(scaled_by_default_and_as_if_scaled_beforehand)
     e2e_resp_free(&r);
 
     /* job A: raw data, default preprocessing (standardized, region one-hot) */
-    at_sbuf t = {0};
-    at_sb_printf(&t, "%s}", train_opts);
-    char *body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
+    char *body = wine_job(N_NUM + 3, ds, NULL);
     r = e2e_json(&d, "POST", "/v1/jobs", body);
     ck_assert_msg(r.status == 201, "%s", r.body);
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "warnings")), 0);
@@ -248,9 +254,7 @@ START_TEST(scaled_by_default_and_as_if_scaled_beforehand)
     size_t slen;
     char *scaled = hand_scaled(raw, pm, &slen);
     long long ds2 = upload(&d, "name=wine-scaled&label=cultivar", scaled, slen);
-    at_sbuf t2 = {0};
-    at_sb_printf(&t2, "%s, \"preprocess\": {\"standardize\": false}}", train_opts);
-    char *body2 = job_body(N_NUM + 3, 3, "cross_entropy", ds2, t2.p);
+    char *body2 = wine_job(N_NUM + 3, ds2, "{\"standardize\": false}");
     json_t *jb = at_run_job(&d, body2, 120);
     double acc_b = json_real_value(json_object_get(json_object_get(jb, "last_metrics"),
                                                    "val_accuracy"));
@@ -306,8 +310,6 @@ START_TEST(scaled_by_default_and_as_if_scaled_beforehand)
     free(scaled);
     free(body);
     free(body2);
-    free(t.p);
-    free(t2.p);
     free(hi.p);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
@@ -320,9 +322,7 @@ START_TEST(unscaled_features_warn)
     size_t len;
     char *raw = wine_csv(0, &len);
     long long ds = upload(&d, "name=wine&label=cultivar", raw, len);
-    at_sbuf t = {0};
-    at_sb_printf(&t, "%s, \"preprocess\": {\"standardize\": false}}", train_opts);
-    char *body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
+    char *body = wine_job(N_NUM + 3, ds, "{\"standardize\": false}");
     e2e_resp r = e2e_json(&d, "POST", "/v1/jobs", body);
     ck_assert_msg(r.status == 201, "%s", r.body);
     const json_t *w = json_object_get(r.json, "warnings");
@@ -341,16 +341,12 @@ START_TEST(unscaled_features_warn)
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "warnings")), 1);
     e2e_resp_free(&r);
     free(body);
-    free(t.p);
-    t = (at_sbuf){0};
-    at_sb_printf(&t, "%s, \"preprocess\": {\"min_max\": true}}", train_opts);
-    body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
+    body = wine_job(N_NUM + 3, ds, "{\"min_max\": true}");
     r = e2e_json(&d, "POST", "/v1/jobs", body);
     ck_assert_msg(r.status == 201, "%s", r.body);
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "warnings")), 0);
     e2e_resp_free(&r);
     free(body);
-    free(t.p);
     free(raw);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
@@ -375,39 +371,28 @@ START_TEST(missing_values_and_categories)
     size_t len;
     char *raw = wine_csv(1, &len);
     long long ds = upload(&d, "name=gaps&label=cultivar", raw, len);
-    at_sbuf t = {0};
-    /* the default: an error naming the column and the first line */
-    at_sb_printf(&t, "%s}", train_opts);
-    char *body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
-    expect_422(&d, body, "invalid_job", "/training/preprocess/missing",
-               "column 'ash' (column 3) has 35 missing values, the first on line 7");
-    free(body);
-    /* a list that leaves out the text column, or names no column */
-    free(t.p);
-    t = (at_sbuf){0};
-    at_sb_printf(&t, "%s, \"preprocess\": {\"missing\": \"median\", \"categorical\": [\"ash\"]}}",
-                 train_opts);
-    body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
-    expect_422(&d, body, "invalid_job", "/training/preprocess/categorical",
-               "column 'region' holds text");
-    free(body);
-    free(t.p);
-    t = (at_sbuf){0};
-    at_sb_printf(&t, "%s, \"preprocess\": {\"categorical\": [\"region\", \"colour\"]}}",
-                 train_opts);
-    body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
-    expect_422(&d, body, "invalid_job", "/training/preprocess/categorical/1",
-               "no column named 'colour'");
-    free(body);
-    /* the input must take what preprocessing makes: 10 + 3 + a missing category */
-    free(t.p);
-    t = (at_sbuf){0};
-    at_sb_printf(&t, "%s, \"preprocess\": {\"missing\": {\"numeric\": \"mean\", \"categorical\": "
-                     "\"category\"}}}", train_opts);
-    body = job_body(N_NUM + 3, 3, "cross_entropy", ds, t.p);
-    expect_422(&d, body, "data_mismatch", "/dataset", "preprocessing makes 14 features");
-    free(body);
-    body = job_body(N_NUM + 4, 3, "cross_entropy", ds, t.p);
+    static const struct {
+        const char *preprocess, *code, *path, *needle;
+    } refused[] = {
+        /* the default: an error naming the column and the first line */
+        {NULL, "invalid_job", "/training/preprocess/missing",
+         "column 'ash' (column 3) has 35 missing values, the first on line 7"},
+        /* a list that leaves out the text column, or names no column */
+        {"{\"missing\": \"median\", \"categorical\": [\"ash\"]}", "invalid_job",
+         "/training/preprocess/categorical", "column 'region' holds text"},
+        {"{\"categorical\": [\"region\", \"colour\"]}", "invalid_job",
+         "/training/preprocess/categorical/1", "no column named 'colour'"},
+        /* the input must take what preprocessing makes: 10 + 3 + a missing category */
+        {"{\"missing\": {\"numeric\": \"mean\", \"categorical\": \"category\"}}",
+         "data_mismatch", "/dataset", "preprocessing makes 14 features"},
+    };
+    char *body;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        body = wine_job(N_NUM + 3, ds, refused[i].preprocess);
+        expect_422(&d, body, refused[i].code, refused[i].path, refused[i].needle);
+        free(body);
+    }
+    body = wine_job(N_NUM + 4, ds, refused[3].preprocess);
     json_t *j = at_run_job(&d, body, 120);
     const json_t *pcols = json_object_get(json_object_get(j, "preprocessing"), "columns");
     const json_t *region = json_array_get(pcols, N_NUM);
@@ -449,7 +434,6 @@ START_TEST(missing_values_and_categories)
     ck_assert_msg(r.status == 200, "%s", r.body);
     e2e_resp_free(&r);
     free(body);
-    free(t.p);
     free(raw);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
@@ -536,6 +520,13 @@ START_TEST(a_job_keeps_its_classes)
     e2e_resp r = e2e_req(&d, "DELETE", path, NULL, NULL, 0, NULL);
     ck_assert_int_eq(r.status, 204);
     e2e_resp_free(&r);
+    char ppath[64];
+    snprintf(ppath, sizeof ppath, "/v1/jobs/%lld/predict", id);
+    e2e_resp one = e2e_json(&d, "POST", ppath, "{\"instances\": [[5.0]]}");
+    ck_assert_int_eq(one.status, 422);
+    ck_assert_msg(strstr(one.body, "an instance has 1 value; the job's data have 2 feature "
+                                   "columns"), "%s", one.body);
+    e2e_resp_free(&one);
     json_t *p = at_predict(&d, id, "{\"instances\": [[5.0, 1.5], [7, 5.5]]}", 2);
     ck_assert_str_eq(e2e_str(json_array_get(p, 0), "class"), "setosa");
     ck_assert_str_eq(e2e_str(json_array_get(p, 1), "class"), "virginica");
@@ -615,20 +606,11 @@ START_TEST(readme_tabular_walkthrough)
     e2e_daemon d = {0};
     const char *extra[] = {"--token", "tabular", NULL};
     e2e_start(&d, NULL, extra);
-    const char *src = getenv("TRAIND_SRCDIR");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "TRAIND_URL=%s TRAIND_TOKEN=tabular OUT=%s/wine.csv bash "
-             "%s/examples/tabular.sh 2>&1", d.base, tu_tmpdir(), src && *src ? src : ".");
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 16, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0)
-        n += got;
-    out[n] = 0;
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "walk-through failed:\n%s\n%s", out,
-                  e2e_log_tail(&d));
+    char env[600];
+    snprintf(env, sizeof env, "OUT=%s/wine.csv", tu_tmpdir());
+    int st;
+    char *out = e2e_run_script(&d, "examples/tabular.sh", env, &st);
+    ck_assert_msg(st == 0, "walk-through failed:\n%s\n%s", out, e2e_log_tail(&d));
     ck_assert_ptr_nonnull(strstr(out, "{\"name\":\"hue\",\"type\":\"number\",\"missing\":11}"));
     ck_assert_ptr_nonnull(strstr(out, "\"categories\":[\"alba\",\"asti\",\"novara\"]"));
     const char *va = strstr(out, "\"val_accuracy\":");

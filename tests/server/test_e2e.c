@@ -1239,13 +1239,21 @@ START_TEST(sigterm_checkpoints_and_resumes)
     long long id = slow_job(&d, ds, EPOCHS, 0);
     wait_epoch(&d, id, 3);
     usleep(20000);   /* somewhere inside an epoch */
-    char db[512];
+    char db[512], jpath[64];
     snprintf(db, sizeof db, "%s", d.db);
+    snprintf(jpath, sizeof jpath, "/v1/jobs/%lld", id);
+    e2e_resp before = e2e_get(&d, jpath);
+    json_t *prep = json_incref(json_object_get(before.json, "preprocessing"));
+    e2e_resp_free(&before);
+    ck_assert_msg(json_is_object(prep), "a CSV job shows the preprocessing it fitted");
     ck_assert_int_eq(e2e_stop(&d), 0);   /* exits 0, quickly */
     e2e_start(&d, db, NULL);
     json_t *j = e2e_wait_job(&d, id, "succeeded failed", 120);
     ck_assert_msg(j && !strcmp(e2e_str(j, "state"), "succeeded"), "resumed job:\n%s",
                   e2e_log_tail(&d));
+    /* the resumed run applied what the first one fitted, not a new fit */
+    ck_assert(json_equal(prep, json_object_get(j, "preprocessing")));
+    json_decref(prep);
     json_decref(j);
     check_rows(&d, id, EPOCHS);
     void *got = final_weights(&d, id, &wlen);
@@ -1369,22 +1377,11 @@ START_TEST(readme_walkthrough)
     e2e_daemon d = {0};
     const char *extra[] = {"--token", "walk-through", NULL};
     e2e_start(&d, NULL, extra);
-    const char *src = getenv("TRAIND_SRCDIR");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "TRAIND_URL=%s TRAIND_TOKEN=walk-through EPOCHS=1 OUT=%s/w.safetensors "
-             "bash %s/examples/walkthrough.sh 2>&1",
-             d.base, tu_tmpdir(), src && *src ? src : ".");
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t cap = 1 << 16, n = 0, got;
-    char *out = malloc(cap);
-    while ((got = fread(out + n, 1, cap - n - 1, p)) > 0)
-        n += got;
-    out[n] = 0;
-    int st = pclose(p);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "walk-through failed:\n%s\n%s", out,
-                  e2e_log_tail(&d));
+    char env[600];
+    snprintf(env, sizeof env, "EPOCHS=1 OUT=%s/w.safetensors", tu_tmpdir());
+    int st;
+    char *out = e2e_run_script(&d, "examples/walkthrough.sh", env, &st);
+    ck_assert_msg(st == 0, "walk-through failed:\n%s\n%s", out, e2e_log_tail(&d));
     ck_assert_ptr_nonnull(strstr(out, "\"state\":\"succeeded\",\"stop_reason\":\"max_epochs\""));
     ck_assert_int_eq(count(out, "{\"class\":"), 2);
     ck_assert_ptr_nonnull(strstr(out, "\"total_params\":235146"));
