@@ -1307,6 +1307,26 @@ START_TEST(npy_header_errors)
 }
 END_TEST
 
+/* A few header bytes that claim 2^28 doubles (2 GiB) over 3 bytes of data:
+ * refused from the file's size (plain) or from counting its inflated bytes
+ * (gzip) before the reader allocates anything for the claim.  (That no
+ * allocation happens is what tests/fuzz/regressions/idx/ holds an input
+ * for: the fuzzing harness runs under a 2 GB allocation limit.) */
+START_TEST(claims_beyond_the_file)
+{
+    bytes b = {0};
+    static const uint32_t d[1] = {1u << 28};
+    idx_head(&b, 0x0E, 1, d);
+    b_put(&b, "\1\2\3", 3);
+    idx_fail_one(&b, NN_EFORMAT, "truncated data: 3 of 2147483648 bytes present", NULL);
+    b.n = 0;
+    npy_head(&b, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (268435456,), }");
+    b_put(&b, "\1\2\3", 3);
+    npy_fail_one(&b, NN_EFORMAT, "truncated data: 3 of 2147483648 bytes present", NULL);
+    free(b.p);
+}
+END_TEST
+
 START_TEST(npy_data_errors)
 {
     bytes b = {0};
@@ -1653,6 +1673,7 @@ static Suite *readers_suite(void)
     tcase_add_test(tc, npy_versions_and_syntax);
     tcase_add_test(tc, npy_header_errors);
     tcase_add_test(tc, npy_data_errors);
+    tcase_add_test(tc, claims_beyond_the_file);
     tcase_add_test(tc, npy_pair);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
