@@ -1263,6 +1263,11 @@ START_TEST(npy_header_errors)
         {"{'descr': '<c8', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '<c8'", NULL},
         {"{'descr': '<f2', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '<f2'", NULL},
         {"{'descr': '|f4', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '|f4'", NULL},
+        /* the file's bytes quoted in a message come out as UTF-8 (for JSON) */
+        {"{'descr': '<f\xc5\xc5\t\xe2\x82', 'fortran_order': False, 'shape': (3,)}",
+         "unsupported dtype '<f\?\?\?\?\?'", NULL},
+        {"{'descr': '\xc3\xa9', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '\xc3\xa9'",
+         NULL},
         {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,)}", "structured", NULL},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': ()}", "rank-0", NULL},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", "dimension 0 is -1", NULL},

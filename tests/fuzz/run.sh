@@ -51,13 +51,13 @@ fuzz)
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    last=$(grep -E '^#[0-9]+' "$log" | grep 'cov:' | tail -1)
+    last=$(grep -a -E '^#[0-9]+' "$log" | grep -a 'cov:' | tail -1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
     result=ok
     if [ $rc -ne 0 ]; then
-      result="CRASH: $(grep -m1 -oE "(Test unit|artifact_prefix.*) written to [^ ]*" "$log" | sed 's/.* to //') (see $log)"
+      result="CRASH: $(grep -a -m1 -oE "(Test unit|artifact_prefix.*) written to [^ ]*" "$log" | sed 's/.* to //') (see $log)"
       failed+=("$name")
     fi
     summary+=("$(printf '%-14s %10s %8s %6s %7s %7s  %s' "$name" "${execs:-?}" "${speed:-?}" \
@@ -81,7 +81,7 @@ regress)
       printf '[fuzz] PASS %s (%d inputs, %ss)\n' "$name" ${#files[@]} $(( $(date +%s) - t0 ))
     else
       printf '[fuzz] FAIL %s: see %s\n' "$name" "$log"
-      grep -m1 -B2 -A12 -E 'ERROR|promise broken|runtime error' "$log" | sed 's/^/    /'
+      grep -a -m1 -B2 -A12 -E 'ERROR|promise broken|runtime error' "$log" | sed 's/^/    /'
       failed+=("$name")
     fi
   done
