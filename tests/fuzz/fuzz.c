@@ -176,6 +176,20 @@ void fuzz_check_dataset(int rc, const nn_dataset *d, const nn_err *e)
             FUZZ_CHECK(d->class_names[i] != NULL, "class name %d is NULL", i);
 }
 
+int fuzz_pending(const uint8_t *data, size_t size)
+{
+    /* pending/csv/parse-int-19-digits: core/data.c's nn_data_parse_int
+     * multiplies a 19th digit into its long long (signed overflow) before it
+     * refuses integers of more than 18 digits. */
+    size_t run = 0;
+    for (size_t i = 0; i < size; i++) {
+        run = data[i] >= '0' && data[i] <= '9' ? run + 1 : 0;
+        if (run >= 19)
+            return 1;
+    }
+    return 0;
+}
+
 int fuzz_utf8(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;

@@ -68,6 +68,13 @@ void fuzz_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fuzz_note_data(const char *what, int rc, const nn_tensor *x, const nn_tensor *y,
                     int n_classes, const nn_err *e);
 
+/* 1 when the input would trip a known bug in a file whose fix is pending
+ * (its input kept in tests/fuzz/pending/, described in docs/fuzzing.md):
+ * the harnesses that can reach it skip such inputs, so that fuzzing goes on
+ * past it.  Each rule goes when its bug is fixed (the input then moves to
+ * tests/fuzz/regressions/). */
+int fuzz_pending(const uint8_t *data, size_t size);
+
 /* 1 when s[0, len) is valid UTF-8. */
 int fuzz_utf8(const char *s, size_t len);
 

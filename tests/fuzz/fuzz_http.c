@@ -208,6 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char *out;
     static unsigned long long seen_5xx;
     int sv[2];
+    if (fuzz_pending(data, size))
+        return 0;
     if (!a.daemon) {
         daemon_start();
         out = malloc(MAX_ANSWER);
