@@ -14,9 +14,10 @@
  * 4xx), counted in process through the /metrics counters that http.c keeps
  * for every answer it queues; and the first answer, when it is a traind
  * error (X-Request-Id, Content-Length) to a request other than HEAD (which
- * has no body), is JSON {"error": {"code": "...", "message": "..."}}.  A
- * connection still open at the deadline (an event stream) is closed by the
- * harness, which is not a finding.
+ * has no body), is JSON {"error": {"code": "...", "message": "..."}}; and a
+ * request is answered or its connection closed within DEADLINE_MS.  A
+ * connection still open at the deadline after an answer began (an event
+ * stream) is closed by the harness, which is not a finding.
  */
 #include "fuzz.h"
 
@@ -34,11 +35,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define DEADLINE_MS 3000
+/* Every answer to these small requests comes within milliseconds; an event
+ * stream stays open, and the multipart answers of pending/http/ never come. */
+#define DEADLINE_MS 2000
+#define PENDING_DEADLINE_MS 250
 #define MAX_ANSWER (1 << 20)
 
 static app a;
@@ -88,9 +93,10 @@ static long ms_since(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-/* Sends the request, reads the answers into out (up to MAX_ANSWER bytes);
- * returns their length, or -1 when the deadline passed. */
-static long exchange(int fd, const uint8_t *req, size_t n, char *out)
+/* Sends the request, reads the answers into out (up to MAX_ANSWER bytes)
+ * until the daemon closes the connection or the deadline passes; returns
+ * their length, or -1 when nothing came by the deadline. */
+static long exchange(int fd, const uint8_t *req, size_t n, char *out, long deadline_ms)
 {
     struct timespec t0;
     size_t sent = 0, got = 0;
@@ -101,9 +107,9 @@ static long exchange(int fd, const uint8_t *req, size_t n, char *out)
         wr_open = 0;
     }
     for (;;) {
-        long left = DEADLINE_MS - ms_since(&t0);
+        long left = deadline_ms - ms_since(&t0);
         if (left <= 0)
-            return -1;
+            return got ? (long)got : -1;
         struct pollfd p = {fd, (short)(POLLIN | (wr_open ? POLLOUT : 0)), 0};
         if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
             return -1;
@@ -203,12 +209,65 @@ static unsigned long long count_5xx(char *last, size_t cap)
     return total;
 }
 
+/* pending/http/multipart-*: when a multipart body is refused while it
+ * arrives (a part not named x or y, a malformed body), http.c queues the 400
+ * from inside the post processor and libmicrohttpd never sends it: the
+ * client waits until the connection times out.  Until that is fixed, a
+ * multipart request without an answer is not a finding (and is given up
+ * sooner). */
+static int pending_multipart(const uint8_t *data, size_t size)
+{
+    const uint8_t *end = memmem(data, size, "\r\n\r\n", 4);
+    size_t n = end ? (size_t)(end - data) : size;
+    for (size_t i = 0; i + 19 <= n; i++)
+        if (!strncasecmp((const char *)data + i, "multipart/form-data", 19))
+            return 1;
+    return 0;
+}
+
+static int is_hex(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* pending/http/path-*: http_reply_error puts the client's bytes (a path, a
+ * method, a header, a query value, a multipart part's name, the text near a
+ * JSON syntax error) into its JSON as they are; a byte that is not UTF-8
+ * makes jansson refuse the answer, and http_reply_json's fallback then
+ * sends 61 bytes of a 56-byte string (a heap over-read) with a 500.  Until
+ * server/http.c is fixed, inputs that can carry such bytes into a message
+ * are skipped: a percent-encoded byte >= 0x80 anywhere; for a multipart
+ * upload, such a byte in its head or in a line naming a part (its files'
+ * bytes are free); for anything else, text that is not UTF-8. */
+static int pending_http(const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i + 2 < size; i++)
+        if (data[i] == '%' && is_hex(data[i + 1]) && is_hex(data[i + 2]) &&
+            strchr("89abcdefABCDEF", data[i + 1]))
+            return 1;
+    if (!pending_multipart(data, size))
+        return !fuzz_utf8((const char *)data, size);
+    const uint8_t *end = memmem(data, size, "\r\n\r\n", 4);
+    size_t head = end ? (size_t)(end - data) : size;
+    for (size_t i = 0; i < head; i++)
+        if (data[i] >= 0x80)
+            return 1;
+    for (const uint8_t *l = data; l < data + size;) {
+        const uint8_t *eol = memchr(l, '\n', (size_t)(data + size - l));
+        size_t len = eol ? (size_t)(eol - l) : (size_t)(data + size - l);
+        if (memmem(l, len, "name=", 5) && !fuzz_utf8((const char *)l, len))
+            return 1;
+        l += len + 1;
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char *out;
     static unsigned long long seen_5xx;
     int sv[2];
-    if (fuzz_pending(data, size))
+    if (fuzz_pending(data, size) || pending_http(data, size))
         return 0;
     if (!a.daemon) {
         daemon_start();
@@ -223,13 +282,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(sv[0]);   /* MHD closed sv[1]; too many connections at once */
         return 0;
     }
-    long n = exchange(sv[0], data, size, out);
+    int multipart = pending_multipart(data, size);
+    long n = exchange(sv[0], data, size, out, multipart ? PENDING_DEADLINE_MS : DEADLINE_MS);
     fuzz_note("answer: %.*s", n > 0 ? (int)n : 0, out);
     close(sv[0]);
+    FUZZ_CHECK(n >= 0 || multipart, "no answer and no close in %d ms", DEADLINE_MS);
     if (n > 0 && !(size >= 5 && !memcmp(data, "HEAD ", 5)))
         check_first_answer(out, (size_t)n);
     char line[512] = "";
     unsigned long long k = count_5xx(line, sizeof line);
     FUZZ_CHECK(k == seen_5xx, "a 5xx answer (%s): %.*s", line, n > 0 ? (int)n : 0, out);
+    seen_5xx = k;
     return 0;
 }

@@ -27,6 +27,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$dir/logs"
 failed=()
 
+options() {   # the libFuzzer flags of harness $1: tests/fuzz/$1.options, one a line
+  [ -f "$here/$1.options" ] && grep -v '^#' "$here/$1.options"
+}
+
 inputs() {   # the committed inputs of harness $1, dotfiles and READMEs aside
   for d in "$here/corpus/$1" "$here/regressions/$1"; do
     [ -d "$d" ] && find "$d" -type f ! -name '.*' ! -name 'README*'
@@ -45,8 +49,9 @@ fuzz)
     done
     dict=()
     [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
+    mapfile -t opts < <(options "$name")
     echo "[fuzz] $name: ${seconds}s"
-    "$bin" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+    "$bin" "${limits[@]}" "${opts[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
       -artifact_prefix="$dir/artifacts/$name/" "$dir/corpus/$name" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -71,13 +76,14 @@ regress)
   for name in "$@"; do
     bin=$dir/fuzz_$name log=$dir/logs/$name.regress.log
     mapfile -t files < <(inputs "$name")
+    mapfile -t opts < <(options "$name")
     if [ ${#files[@]} -eq 0 ]; then
       printf '[fuzz] FAIL %s: no corpus in tests/fuzz/corpus/%s\n' "$name" "$name"
       failed+=("$name")
       continue
     fi
     t0=$(date +%s)
-    if "$bin" "${limits[@]}" -runs=1 "${files[@]}" >"$log" 2>&1; then
+    if "$bin" "${limits[@]}" "${opts[@]}" -runs=1 "${files[@]}" >"$log" 2>&1; then
       printf '[fuzz] PASS %s (%d inputs, %ss)\n' "$name" ${#files[@]} $(( $(date +%s) - t0 ))
     else
       printf '[fuzz] FAIL %s: see %s\n' "$name" "$log"
