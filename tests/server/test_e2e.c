@@ -284,6 +284,20 @@ START_TEST(datasets)
         ck_assert_msg(strstr(r.body, bad_y[i][1]) != NULL, "%s: %s", bad_y[i][0], r.body);
         expect_error(&r, 400, "invalid_dataset", NULL);
     }
+    /* the client's bytes in a message (near a JSON syntax error, a file
+     * name) are not always UTF-8: still a JSON answer, 400 */
+    const char *badbytes = "{\"%\xc6\xa4\\\xc5\xa6]}";
+    r = e2e_req(&d, "POST", "/v1/datasets", "application/json", badbytes, strlen(badbytes), NULL);
+    expect_error(&r, 400, "invalid_dataset", NULL);
+    char np[512];
+    snprintf(np, sizeof np, "%s/bad\xff\xfe.idx", tu_tmpdir());
+    FILE *nf = fopen(np, "wb");
+    ck_assert_ptr_nonnull(nf);
+    fputs("not an IDX file", nf);
+    fclose(nf);
+    r = e2e_upload_xy(&d, "/v1/datasets", np, yp);
+    ck_assert_ptr_nonnull(strstr(r.body, "bad??.idx"));
+    expect_error(&r, 400, "invalid_dataset", NULL);
 
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(r.status, 200);
