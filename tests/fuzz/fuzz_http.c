@@ -237,8 +237,8 @@ static int is_hex(uint8_t c)
  * sends 61 bytes of a 56-byte string (a heap over-read) with a 500.  Until
  * server/http.c is fixed, inputs that can carry such bytes into a message
  * are skipped: a percent-encoded byte >= 0x80 anywhere; for a multipart
- * upload, such a byte in its head or in a line naming a part (its files'
- * bytes are free); for anything else, text that is not UTF-8. */
+ * upload, such a byte in its head or a part's name that is not UTF-8 (file
+ * names and contents are free); for anything else, text that is not UTF-8. */
 static int pending_http(const uint8_t *data, size_t size)
 {
     for (size_t i = 0; i + 2 < size; i++)
@@ -252,12 +252,15 @@ static int pending_http(const uint8_t *data, size_t size)
     for (size_t i = 0; i < head; i++)
         if (data[i] >= 0x80)
             return 1;
-    for (const uint8_t *l = data; l < data + size;) {
-        const uint8_t *eol = memchr(l, '\n', (size_t)(data + size - l));
-        size_t len = eol ? (size_t)(eol - l) : (size_t)(data + size - l);
-        if (memmem(l, len, "name=", 5) && !fuzz_utf8((const char *)l, len))
+    /* a part's name (name=, not filename=) up to the next ';' or line end */
+    for (const uint8_t *p = data; (p = memmem(p, (size_t)(data + size - p), "name=", 5));) {
+        int file = p > data && p[-1] == 'e';
+        p += 5;
+        size_t len = 0;
+        while (p + len < data + size && p[len] != ';' && p[len] != '\r' && p[len] != '\n')
+            len++;
+        if (!file && !fuzz_utf8((const char *)p, len))
             return 1;
-        l += len + 1;
     }
     return 0;
 }
