@@ -234,7 +234,7 @@ static int is_hex(uint8_t c)
  * method, a header, a query value, a multipart part's name, the text near a
  * JSON syntax error) into its JSON as they are; a byte that is not UTF-8
  * makes jansson refuse the answer, and http_reply_json's fallback then
- * sends 61 bytes of a 56-byte string (a heap over-read) with a 500.  Until
+ * sends 61 bytes of a 55-byte string (a heap over-read) with a 500.  Until
  * server/http.c is fixed, inputs that can carry such bytes into a message
  * are skipped: a percent-encoded byte >= 0x80 anywhere; for a multipart
  * upload, such a byte in its head or a part's name that is not UTF-8 (file
