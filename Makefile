@@ -4,9 +4,13 @@
 #   make run        deps, build, and start the server (traind serve)
 #   make test       deps, every Check suite, the dashboard in headless Chromium
 #                   (test-browser), then the Check suites under ASan + UBSan, then
-#                   the core suites under ThreadSanitizer; the release run also
-#                   checks that schema/openapi.yaml lists every status the
-#                   end-to-end suites saw a route answer
+#                   the core suites under ThreadSanitizer, then every fuzzing
+#                   harness once over its corpus and regressions (test-fuzz);
+#                   the release run also checks that schema/openapi.yaml lists
+#                   every status the end-to-end suites saw a route answer
+#   make fuzz       each libFuzzer harness of tests/fuzz for FUZZ_SECONDS (60)
+#                   seconds, or those of FUZZ_TARGETS="csv idx"; prints the
+#                   executions and coverage of each (docs/fuzzing.md)
 #   make bench      the benchmarks in bench/ (prints figures, asserts nothing)
 #   make lint       lints the OpenAPI document
 #   make deps       installs the Debian packages the build and the tests use, and
@@ -15,7 +19,7 @@
 #
 # Variants: build/ (release), build/f64 (the core in double, for gradient
 # checks), build/asan (ASan + UBSan), build/asan-f64, build/tsan
-# (ThreadSanitizer).
+# (ThreadSanitizer), build/fuzz (clang, libFuzzer + ASan + UBSan).
 
 BUILD ?= build
 CC ?= cc
@@ -25,7 +29,7 @@ Q := $(if $(filter 1,$(V)),,@)
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
             python3-numpy python3-jsonschema python3-yaml python3-torch jq dataset-fashion-mnist \
-            chromium prometheus
+            chromium prometheus clang libclang-rt-14-dev
 
 PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -61,7 +65,8 @@ TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
 TEST_F64_SRC := $(filter %_f64.c,$(TEST_CORE_SRC))
 TEST_F32_SRC := $(filter-out %_f64.c,$(TEST_CORE_SRC))
 
-.PHONY: all deps run test test-release test-browser test-asan test-tsan bench lint clean FORCE
+.PHONY: all deps run test test-release test-browser test-asan test-tsan test-fuzz fuzz fuzz-build \
+        bench lint clean FORCE
 .DEFAULT_GOAL := all
 
 all: deps traind
@@ -195,6 +200,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-browser
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
+	@$(MAKE) --no-print-directory test-fuzz
 
 # The end-to-end suites append what each daemon answered, by route and
 # status, to $(E2E_STATUSES) (tests/common/e2e.h); tests/openapi_statuses.py
@@ -218,6 +224,55 @@ test-asan: $(BUILD)/asan/traind $($(BUILD)/asan_TESTS)
 
 test-tsan: $(TSAN_TESTS)
 	@CK_FORK=no TSAN_OPTIONS=halt_on_error=1 tests/run.sh tsan $(TSAN_TESTS)
+
+# ---------------------------------------------------------------------------
+# Fuzzing (docs/fuzzing.md): the libFuzzer harnesses tests/fuzz/fuzz_NAME.c,
+# linked with the core and the server compiled by clang with the same
+# sanitizers (instrumented for libFuzzer, without its main) into $(FUZZ_DIR).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := $(WARN) -Wno-unknown-warning-option $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_ALL := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_ALL))
+
+$(FUZZ_DIR)/.flags: FORCE
+	@mkdir -p $(FUZZ_DIR)
+	@echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - $@ || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > $@
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/.flags | deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) $(PKG_CFLAGS) -Icore -Iserver -Itests/fuzz -c $< -o $@
+
+$(FUZZ_DIR)/libnn.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRC))
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_DIR)/libtraind.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(SERVER_LIB_SRC) $(SERVER_GEN))
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz.o \
+                    $(FUZZ_DIR)/libtraind.a $(FUZZ_DIR)/libnn.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+.PRECIOUS: $(FUZZ_DIR)/obj/tests/fuzz/%.o
+-include $(wildcard $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/obj/*/*/*.d)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_TARGETS)
+
+# every harness once over its seeds and its regression inputs (seconds)
+test-fuzz: $(FUZZ_BINS)
+	@tests/fuzz/run.sh regress $(FUZZ_DIR) $(FUZZ_ALL)
 
 bench: all
 	bench/run.sh

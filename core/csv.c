@@ -127,7 +127,7 @@ static int end_field(csv *c, size_t start, int quoted, int64_t line, nn_err *e)
     if (!quoted)
         while (c->len > start && is_ws(c, (unsigned char)c->text[c->len - 1]))
             c->len--;
-    if (jl_utf8_valid(c->text + start, c->len - start) != c->len - start)
+    if (c->len > start && jl_utf8_valid(c->text + start, c->len - start) != c->len - start)
         return nn_errf(e, NN_EFORMAT, "%s: line %lld, column %d: not UTF-8 text (CSV files must be UTF-8)",
                        c->rd.name, (long long)line, c->nf + 1);
     int rc = push(c, 0, line, e);

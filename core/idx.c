@@ -6,8 +6,10 @@
  * dimension; then the elements, big-endian, row-major.
  *
  * Invariants: the shape is validated (every dim > 0, the product within the
- * element limit, computed without overflow) before anything is allocated; the
- * file must hold exactly the bytes the shape describes, no fewer and no more.
+ * element limit, computed without overflow) and the file is seen to hold the
+ * bytes the shape describes (nn_rd_require) before anything is allocated, so
+ * that a header's claim never costs more memory than the file's bytes; the
+ * file must hold exactly those bytes, no fewer and no more.
  */
 #include "reader.h"
 
@@ -82,6 +84,8 @@ int nn_idx_read_lim(const char *path, int64_t max_elems, nn_tensor *out, int *is
         dim[i] = (int64_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
     }
     if ((rc = nn_data_check_dims(r.name, rank, dim, max_elems, e)) < 0)
+        goto out;
+    if ((rc = nn_rd_require(&r, path, t, rank, dim, e)) < 0)
         goto out;
     if ((rc = nn_data_read_elems(&r, t, 1, rank, dim, out, e)) < 0)
         goto out;

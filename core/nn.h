@@ -46,7 +46,9 @@ typedef struct nn_shape {
 } nn_shape;
 
 /* What went wrong, for a human.  `layer` and `field` locate a model-definition
- * error (the server turns them into a JSON path such as /layers/1/units). */
+ * error (the server turns them into a JSON path such as /layers/1/units).
+ * msg is one line of valid UTF-8 (nn_errf cleans it with nn_utf8_clean), so
+ * that it can go into a JSON answer whatever input bytes it quotes. */
 typedef struct nn_err {
     char msg[256];
     int layer;        /* index in the definition's layer list, or -1 */
@@ -61,6 +63,12 @@ int nn_errf(nn_err *e, int code, const char *fmt, ...)
 /* Like nn_errf, and records the layer index and field the error is about. */
 int nn_errf_at(nn_err *e, int code, int layer, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Replaces, in place, every byte of the C string s that is not part of a
+ * well-formed UTF-8 sequence (overlong forms, surrogates and code points
+ * above U+10FFFF included) by '?', and control characters too unless
+ * keep_controls. */
+void nn_utf8_clean(char *s, int keep_controls);
 
 /* Clears e (when not NULL). */
 void nn_err_clear(nn_err *e);

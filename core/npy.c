@@ -14,7 +14,8 @@
  *
  * Invariants: the header length is bounded before allocation and must fit in
  * the file; the shape is validated (without overflow) against the element
- * limit before the data are allocated; the data must be exactly the bytes the
+ * limit, and the file is seen to hold the bytes it describes (nn_rd_require),
+ * before the data are allocated; the data must be exactly the bytes the
  * shape and dtype describe.
  */
 #include "reader.h"
@@ -368,6 +369,8 @@ int nn_npy_read_lim(const char *path, int64_t max_elems, nn_tensor *out, int *is
     for (int i = 0; i < shape.n_items; i++)
         dim[i] = shape.item[i];
     if ((rc = nn_data_check_dims(r.name, shape.n_items, dim, max_elems, e)) < 0)
+        goto out;
+    if ((rc = nn_rd_require(&r, path, dtypes[k].t, shape.n_items, dim, e)) < 0)
         goto out;
     if ((rc = nn_data_read_elems(&r, dtypes[k].t, dtypes[k].big_endian, shape.n_items, dim, out,
                                  e)) < 0)

@@ -79,6 +79,26 @@ int nn_data_check_dims(const char *name, int rank, const int64_t *dim, int64_t m
 int nn_data_read_elems(nn_rd *r, nn_elem t, int big_endian, int rank, const int64_t *dim,
                        nn_tensor *out, nn_err *e);
 
+/* Before allocating for a binary header's shape: a header states a shape in
+ * a few bytes (a 19-byte IDX file may claim 2^30 doubles), so a reader
+ * proves the bytes are there first and never reserves more memory than the
+ * file's bytes could fill. */
+/* NN_OK when the data still to be read from r (opened on path) hold at
+ * least the N = numel(dim) * nn_elem_size(t) bytes of a shape that
+ * nn_data_check_dims accepted; else NN_EFORMAT "<name>: truncated data: P of
+ * N bytes present" (the message nn_data_read_elems gives), or the reader's
+ * error for a corrupt gzip stream.  r's position is unchanged on success.
+ *
+ * A plain regular file answers from its size.  A gzip stream cannot say
+ * how much it inflates to, so its remaining bytes are inflated and counted,
+ * N bytes at most, in a fixed buffer, then the stream is sought back
+ * (zlib inflates again up to the position): a small stream is done at
+ * once, a large valid one costs a second pass, and memory stays bounded.
+ * Another kind of plain file (a pipe, which cannot go back) is not
+ * checked: the element limit alone bounds its allocation. */
+int nn_rd_require(nn_rd *r, const char *path, nn_elem t, int rank, const int64_t *dim,
+                  nn_err *e);
+
 /* x = x / 255 for every element (uint8 features to [0, 1]). */
 void nn_data_scale_u8(nn_tensor *x);
 

@@ -185,6 +185,7 @@ MHD_RESULT api_datasets_create(http_req *r)
     if (rc) {
         for (int i = 0; i < nf; i++)
             rename_in(msg, sizeof msg, files[i]);
+        nn_utf8_clean(msg, 0);   /* the client's file name may be any bytes */
         if (rc == NN_ENOMEM)
             return http_reply_error(r, 500, "internal", NULL, "out of memory reading the upload");
         return http_reply_error(r, rc == NN_ELIMIT ? 413 : 400,

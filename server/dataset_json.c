@@ -298,6 +298,10 @@ out:
     if (rc) {
         nn_dataset_free(out);
         rc = strcmp(err, "out of memory") == 0 ? NN_ENOMEM : NN_EFORMAT;
+        /* jansson quotes the bytes near a syntax error as they are, and a
+         * message may be cut inside a character: the answer is JSON */
+        if (errlen)
+            nn_utf8_clean(err, 0);
     }
     return rc;
 }

@@ -26,6 +26,8 @@
 #include "http.h"
 
 #include "log.h"
+#include "jsonlite.h"
+#include "nn.h"
 #include "metrics.h"
 #include "serve.h"
 
@@ -192,11 +194,11 @@ MHD_RESULT http_reply_json(http_req *r, unsigned status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(body);
-    if (!text)
-        return http_reply_bytes(r, 500, "application/json", strdup("{\"error\":{\"code\":"
-                                                                   "\"internal\",\"message\":"
-                                                                   "\"out of memory\"}}"),
-                                61, NULL);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+                                  "\"out of memory\"}}\n";
+        return http_reply_static(r, 500, "application/json", oom, sizeof oom - 1);
+    }
     size_t n = strlen(text);
     char *t = realloc(text, n + 2);   /* a newline, for curl users */
     if (t) {
@@ -210,14 +212,20 @@ MHD_RESULT http_reply_json(http_req *r, unsigned status, json_t *body)
 MHD_RESULT http_reply_error(http_req *r, unsigned status, const char *code, const char *path,
                             const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024], where[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* a message or path may quote the client's bytes (a path, a query value,
+     * a part's name): JSON needs UTF-8, so anything else becomes '?' */
+    nn_utf8_clean(msg, 0);
     json_t *e = json_pack("{s:s,s:s}", "code", code, "message", msg);
-    if (e && path)
-        json_object_set_new(e, "path", json_string(path));
+    if (e && path) {
+        snprintf(where, sizeof where, "%s", path);
+        nn_utf8_clean(where, 0);
+        json_object_set_new(e, "path", json_string(where));
+    }
     if (status >= 500)
         log_fields(LOG_ERROR, json_pack("{s:s}", "req_id", r->req_id), "%s %s: %s", r->method,
                    r->path, msg);
@@ -564,9 +572,9 @@ static void query_list(const route *rt, char *out, size_t cap)
 }
 
 static MHD_RESULT check_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                              const char *value)
+                              size_t key_size, const char *value, size_t value_size)
 {
-    (void)kind, (void)value;
+    (void)kind;
     query_check *c = cls;
     if (!key)
         key = "";
@@ -588,6 +596,15 @@ static MHD_RESULT check_param(void *cls, enum MHD_ValueKind kind, const char *ke
         return MHD_NO;
     }
     c->seen |= 1u << i;
+    /* a value is text: UTF-8 without NUL (a %00 would cut it short
+     * unseen), checked before anything reads or stores it */
+    if (value && (strlen(value) != value_size ||
+                  jl_utf8_valid(value, value_size) != value_size)) {
+        http_reply_error(c->r, 400, "invalid_parameter", q,
+                         "query parameter '%s' is not UTF-8 text without NUL bytes", q);
+        return MHD_NO;
+    }
+    (void)key_size;
     return MHD_YES;
 }
 
@@ -596,7 +613,7 @@ static MHD_RESULT check_param(void *cls, enum MHD_ValueKind kind, const char *ke
 static int query_ok(http_req *r)
 {
     query_check c = {r, 0};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
     return r->replied ? -1 : 0;
 }
 

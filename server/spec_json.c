@@ -41,42 +41,6 @@ typedef struct pctx {
     size_t len;
 } pctx;
 
-/* Replaces, in place, every byte that is not part of a well-formed UTF-8
- * sequence (overlong forms, surrogates and code points above U+10FFFF
- * included) by '?', and control characters too unless keep_controls.
- * (A path keeps them: a key may hold a newline, and the pointer must name
- * it exactly; a JSON encoder escapes it.) */
-static void utf8_clean(char *s, int keep_controls)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        int n = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2
-              : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
-        if (n == 0) {
-            if (!keep_controls && (c < 0x20 || c == 0x7F))
-                *p = '?';
-            p++;
-            continue;
-        }
-        unsigned cp = n < 0 ? 0 : c & (0x3Fu >> n);
-        int ok = n > 0;
-        for (int i = 1; ok && i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                ok = 0;
-            else
-                cp = cp << 6 | (p[i] & 0x3Fu);
-        }
-        if (ok && ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-                   (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))))
-            ok = 0;
-        if (!ok) {
-            *p++ = '?';
-            continue;
-        }
-        p += n + 1;
-    }
-}
 
 /* Appends "/key", escaped, to the path; returns the length to restore. */
 static size_t push_key(pctx *c, const char *key)
@@ -113,12 +77,15 @@ static void pop(pctx *c, size_t saved)
     c->path[saved] = 0;
 }
 
+/* The message and path are cleaned into UTF-8 (nn_utf8_clean) for the JSON
+ * answer; the path keeps control characters: a key may hold a newline, the
+ * pointer must name it exactly, and a JSON encoder escapes it. */
 static int vfail(pctx *c, int code, const char *fmt, va_list ap)
 {
     vsnprintf(c->err->msg, sizeof c->err->msg, fmt, ap);
     memcpy(c->err->path, c->path, sizeof c->err->path);
-    utf8_clean(c->err->msg, 0);
-    utf8_clean(c->err->path, 1);
+    nn_utf8_clean(c->err->msg, 0);
+    nn_utf8_clean(c->err->path, 1);
     return code;
 }
 
@@ -1328,7 +1295,7 @@ int spec_json_parse_text(const char *text, size_t len, nn_spec *spec, nn_train_c
         else
             snprintf(c.err->msg, sizeof c.err->msg, "invalid JSON at line %d, column %d: %s",
                      je.line, je.column, je.text);
-        utf8_clean(c.err->msg, 0);
+        nn_utf8_clean(c.err->msg, 0);
         return rc;
     }
     int rc = spec_json_parse_doc(doc, spec, cfg, err);
@@ -1658,6 +1625,6 @@ void spec_json_err_from_nn(const nn_err *e, spec_json_err *err)
         push_key(&c, e->field);
     memcpy(err->path, c.path, sizeof err->path);
     snprintf(err->msg, sizeof err->msg, "%s", e->msg);
-    utf8_clean(err->path, 1);
-    utf8_clean(err->msg, 0);
+    nn_utf8_clean(err->path, 1);
+    nn_utf8_clean(err->msg, 0);
 }

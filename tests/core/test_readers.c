@@ -1480,6 +1480,11 @@ START_TEST(npy_header_errors)
         {"{'descr': '<c8', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '<c8'", NULL},
         {"{'descr': '<f2', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '<f2'", NULL},
         {"{'descr': '|f4', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '|f4'", NULL},
+        /* the file's bytes quoted in a message come out as UTF-8 (for JSON) */
+        {"{'descr': '<f\xc5\xc5\t\xe2\x82', 'fortran_order': False, 'shape': (3,)}",
+         "unsupported dtype '<f\?\?\?\?\?'", NULL},
+        {"{'descr': '\xc3\xa9', 'fortran_order': False, 'shape': (3,)}", "unsupported dtype '\xc3\xa9'",
+         NULL},
         {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,)}", "structured", NULL},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': ()}", "rank-0", NULL},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", "dimension 0 is -1", NULL},
@@ -1520,6 +1525,26 @@ START_TEST(npy_header_errors)
     b_le(&b, 0xFFFFFFFFu, 4);
     b_put(&b, "{}", 2);
     npy_fail_one(&b, NN_ELIMIT, "header length 4294967295 exceeds the limit", NULL);
+    free(b.p);
+}
+END_TEST
+
+/* A few header bytes that claim 2^28 doubles (2 GiB) over 3 bytes of data:
+ * refused from the file's size (plain) or from counting its inflated bytes
+ * (gzip) before the reader allocates anything for the claim.  (That no
+ * allocation happens is what tests/fuzz/regressions/idx/ holds an input
+ * for: the fuzzing harness runs under a 2 GB allocation limit.) */
+START_TEST(claims_beyond_the_file)
+{
+    bytes b = {0};
+    static const uint32_t d[1] = {1u << 28};
+    idx_head(&b, 0x0E, 1, d);
+    b_put(&b, "\1\2\3", 3);
+    idx_fail_one(&b, NN_EFORMAT, "truncated data: 3 of 2147483648 bytes present", NULL);
+    b.n = 0;
+    npy_head(&b, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (268435456,), }");
+    b_put(&b, "\1\2\3", 3);
+    npy_fail_one(&b, NN_EFORMAT, "truncated data: 3 of 2147483648 bytes present", NULL);
     free(b.p);
 }
 END_TEST
@@ -1836,6 +1861,7 @@ static Suite *readers_suite(void)
     tcase_add_test(tc, npy_versions_and_syntax);
     tcase_add_test(tc, npy_header_errors);
     tcase_add_test(tc, npy_data_errors);
+    tcase_add_test(tc, claims_beyond_the_file);
     tcase_add_test(tc, npy_pair);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

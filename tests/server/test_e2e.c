@@ -362,6 +362,20 @@ START_TEST(datasets)
         ck_assert_msg(strstr(r.body, bad_y[i][1]) != NULL, "%s: %s", bad_y[i][0], r.body);
         expect_error(&r, 400, "invalid_dataset", NULL);
     }
+    /* the client's bytes in a message (near a JSON syntax error, a file
+     * name) are not always UTF-8: still a JSON answer, 400 */
+    const char *badbytes = "{\"%\xc6\xa4\\\xc5\xa6]}";
+    r = e2e_req(&d, "POST", "/v1/datasets", "application/json", badbytes, strlen(badbytes), NULL);
+    expect_error(&r, 400, "invalid_dataset", NULL);
+    char np[512];
+    snprintf(np, sizeof np, "%s/bad\xff\xfe.idx", tu_tmpdir());
+    FILE *nf = fopen(np, "wb");
+    ck_assert_ptr_nonnull(nf);
+    fputs("not an IDX file", nf);
+    fclose(nf);
+    r = e2e_upload_xy(&d, "/v1/datasets", np, yp);
+    ck_assert_ptr_nonnull(strstr(r.body, "bad??.idx"));
+    expect_error(&r, 400, "invalid_dataset", NULL);
 
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(r.status, 200);
@@ -877,6 +891,40 @@ START_TEST(cancel_and_delete)
     ck_assert_int_eq(r.status, 204);
     e2e_resp_free(&r);
     free(csv);
+    ck_assert_int_eq(e2e_stop(&d), 0);
+}
+END_TEST
+
+/* A query value that is not UTF-8, or holds a NUL, is refused before
+ * anything is stored (a name of such bytes was stored, then answered 500
+ * forever); the answer is JSON whatever bytes it quotes. */
+START_TEST(query_values_are_utf8_text)
+{
+    e2e_daemon d = {0};
+    e2e_start(&d, NULL, NULL);
+    static const char csv[] = "a,label\n1,0\n2,1\n";
+    static const char *const names[] = {"%FF%FE", "%C0%AF", "%ED%A0%80", "a%00b"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/v1/datasets?name=%s", names[i]);
+        e2e_resp r = e2e_req(&d, "POST", path, "text/csv", csv, sizeof csv - 1, NULL);
+        ck_assert_msg(r.json != NULL, "%s: not JSON: %s", names[i], r.body);
+        expect_error(&r, 400, "invalid_parameter", "name");
+        snprintf(path, sizeof path, "/v1/models?name=%s", names[i]);
+        r = e2e_json(&d, "POST", path, blob_model);
+        expect_error(&r, 400, "invalid_parameter", "name");
+    }
+    e2e_resp r = e2e_get(&d, "/v1/datasets");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
+    e2e_resp_free(&r);
+    r = e2e_get(&d, "/v1/models");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "models")), 0);
+    e2e_resp_free(&r);
+    /* a path that is not UTF-8: a JSON 404, no heap bytes */
+    r = e2e_get(&d, "/%ff");
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_msg(r.json != NULL, "%s", r.body);
+    e2e_resp_free(&r);
     ck_assert_int_eq(e2e_stop(&d), 0);
 }
 END_TEST
@@ -1405,6 +1453,7 @@ int main(void)
     tcase_add_test(tc, job_errors);
     tcase_add_test(tc, train_to_success);
     tcase_add_test(tc, cancel_and_delete);
+    tcase_add_test(tc, query_values_are_utf8_text);
     tcase_add_test(tc, ids_are_kept_and_never_reused);
     tcase_add_test(tc, infinite_val_loss_keeps_last_metrics);
     tcase_add_test(tc, job_answers_hold_together);
