@@ -9,6 +9,15 @@
  *     the draw but before the epoch's first step keeps that order;
  *   - sum_loss/seen/correct/counted cover exactly the `step` steps done;
  *   - the model's gradients are dead (each step writes them afresh).
+ *
+ * A step is one task of the model's team (model.h): each part gathers its
+ * rows of the batch, runs them forward, takes the loss of each of its
+ * shards, runs them backward; the parts meet; then each adds the shards'
+ * losses in shard order (the same sum on every part: a step whose loss is
+ * not finite updates nothing) and computes its blocks of the weight
+ * gradients, updating each range of parameters as soon as its gradient is
+ * complete.  With clip_norm the update waits for a second meeting: every
+ * range's sum of squares, added in range order, gives the global norm.
  */
 #include "train.h"
 
@@ -23,7 +32,6 @@
 #include <zlib.h>
 
 #define EVAL_BATCH 256
-#define NORM_CHUNK 16384      /* gradient-norm partial sums: fixed chunks, summed in order */
 #define STREAM_SHUFFLE 1
 #define STREAM_SPLIT 2
 #define STREAM_DROPOUT 3
@@ -40,10 +48,11 @@ struct nn_trainer {
                                   one row per step of a sequence output */
     int B, EB;                 /* training batch, evaluation batch */
     int steps_per_epoch;
-    nn_real *xb, *yb, *dout;
+    nn_real *xb, *yb;
     nn_real *opt_state;
     size_t n_state;
-    double *norm_part;
+    nn_loss_out *shard_loss;   /* per shard: the step's loss sums */
+    double *range_sq;          /* per gradient range: its sum of squares (clip_norm) */
     int64_t *perm;             /* this epoch's order: positions in train_idx */
     int64_t *bidx;             /* sample numbers of the batch being gathered */
     nn_rng shuffle_rng, epoch_rng;
@@ -92,6 +101,7 @@ void nn_train_cfg_default(nn_train_cfg *c)
     c->early.patience = 5;
     c->early.min_delta = 0;
     c->early.restore_best = 1;
+    c->shards = NN_SHARDS_DEFAULT;
 }
 
 const char *nn_stop_reason_name(nn_stop_reason r)
@@ -303,6 +313,8 @@ static int check_cfg(const nn_train_cfg *c, int have_val, nn_err *e)
         return nn_errf(e, NN_EINVAL, "validation_split must be in [0, 1)");
     if (!(c->optim.lr > 0) || !isfinite(c->optim.lr))
         return nn_errf(e, NN_EINVAL, "the learning rate must be positive");
+    if (c->shards < 1 || c->shards > NN_SHARDS_MAX)
+        return nn_errf(e, NN_EINVAL, "shards must be in 1..%d", NN_SHARDS_MAX);
     if (!have_val && nn_train_needs_validation(c))
         return nn_errf(e, NN_EINVAL,
                        "early_stopping monitors a validation metric but there is no "
@@ -405,14 +417,15 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     size_t ysz = (size_t)nn_tensor_row_size(&train->y);
     t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
     t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
-    t->dout = malloc((size_t)t->B * (size_t)t->out_size * sizeof *t->dout);
     t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
     t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
     size_t np = nn_model_n_params(m);
     t->n_state = nn_optim_state_size(&cfg->optim, np);
     t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
-    t->norm_part = calloc(np / NORM_CHUNK + 1, sizeof *t->norm_part);
-    if (!t->xb || !t->yb || !t->dout || !t->perm || !t->bidx || !t->opt_state || !t->norm_part)
+    t->shard_loss = calloc((size_t)cfg->shards, sizeof *t->shard_loss);
+    t->range_sq = calloc((size_t)nn_model_n_ranges(m) + 1, sizeof *t->range_sq);
+    if (!t->xb || !t->yb || !t->perm || !t->bidx || !t->opt_state || !t->shard_loss ||
+        !t->range_sq)
         goto out;
     if (cfg->early.enabled && cfg->early.restore_best) {
         /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
@@ -423,8 +436,10 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     }
     nn_rng_seed(&t->shuffle_rng, cfg->seed, STREAM_SHUFFLE);
     t->epoch_rng = t->shuffle_rng;
-    if (!for_eval)
+    if (!for_eval) {
         nn_model_seed_dropout(m, cfg->seed ^ ((uint64_t)STREAM_DROPOUT << 56));
+        nn_model_set_shards(m, cfg->shards);
+    }
     t->last.val_loss = t->last.val_accuracy = t->last.loss = t->last.accuracy = NAN;
     t->best = t->last;
     rc = NN_OK;
@@ -451,11 +466,11 @@ void nn_trainer_free(nn_trainer *t)
     free(t->val_idx);
     free(t->xb);
     free(t->yb);
-    free(t->dout);
     free(t->perm);
     free(t->bidx);
     free(t->opt_state);
-    free(t->norm_part);
+    free(t->shard_loss);
+    free(t->range_sq);
     free(t->best_params);
     free(t);
 }
@@ -467,12 +482,22 @@ int64_t nn_trainer_val_len(const nn_trainer *t) { return t->n_val; }
 /* ---------------------------------------------------------------------------
  * Batches */
 
+/* Rows [lo, hi) of the batch whose sample numbers are bidx, from d. */
+static void gather_rows(nn_trainer *t, const nn_dataset *d, int lo, int hi)
+{
+    const int64_t ysz = nn_tensor_row_size(&d->y);
+    for (int b = lo; b < hi; b++) {
+        int64_t s = t->bidx[b];
+        memcpy(t->xb + (size_t)b * t->in_size, d->x.data + s * t->in_size,
+               (size_t)t->in_size * sizeof *t->xb);
+        memcpy(t->yb + (size_t)b * ysz, d->y.data + s * ysz, (size_t)ysz * sizeof *t->yb);
+    }
+}
+
 typedef struct gather_task {
+    nn_trainer *t;
     const nn_dataset *d;
-    const int64_t *idx;        /* sample numbers of the batch */
     int n;
-    int64_t in_size, ysz;
-    nn_real *xb, *yb;
 } gather_task;
 
 static void gather_fn(void *ctx, int tid, int nth)
@@ -480,19 +505,12 @@ static void gather_fn(void *ctx, int tid, int nth)
     gather_task *g = ctx;
     int lo, hi;
     nn_split(g->n, tid, nth, 8, &lo, &hi);
-    for (int b = lo; b < hi; b++) {
-        int64_t s = g->idx[b];
-        memcpy(g->xb + (size_t)b * g->in_size, g->d->x.data + s * g->in_size,
-               (size_t)g->in_size * sizeof *g->xb);
-        memcpy(g->yb + (size_t)b * g->ysz, g->d->y.data + s * g->ysz,
-               (size_t)g->ysz * sizeof *g->yb);
-    }
+    gather_rows(g->t, g->d, lo, hi);
 }
 
-static void gather(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int n)
+static void gather(nn_trainer *t, const nn_dataset *d, int n)
 {
-    gather_task g = {d, idx, n, t->in_size, nn_tensor_row_size(&d->y), t->xb,
-                     t->yb};
+    gather_task g = {t, d, n};
     nn_pool_run(nn_model_pool(t->m), gather_fn, &g);
 }
 
@@ -506,7 +524,7 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
         int nb = (int)(n - s < t->EB ? n - s : t->EB);
         for (int b = 0; b < nb; b++)
             t->bidx[b] = idx ? idx[s + b] : s + b;
-        gather(t, d, t->bidx, nb);
+        gather(t, d, nb);
         const nn_real *out = nn_model_forward(t->m, t->xb, nb, 0, e);
         if (!out)
             return NN_ENOMEM;
@@ -525,42 +543,11 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
 /* ---------------------------------------------------------------------------
  * One optimizer step */
 
-typedef struct update_task {
+typedef struct step_task {
     nn_trainer *t;
+    int nb;                    /* rows in this batch */
     double lr;
-    double scale;              /* gradient clipping factor, 1 when none */
-} update_task;
-
-static void norm_fn(void *ctx, int tid, int nth)
-{
-    update_task *u = ctx;
-    size_t n = nn_model_n_params(u->t->m);
-    int chunks = (int)(n / NORM_CHUNK + 1), lo, hi;
-    const nn_real *g = nn_model_grads(u->t->m);
-    nn_split(chunks, tid, nth, 1, &lo, &hi);
-    for (int c = lo; c < hi; c++) {
-        size_t a = (size_t)c * NORM_CHUNK, b = a + NORM_CHUNK < n ? a + NORM_CHUNK : n;
-        u->t->norm_part[c] = nn_sumsq(g, a, b);
-    }
-}
-
-static void update_fn(void *ctx, int tid, int nth)
-{
-    update_task *u = ctx;
-    nn_trainer *t = u->t;
-    size_t n = nn_model_n_params(t->m);
-    int lo, hi;
-    /* split in units of 64 values so that threads never share a cache line */
-    nn_split((int)((n + 63) / 64), tid, nth, 1, &lo, &hi);
-    size_t a = (size_t)lo * 64, b = (size_t)hi * 64 < n ? (size_t)hi * 64 : n;
-    if (a >= b)
-        return;
-    nn_real *g = nn_model_grads(t->m);
-    if (u->scale != 1)
-        nn_scale(g, u->scale, a, b);
-    nn_optim_update(&t->cfg.optim, u->lr, t->global_step + 1, nn_model_params(t->m), g,
-                    t->opt_state, n, a, b);
-}
+} step_task;
 
 static double elapsed_now(const nn_trainer *t, double t_start)
 {
@@ -580,6 +567,99 @@ static void start_epoch(nn_trainer *t)
     t->epoch_open = 1;
 }
 
+/* The loss of each of the part's shards, and its gradient in out_grad. */
+static void shard_losses(nn_trainer *t, int part, const nn_real *out, int nb)
+{
+    nn_model *m = t->m;
+    const int *bound = nn_model_shard_bounds(m);
+    const int64_t ysz = nn_tensor_row_size(&t->train->y);
+    nn_real *dout = nn_model_out_grad(m);
+    int s0, s1;
+    nn_model_part_shards(m, part, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        int lo = bound[s], n = bound[s + 1] - lo;
+        const nn_real *y = t->yb + (size_t)lo * ysz;
+        nn_loss_rows(nn_model_spec(m)->loss, out + (size_t)lo * t->out_size,
+                     t->labels ? y : NULL, t->labels ? NULL : y, n * t->loss_rows, t->loss_cols,
+                     nb * t->loss_rows, dout + (size_t)lo * t->out_size, &t->shard_loss[s]);
+    }
+}
+
+/* The batch's loss: the shards' sums added in shard order. */
+static nn_loss_out batch_loss(const nn_trainer *t, int nb)
+{
+    nn_loss_out all = {0, 0, 0};
+    for (int s = 0; s < nn_model_shards(t->m); s++) {
+        all.loss += t->shard_loss[s].loss;
+        all.correct += t->shard_loss[s].correct;
+        all.counted += t->shard_loss[s].counted;
+    }
+    all.loss = nn_loss_mean(nn_model_spec(t->m)->loss, all.loss, nb * t->loss_rows, t->loss_cols);
+    return all;
+}
+
+static void update_range(nn_trainer *t, int r, double lr, double scale)
+{
+    size_t lo, hi;
+    nn_model_range(t->m, r, &lo, &hi);
+    nn_real *g = nn_model_grads(t->m);
+    if (scale != 1)
+        nn_scale(g, scale, lo, hi);
+    nn_optim_update(&t->cfg.optim, lr, t->global_step + 1, nn_model_params(t->m), g,
+                    t->opt_state, nn_model_n_params(t->m), lo, hi);
+}
+
+static void update_done(void *user, int r)
+{
+    step_task *c = user;
+    update_range(c->t, r, c->lr, 1);
+}
+
+static void sumsq_done(void *user, int r)
+{
+    step_task *c = user;
+    size_t lo, hi;
+    nn_model_range(c->t->m, r, &lo, &hi);
+    c->t->range_sq[r] = nn_sumsq(nn_model_grads(c->t->m), lo, hi);
+}
+
+/* clip_norm: the part's ranges, scaled to the global norm, then updated. */
+static void clipped_updates(step_task *c, int part)
+{
+    nn_trainer *t = c->t;
+    nn_model_grads_part(t->m, part, sumsq_done, c);
+    nn_pool_barrier(nn_model_pool(t->m));
+    double ss = 0;
+    for (int r = 0; r < nn_model_n_ranges(t->m); r++)
+        ss += t->range_sq[r];
+    double scale = nn_clip_factor(sqrt(ss), t->cfg.clip_norm);
+    int r0, r1;
+    nn_model_part_ranges(t->m, part, &r0, &r1);
+    for (int r = r0; r < r1; r++)
+        update_range(t, r, c->lr, scale);
+}
+
+static void step_fn(void *ctx, int part, int nth)
+{
+    (void)nth;
+    step_task *c = ctx;
+    nn_trainer *t = c->t;
+    nn_model *m = t->m;
+    int lo, hi;
+    nn_model_part_rows(m, part, &lo, &hi);
+    gather_rows(t, t->train, lo, hi);
+    const nn_real *out = nn_model_forward_part(m, part);
+    shard_losses(t, part, out, c->nb);
+    nn_model_backward_part(m, part);
+    nn_pool_barrier(nn_model_pool(m));
+    if (!isfinite(batch_loss(t, c->nb).loss))
+        return;   /* every part sees the same sum: none updates */
+    if (t->cfg.clip_norm > 0)
+        clipped_updates(c, part);
+    else
+        nn_model_grads_part(m, part, update_done, c);
+}
+
 /* Returns 0, or 1 when the loss was not finite (nothing was updated). */
 static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
 {
@@ -587,33 +667,17 @@ static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
     int nb = (int)(t->n_train - s0 < t->B ? t->n_train - s0 : t->B);
     for (int b = 0; b < nb; b++)
         t->bidx[b] = t->train_idx[t->perm[s0 + b]];
-    gather(t, t->train, t->bidx, nb);
-
-    const nn_real *out = nn_model_forward(t->m, t->xb, nb, 1, e);
-    if (!out)
+    if (nn_model_begin_pass(t->m, t->xb, nb, 1, e))
         return NN_ENOMEM;
-    nn_loss_out lo;
-    nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL, t->labels ? NULL : t->yb,
-            nb * t->loss_rows, t->loss_cols, t->dout, &lo);
+    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+    step_task c = {t, nb, 0};
+    c.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step, t->epoch, total);
+    nn_pool_run(nn_model_pool(t->m), step_fn, &c);
+    nn_loss_out lo = batch_loss(t, nb);
     *loss = lo.loss;
+    *lr = c.lr;
     if (!isfinite(lo.loss))
         return 1;
-    nn_model_backward(t->m, t->dout, 0);
-
-    update_task u = {t, 0, 1};
-    if (t->cfg.clip_norm > 0) {
-        nn_pool_run(nn_model_pool(t->m), norm_fn, &u);
-        double ss = 0;
-        size_t chunks = nn_model_n_params(t->m) / NORM_CHUNK + 1;
-        for (size_t c = 0; c < chunks; c++)
-            ss += t->norm_part[c];
-        u.scale = nn_clip_factor(sqrt(ss), t->cfg.clip_norm);
-    }
-    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
-    u.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step, t->epoch, total);
-    *lr = u.lr;
-    nn_pool_run(nn_model_pool(t->m), update_fn, &u);
-
     t->global_step++;
     t->step++;
     t->sum_loss += lo.loss * nb;
@@ -808,7 +872,7 @@ int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
  * order, little-endian, and a CRC-32 of all that precedes it. */
 
 #define STATE_MAGIC "NNTS"
-#define STATE_VERSION 1
+#define STATE_VERSION 2       /* 2: the fingerprint has the shard count; 1 is read too */
 
 typedef struct wbuf {
     unsigned char *p;
@@ -938,8 +1002,9 @@ static void get_metrics(rbuf *r, nn_epoch_metrics *m)
         *v[i] = get_f64(r);
 }
 
-/* What must agree between the run that saved and the run that loads. */
-static void put_fingerprint(wbuf *w, const nn_trainer *t)
+/* What must agree between the run that saved and the run that loads (a
+ * version 1 state has no shard count: it continues with the run's). */
+static void put_fingerprint(wbuf *w, const nn_trainer *t, uint64_t version)
 {
     put_u64(w, sizeof(nn_real));
     put_u64(w, nn_model_n_params(t->m));
@@ -950,6 +1015,8 @@ static void put_fingerprint(wbuf *w, const nn_trainer *t)
     put_u64(w, (uint64_t)t->B);
     put_u64(w, t->cfg.seed);
     put_u64(w, (uint64_t)t->cfg.optim.kind);
+    if (version >= 2)
+        put_u64(w, (uint64_t)t->cfg.shards);
 }
 
 int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
@@ -961,7 +1028,7 @@ int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
     *len = 0;
     put(&w, STATE_MAGIC, 4);
     put_u64(&w, STATE_VERSION);
-    put_fingerprint(&w, t);
+    put_fingerprint(&w, t, STATE_VERSION);
     put_reals(&w, nn_model_params(t->m), np);
     put_reals(&w, nn_model_buffers(t->m), nbuf);
     put_reals(&w, t->opt_state, t->n_state);
@@ -1019,10 +1086,11 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
             return nn_errf(e, NN_EFORMAT, "training state is damaged (checksum mismatch)");
     }
     take(&r, 4);
-    if (get_u64(&r) != STATE_VERSION)
+    uint64_t version = get_u64(&r);
+    if (version < 1 || version > STATE_VERSION)
         return nn_errf(e, NN_EFORMAT, "training state has an unknown version");
     wbuf fp = {0};
-    put_fingerprint(&fp, t);
+    put_fingerprint(&fp, t, version);
     const unsigned char *have = take(&r, fp.len);
     int same = !fp.oom && have && memcmp(have, fp.p, fp.len) == 0;
     free(fp.p);
@@ -1031,7 +1099,7 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
     if (!same)
         return nn_errf(e, NN_EINVAL,
                        "the training state belongs to another run (model size, data size, "
-                       "batch size, seed or optimizer differ)");
+                       "batch size, seed, optimizer or shard count differ)");
 
     /* decode into temporaries so that a bad blob changes nothing */
     nn_real *params = malloc((nall ? nall : 1) * sizeof *params);
