@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_ALIGN 16          /* reals: 64 bytes of float */
 #define PREDICT_CHUNK 256
@@ -74,6 +75,9 @@ struct nn_model {
     int *part_block;            /* nparts + 1 */
     int n_tensors;
     nn_param_tensor *tensors;
+    double *prof;               /* nparts x prof_stride seconds, when profiling */
+    int prof_stride;
+    int prof_paused;
 };
 
 static int check_spec(const nn_spec *s, nn_err *e)
@@ -345,6 +349,7 @@ void nn_model_free(nn_model *m)
     free(m->part_block);
     free(m->part_shard);
     free(m->bound);
+    free(m->prof);
     nn_pool_free(m->pool);
     nn_spec_free(&m->spec);
     free(m);
@@ -406,6 +411,54 @@ void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info)
             n += (int64_t)l->tensors[k].numel;
     info->n_params = n;
     info->fused = l->fused;
+}
+
+/* ---------------------------------------------------------------------------
+ * Profile */
+
+double nn_model_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int nn_model_profile_slots(const nn_model *m)
+{
+    return NN_PROF_LAYERS + 3 * m->n_layers;
+}
+
+int nn_model_profile_on(nn_model *m, int on)
+{
+    free(m->prof);
+    m->prof = NULL;
+    if (!on)
+        return NN_OK;
+    /* whole cache lines per part: every part writes its own at every layer */
+    m->prof_stride = (nn_model_profile_slots(m) + 7) / 8 * 8;
+    m->prof = calloc((size_t)m->nparts * (size_t)m->prof_stride, sizeof *m->prof);
+    return m->prof ? NN_OK : NN_ENOMEM;
+}
+
+double *nn_model_profile(nn_model *m, int part)
+{
+    return m->prof && !m->prof_paused ? m->prof + (size_t)part * m->prof_stride : NULL;
+}
+
+void nn_model_profile_pause(nn_model *m, int pause)
+{
+    m->prof_paused = pause;
+}
+
+/* Adds the time since *t0 to slot k of the part, and restarts *t0. */
+static void lap(nn_model *m, int part, int k, double *t0)
+{
+    double *p = nn_model_profile(m, part);
+    if (!p)
+        return;
+    double t = nn_model_now();
+    p[k] += t - *t0;
+    *t0 = t;
 }
 
 /* ---------------------------------------------------------------------------
@@ -534,6 +587,7 @@ static void to_channel_first(const nn_real *x, nn_real *y, int64_t B, int C, int
 const nn_real *nn_model_forward_part(nn_model *m, int part)
 {
     nn_rows r = rows_of(m, part);
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     if (m->prepare) {
         for (int i = 0; i < m->n_layers; i++)
             if (m->layers[i].ops->prepare)
@@ -544,12 +598,14 @@ const nn_real *nn_model_forward_part(nn_model *m, int part)
         const nn_shape *sh = &m->spec.input;
         to_channel_last(m->last_x, m->input_nhwc, r.lo, r.hi, sh->dim[0], sh->dim[1] * sh->dim[2]);
     }
+    lap(m, part, NN_PROF_PREPARE, &t0);
     const nn_real *in = m->input;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         if (!l->fused)
             l->ops->forward(l, &r, in, m->acts[i]);
         in = m->acts[i];
+        lap(m, part, NN_PROF_LAYERS + i, &t0);
     }
     return in;
 }
@@ -567,24 +623,29 @@ static nn_real *out_grad(const nn_model *m, int i)
 void nn_model_backward_part(nn_model *m, int part)
 {
     nn_rows r = rows_of(m, part);
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
         if (l->fused)
             continue;   /* its output gradient is the fused pair's */
         const nn_real *x = i > 0 ? m->acts[i - 1] : m->input;
         l->ops->backward(l, &r, x, m->acts[i], out_grad(m, i), i > 0 ? m->gin[i] : NULL);
+        lap(m, part, NN_PROF_LAYERS + m->n_layers + i, &t0);
     }
 }
 
 void nn_model_grads_part(nn_model *m, int part, nn_range_fn done, void *user)
 {
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     for (int k = m->part_block[part]; k < m->part_block[part + 1]; k++) {
         const grad_block *g = &m->blocks[k];
         nn_layer *l = &m->layers[g->layer];
         const nn_real *x = g->layer > 0 ? m->acts[g->layer - 1] : m->input;
         l->ops->grad(l, &m->pass, g->b, x, m->acts[g->layer], out_grad(m, g->layer));
+        lap(m, part, NN_PROF_LAYERS + 2 * m->n_layers + g->layer, &t0);
         for (int r = g->r0; done && r < g->r0 + g->nr; r++)
             done(user, r);
+        lap(m, part, NN_PROF_UPDATE, &t0);
     }
 }
 

@@ -179,6 +179,19 @@ const nn_real *nn_model_forward_part(nn_model *m, int part);
 nn_real *nn_model_out_grad(nn_model *m);
 void nn_model_backward_part(nn_model *m, int part);
 
+/* Profile: when on, the seconds every part spends in each phase of the
+ * passes, summed until turned on again (which zeroes them).  Slots of a
+ * part: the NN_PROF_* phases, then per layer i its forward at
+ * NN_PROF_LAYERS + i, backward at + n_layers + i and weight gradient at
+ * + 2 n_layers + i (a layer's meetings count in its own times). */
+enum { NN_PROF_GATHER, NN_PROF_LOSS, NN_PROF_MEET, NN_PROF_UPDATE, NN_PROF_PREPARE,
+       NN_PROF_LAYERS };
+int nn_model_profile_on(nn_model *m, int on);     /* NN_ENOMEM */
+int nn_model_profile_slots(const nn_model *m);
+double *nn_model_profile(nn_model *m, int part);  /* NULL when off or paused */
+void nn_model_profile_pause(nn_model *m, int pause);  /* 1: record nothing until 0 */
+double nn_model_now(void);                        /* seconds, monotonic */
+
 typedef void (*nn_range_fn)(void *user, int range);
 void nn_model_grads_part(nn_model *m, int part, nn_range_fn done, void *user);
 int nn_model_n_ranges(const nn_model *m);

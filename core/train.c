@@ -482,12 +482,32 @@ int64_t nn_trainer_val_len(const nn_trainer *t) { return t->n_val; }
 /* ---------------------------------------------------------------------------
  * Batches */
 
+/* Asks for sample s's values ahead of their copy (shuffled samples are far
+ * apart in memory: each would otherwise start with a wait for memory). */
+static void prefetch_sample(const nn_trainer *t, const nn_dataset *d, int64_t s)
+{
+#if defined(__GNUC__)
+    const char *p = (const char *)(d->x.data + s * t->in_size);
+    const size_t n = (size_t)t->in_size * sizeof *d->x.data;
+    for (size_t o = 0; o < n; o += 64)
+        __builtin_prefetch(p + o, 0, 0);
+#else
+    (void)t, (void)d, (void)s;
+#endif
+}
+
+#define GATHER_AHEAD 2   /* samples asked for ahead of the one copied */
+
 /* Rows [lo, hi) of the batch whose sample numbers are bidx, from d. */
 static void gather_rows(nn_trainer *t, const nn_dataset *d, int lo, int hi)
 {
     const int64_t ysz = nn_tensor_row_size(&d->y);
+    for (int b = lo; b < hi && b < lo + GATHER_AHEAD; b++)
+        prefetch_sample(t, d, t->bidx[b]);
     for (int b = lo; b < hi; b++) {
         int64_t s = t->bidx[b];
+        if (b + GATHER_AHEAD < hi)
+            prefetch_sample(t, d, t->bidx[b + GATHER_AHEAD]);
         memcpy(t->xb + (size_t)b * t->in_size, d->x.data + s * t->in_size,
                (size_t)t->in_size * sizeof *t->xb);
         memcpy(t->yb + (size_t)b * ysz, d->y.data + s * ysz, (size_t)ysz * sizeof *t->yb);
@@ -520,14 +540,17 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
 {
     double sum = 0;
     int64_t correct = 0, counted = 0;
+    nn_model_profile_pause(t->m, 1);   /* the profile is the training steps' */
     for (int64_t s = 0; s < n; s += t->EB) {
         int nb = (int)(n - s < t->EB ? n - s : t->EB);
         for (int b = 0; b < nb; b++)
             t->bidx[b] = idx ? idx[s + b] : s + b;
         gather(t, d, nb);
         const nn_real *out = nn_model_forward(t->m, t->xb, nb, 0, e);
-        if (!out)
+        if (!out) {
+            nn_model_profile_pause(t->m, 0);
             return NN_ENOMEM;
+        }
         nn_loss_out lo;
         nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL,
                 t->labels ? NULL : t->yb, nb * t->loss_rows, t->loss_cols, NULL, &lo);
@@ -535,6 +558,7 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
         correct += lo.correct;
         counted += lo.counted;
     }
+    nn_model_profile_pause(t->m, 0);
     *loss = sum / (double)n;
     *acc = counted ? (double)correct / (double)counted : NAN;
     return NN_OK;
@@ -598,6 +622,17 @@ static nn_loss_out batch_loss(const nn_trainer *t, int nb)
     return all;
 }
 
+/* Adds the time since *t0 to the part's profile slot k (when profiling). */
+static void lap(nn_model *m, int part, int k, double *t0)
+{
+    double *p = nn_model_profile(m, part);
+    if (!p)
+        return;
+    double now = nn_model_now();
+    p[k] += now - *t0;
+    *t0 = now;
+}
+
 static void update_range(nn_trainer *t, int r, double lr, double scale)
 {
     size_t lo, hi;
@@ -628,7 +663,9 @@ static void clipped_updates(step_task *c, int part)
 {
     nn_trainer *t = c->t;
     nn_model_grads_part(t->m, part, sumsq_done, c);
+    double t0 = nn_model_profile(t->m, part) ? nn_model_now() : 0;
     nn_pool_barrier(nn_model_pool(t->m));
+    lap(t->m, part, NN_PROF_MEET, &t0);
     double ss = 0;
     for (int r = 0; r < nn_model_n_ranges(t->m); r++)
         ss += t->range_sq[r];
@@ -646,12 +683,18 @@ static void step_fn(void *ctx, int part, int nth)
     nn_trainer *t = c->t;
     nn_model *m = t->m;
     int lo, hi;
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     nn_model_part_rows(m, part, &lo, &hi);
     gather_rows(t, t->train, lo, hi);
+    lap(m, part, NN_PROF_GATHER, &t0);
     const nn_real *out = nn_model_forward_part(m, part);
+    t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     shard_losses(t, part, out, c->nb);
+    lap(m, part, NN_PROF_LOSS, &t0);
     nn_model_backward_part(m, part);
+    t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     nn_pool_barrier(nn_model_pool(m));
+    lap(m, part, NN_PROF_MEET, &t0);
     if (!isfinite(batch_loss(t, c->nb).loss))
         return;   /* every part sees the same sum: none updates */
     if (t->cfg.clip_norm > 0)

@@ -5,7 +5,8 @@
  * pooling and a fused convolution + pool, an LSTM and a GRU (a class per
  * step), each trained for a few epochs with 1, 2 and 4 threads, with
  * libnn's kernel and with the BLAS; a run paused with one thread count and
- * resumed with another; and more threads than shards.
+ * resumed with another; and more threads than shards.  Also the profile of
+ * a step (nn_model_profile).
  *
  * Guards against vacuous passes: every run must have moved its weights from
  * their initial values and must end with a finite loss below its first
@@ -394,6 +395,54 @@ START_TEST(more_threads_than_shards)
 }
 END_TEST
 
+/* The profile sees every layer's forward and backward on every part, the
+ * weight gradients and the optimizer, adds up to no more than the steps'
+ * time, and leaves evaluation out. */
+START_TEST(profile_counts_every_phase)
+{
+    net n = mlp();
+    nn_dataset d;
+    data(&n, &d);
+    nn_train_cfg c;
+    cfg_of(&c, 0);
+    nn_model *m = build(&n, 2, 3);
+    ck_assert_int_eq(nn_model_profile_on(m, 1), NN_OK);
+    const int slots = nn_model_profile_slots(m), L = n.n_layers;
+    ck_assert_int_eq(slots, NN_PROF_LAYERS + 3 * L);
+    nn_trainer *t;
+    nn_train_result r;
+    ck_assert_int_eq(nn_trainer_new(m, &c, &d, NULL, &t, NULL), NN_OK);
+    double t0 = nn_model_now();
+    ck_assert_int_eq(nn_trainer_run(t, NULL, &r, NULL), NN_OK);
+    double wall = nn_model_now() - t0, grads = 0;
+    for (int p = 0; p < 2; p++) {
+        const double *prof = nn_model_profile(m, p);
+        double sum = 0;
+        for (int k = 0; k < slots; k++)
+            sum += prof[k];
+        ck_assert_double_le(sum, wall);
+        ck_assert_double_gt(prof[NN_PROF_GATHER], 0);
+        ck_assert_double_gt(prof[NN_PROF_UPDATE], 0);
+        for (int i = 0; i < L; i++) {
+            ck_assert_msg(prof[NN_PROF_LAYERS + i] > 0, "part %d layer %d forward", p, i);
+            ck_assert_msg(prof[NN_PROF_LAYERS + L + i] > 0, "part %d layer %d backward", p, i);
+            grads += prof[NN_PROF_LAYERS + 2 * L + i];
+        }
+    }
+    ck_assert_double_gt(grads, 0);
+    double before[64], loss, acc;
+    memcpy(before, nn_model_profile(m, 0), (size_t)slots * sizeof *before);
+    ck_assert_int_eq(nn_evaluate(m, &d, 64, &loss, &acc, NULL), NN_OK);
+    ck_assert_int_eq(memcmp(before, nn_model_profile(m, 0), (size_t)slots * sizeof *before), 0);
+    ck_assert_int_eq(nn_model_profile_on(m, 0), NN_OK);
+    ck_assert_ptr_null(nn_model_profile(m, 0));
+    nn_trainer_free(t);
+    nn_model_free(m);
+    nn_tensor_free(&d.x);
+    nn_tensor_free(&d.y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("threads");
@@ -405,6 +454,7 @@ int main(void)
     tcase_add_test(tc, gru_same_bits_for_1_2_4_threads);
     tcase_add_test(tc, resume_with_another_thread_count_is_bit_identical);
     tcase_add_test(tc, more_threads_than_shards);
+    tcase_add_test(tc, profile_counts_every_phase);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
