@@ -18,63 +18,26 @@
  * gradients, updating each range of parameters as soon as its gradient is
  * complete.  With clip_norm the update waits for a second meeting: every
  * range's sum of squares, added in range order, gives the global norm.
+ *
+ * The saved state (nn_trainer_save, nn_trainer_load) is train_state.c's.
  */
 #include "train.h"
 
 #include "loss.h"
 #include "pool.h"
 #include "rng.h"
+#include "train_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #define EVAL_BATCH 256
 #define STREAM_SHUFFLE 1
 #define STREAM_SPLIT 2
 #define STREAM_DROPOUT 3
 
-struct nn_trainer {
-    nn_model *m;
-    nn_train_cfg cfg;
-    const nn_dataset *train, *valds;
-    int64_t *train_idx, n_train;
-    int64_t *val_idx, n_val;
-    int64_t in_size, out_size;
-    int labels;                /* y holds class indices */
-    int loss_rows, loss_cols;  /* the loss sees each sample's output as rows x cols:
-                                  one row per step of a sequence output */
-    int B, EB;                 /* training batch, evaluation batch */
-    int steps_per_epoch;
-    nn_real *xb, *yb;
-    nn_real *opt_state;
-    size_t n_state;
-    nn_loss_out *shard_loss;   /* per shard: the step's loss sums */
-    double *range_sq;          /* per gradient range: its sum of squares (clip_norm) */
-    int64_t *perm;             /* this epoch's order: positions in train_idx */
-    int64_t *bidx;             /* sample numbers of the batch being gathered */
-    nn_rng shuffle_rng, epoch_rng;
-    /* progress */
-    int epoch, step;
-    int epoch_open;            /* perm has been drawn for epoch epoch+1 */
-    int64_t global_step;
-    double sum_loss;
-    int64_t seen, correct, counted;
-    double elapsed;            /* seconds of earlier run() calls */
-    double epoch_seconds;      /* training seconds of the current epoch so far */
-    /* the monitored metric's best */
-    int has_best;
-    double best_value;
-    int since_best;
-    nn_epoch_metrics best, last;
-    nn_real *best_params;      /* when early.restore_best */
-    int has_best_params;
-    int done;
-    nn_stop_reason reason;
-    int restored_best;
-};
 
 static double now_s(void)
 {
@@ -362,22 +325,80 @@ int nn_train_split(int64_t n, const nn_train_cfg *cfg, int64_t **train, int64_t 
     return NN_OK;
 }
 
-/* for_eval: only evaluation will run, so leave the model's dropout stream be. */
+/* Which samples train and which validate: all of train and all of val
+ * when a validation set is given, else cfg's validation_split of train. */
+static int choose_samples(nn_trainer *t, const nn_dataset *train, const nn_dataset *val,
+                          nn_err *e)
+{
+    if (!val) {
+        int rc = nn_train_split(nn_dataset_len(train), &t->cfg, &t->train_idx, &t->n_train,
+                                &t->val_idx, &t->n_val, e);
+        t->valds = t->n_val > 0 ? train : NULL;
+        return rc;
+    }
+    int64_t *none = NULL, zero = 0;
+    nn_train_cfg whole = t->cfg;
+    whole.validation_split = 0;
+    t->valds = val;
+    int rc = nn_train_split(nn_dataset_len(train), &whole, &t->train_idx, &t->n_train, &none,
+                            &zero, e);
+    return rc ? rc : nn_train_split(nn_dataset_len(val), &whole, &t->val_idx, &t->n_val, &none,
+                                    &zero, e);
+}
+
+/* The batches, the optimizer's state, the step's sums, the best weights. */
+static int alloc_buffers(nn_trainer *t)
+{
+    const nn_model *m = t->m;
+    size_t ysz = (size_t)nn_tensor_row_size(&t->train->y), np = nn_model_n_params(m);
+    t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
+    t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
+    t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
+    t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
+    t->n_state = nn_optim_state_size(&t->cfg.optim, np);
+    t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
+    t->shard_loss = calloc((size_t)t->cfg.shards, sizeof *t->shard_loss);
+    t->range_sq = calloc((size_t)nn_model_n_ranges(m) + 1, sizeof *t->range_sq);
+    if (!t->xb || !t->yb || !t->perm || !t->bidx || !t->opt_state || !t->shard_loss ||
+        !t->range_sq)
+        return NN_ENOMEM;
+    if (t->cfg.early.enabled && t->cfg.early.restore_best) {
+        /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
+        size_t nb = np + nn_model_n_buffers(m);
+        t->best_params = malloc((nb ? nb : 1) * sizeof *t->best_params);
+        if (!t->best_params)
+            return NN_ENOMEM;
+    }
+    return NN_OK;
+}
+
+/* Checks cfg and the data against m; *labels: the data hold class indices. */
+static int check_run(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
+                     const nn_dataset *val, int *labels, nn_err *e)
+{
+    int rc, lab_val = 0;
+    int have_val = val != NULL || cfg->validation_split > 0;
+    if ((rc = check_cfg(cfg, have_val, e)) || (rc = check_data(m, train, "training", labels, e)))
+        return rc;
+    if (val && ((rc = check_data(m, val, "validation", &lab_val, e))))
+        return rc;
+    if (val && lab_val != *labels)
+        return nn_errf(e, NN_EINVAL, "the training data have %s but the validation data %s",
+                       *labels ? "class labels" : "numeric targets",
+                       lab_val ? "class labels" : "numeric targets");
+    return NN_OK;
+}
+
+/* for_eval: only evaluation will run, so leave the model's dropout stream
+ * and shard count be. */
 static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
                         const nn_dataset *val, int for_eval, nn_trainer **out, nn_err *e)
 {
     nn_trainer *t = NULL;
-    int rc, lab_train = 0, lab_val = 0;
+    int labels = 0, rc = check_run(m, cfg, train, val, &labels, e);
     *out = NULL;
-    int have_val = val != NULL || cfg->validation_split > 0;
-    if ((rc = check_cfg(cfg, have_val, e)) || (rc = check_data(m, train, "training", &lab_train, e)))
+    if (rc)
         return rc;
-    if (val && ((rc = check_data(m, val, "validation", &lab_val, e))))
-        return rc;
-    if (val && lab_val != lab_train)
-        return nn_errf(e, NN_EINVAL, "the training data have %s but the validation data %s",
-                       lab_train ? "class labels" : "numeric targets",
-                       lab_val ? "class labels" : "numeric targets");
     rc = NN_ENOMEM;
     t = calloc(1, sizeof *t);
     if (!t)
@@ -385,55 +406,19 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     t->m = m;
     t->cfg = *cfg;
     t->train = train;
-    t->labels = lab_train;
+    t->labels = labels;
     t->in_size = nn_model_in_size(m);
     t->out_size = nn_model_out_size(m);
     int64_t cols;
     t->loss_rows = (int)out_rows(m, &cols);
     t->loss_cols = (int)cols;
-
-    /* which samples train and which validate */
-    if (val) {
-        int64_t *none = NULL, zero = 0;
-        nn_train_cfg whole = *cfg;
-        whole.validation_split = 0;
-        if ((rc = nn_train_split(nn_dataset_len(train), &whole, &t->train_idx, &t->n_train, &none,
-                                 &zero, e)) ||
-            (rc = nn_train_split(nn_dataset_len(val), &whole, &t->val_idx, &t->n_val, &none,
-                                 &zero, e)))
-            goto out;
-        t->valds = val;
-    } else {
-        if ((rc = nn_train_split(nn_dataset_len(train), cfg, &t->train_idx, &t->n_train,
-                                 &t->val_idx, &t->n_val, e)))
-            goto out;
-        t->valds = t->n_val > 0 ? train : NULL;
-    }
-    rc = NN_ENOMEM;
-
+    if ((rc = choose_samples(t, train, val, e)))
+        goto out;
     t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
     t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
     t->steps_per_epoch = (int)((t->n_train + t->B - 1) / t->B);
-    size_t ysz = (size_t)nn_tensor_row_size(&train->y);
-    t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
-    t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
-    t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
-    t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
-    size_t np = nn_model_n_params(m);
-    t->n_state = nn_optim_state_size(&cfg->optim, np);
-    t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
-    t->shard_loss = calloc((size_t)cfg->shards, sizeof *t->shard_loss);
-    t->range_sq = calloc((size_t)nn_model_n_ranges(m) + 1, sizeof *t->range_sq);
-    if (!t->xb || !t->yb || !t->perm || !t->bidx || !t->opt_state || !t->shard_loss ||
-        !t->range_sq)
+    if ((rc = alloc_buffers(t)))
         goto out;
-    if (cfg->early.enabled && cfg->early.restore_best) {
-        /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
-        size_t nb = np + nn_model_n_buffers(m);
-        t->best_params = malloc((nb ? nb : 1) * sizeof *t->best_params);
-        if (!t->best_params)
-            goto out;
-    }
     nn_rng_seed(&t->shuffle_rng, cfg->seed, STREAM_SHUFFLE);
     t->epoch_rng = t->shuffle_rng;
     if (!for_eval) {
@@ -442,7 +427,6 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     }
     t->last.val_loss = t->last.val_accuracy = t->last.loss = t->last.accuracy = NAN;
     t->best = t->last;
-    rc = NN_OK;
 out:
     if (rc) {
         nn_trainer_free(t);
@@ -578,13 +562,18 @@ static double elapsed_now(const nn_trainer *t, double t_start)
     return t->elapsed + (now_s() - t_start);
 }
 
-static void start_epoch(nn_trainer *t)
+void nn_trainer_draw_order(nn_trainer *t, nn_rng *r)
 {
-    t->epoch_rng = t->shuffle_rng;
     for (int64_t i = 0; i < t->n_train; i++)
         t->perm[i] = i;
     if (t->cfg.shuffle)
-        nn_rng_shuffle(&t->shuffle_rng, t->perm, t->n_train);
+        nn_rng_shuffle(r, t->perm, t->n_train);
+}
+
+static void start_epoch(nn_trainer *t)
+{
+    t->epoch_rng = t->shuffle_rng;
+    nn_trainer_draw_order(t, &t->shuffle_rng);
     t->sum_loss = 0;
     t->seen = t->correct = t->counted = 0;
     t->epoch_seconds = 0;
@@ -792,6 +781,107 @@ static int finish(nn_trainer *t, nn_stop_reason r, nn_train_result *res)
     return NN_OK;
 }
 
+/* Whether a callback asks the run to stop before the next step. */
+static nn_stop_reason asked_to_stop(const nn_trainer *t, const nn_callbacks *cb, double t_start)
+{
+    if (cb->should_stop) {
+        int h = cb->should_stop(cb->user);
+        if (h == NN_HOOK_CANCEL)
+            return NN_STOP_CANCELLED;
+        if (h == NN_HOOK_PAUSE)
+            return NN_STOP_PAUSED;
+    }
+    if (t->cfg.max_seconds > 0 && elapsed_now(t, t_start) >= t->cfg.max_seconds)
+        return NN_STOP_TIME_LIMIT;
+    return NN_STOP_NONE;
+}
+
+/* The rest of the epoch's steps.  Returns a status; *stop says whether a
+ * rule or a callback ended the run inside the epoch. */
+static int run_steps(nn_trainer *t, const nn_callbacks *cb, double t_start,
+                     nn_stop_reason *stop, nn_err *e)
+{
+    while (t->step < t->steps_per_epoch) {
+        if ((*stop = asked_to_stop(t, cb, t_start)) != NN_STOP_NONE)
+            return NN_OK;
+        double ts = now_s(), loss = 0, lr = 0;
+        int r = train_step(t, &loss, &lr, e);
+        t->epoch_seconds += now_s() - ts;
+        if (r < 0)
+            return r;
+        if (r == 1) {
+            *stop = NN_STOP_DIVERGED;
+            return NN_OK;
+        }
+        if (cb->on_step) {
+            nn_step_info si = {t->epoch + 1, t->step, t->steps_per_epoch, t->global_step,
+                               loss, lr, elapsed_now(t, t_start),
+                               t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0};
+            cb->on_step(cb->user, &si);
+        }
+    }
+    return NN_OK;
+}
+
+/* The complete epoch's metrics: the training sums, and validation. */
+static int epoch_metrics(nn_trainer *t, nn_epoch_metrics *m, nn_err *e)
+{
+    memset(m, 0, sizeof *m);
+    m->epoch = t->epoch + 1;
+    m->global_step = t->global_step;
+    m->loss = t->sum_loss / (double)t->seen;
+    m->accuracy = t->counted ? (double)t->correct / (double)t->counted : NAN;
+    m->val_loss = m->val_accuracy = NAN;
+    if (t->n_val > 0) {
+        int rc = eval_on(t, t->valds, t->val_idx, t->n_val, &m->val_loss, &m->val_accuracy, e);
+        if (rc)
+            return rc;
+    }
+    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+    m->lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step - 1, t->epoch, total);
+    m->seconds = t->epoch_seconds;
+    m->samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
+    return NN_OK;
+}
+
+/* The stop rule that an epoch's end fires, if any (first match wins). */
+static nn_stop_reason stop_rule(const nn_trainer *t, const nn_epoch_metrics *m, int improved)
+{
+    if (t->n_val > 0 && !isfinite(m->val_loss))
+        return NN_STOP_DIVERGED;
+    if (!isnan(t->cfg.target_loss) && m->loss <= t->cfg.target_loss)
+        return NN_STOP_TARGET_LOSS;
+    if (t->cfg.early.enabled && !improved && t->since_best >= t->cfg.early.patience)
+        return NN_STOP_EARLY_STOPPING;
+    if (t->epoch >= t->cfg.epochs)
+        return NN_STOP_MAX_EPOCHS;
+    if (t->cfg.max_seconds > 0 && m->elapsed >= t->cfg.max_seconds)
+        return NN_STOP_TIME_LIMIT;
+    return NN_STOP_NONE;
+}
+
+/* Closes the complete epoch: metrics, the best epoch, on_epoch, stop rules. */
+static int end_epoch(nn_trainer *t, const nn_callbacks *cb, double t_start, nn_stop_reason *stop,
+                     nn_err *e)
+{
+    nn_epoch_metrics m;
+    int rc = epoch_metrics(t, &m, e);
+    if (rc)
+        return rc;
+    t->epoch++;
+    t->step = 0;
+    t->epoch_open = 0;
+    m.elapsed = elapsed_now(t, t_start);
+    t->last = m;
+    int improved = track_best(t, &m);
+    m.is_best = improved;
+    t->last.is_best = improved;
+    if (cb->on_epoch)
+        cb->on_epoch(cb->user, &m);
+    *stop = stop_rule(t, &m, improved);
+    return NN_OK;
+}
+
 int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, nn_err *e)
 {
     static const nn_callbacks none = {0};
@@ -801,85 +891,13 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
         return finish(t, t->reason, res);
     const double t_start = now_s();
     int rc = NN_OK;
-    nn_stop_reason stop = NN_STOP_NONE;
-    while (stop == NN_STOP_NONE) {
-        if (t->epoch >= t->cfg.epochs) {
-            stop = NN_STOP_MAX_EPOCHS;
-            break;
-        }
+    nn_stop_reason stop = t->epoch >= t->cfg.epochs ? NN_STOP_MAX_EPOCHS : NN_STOP_NONE;
+    while (stop == NN_STOP_NONE && rc == NN_OK) {
         if (!t->epoch_open)
             start_epoch(t);
-        /* the steps of this epoch */
-        while (t->step < t->steps_per_epoch) {
-            if (cb->should_stop) {
-                int h = cb->should_stop(cb->user);
-                if (h == NN_HOOK_CANCEL || h == NN_HOOK_PAUSE) {
-                    stop = h == NN_HOOK_CANCEL ? NN_STOP_CANCELLED : NN_STOP_PAUSED;
-                    break;
-                }
-            }
-            if (t->cfg.max_seconds > 0 && elapsed_now(t, t_start) >= t->cfg.max_seconds) {
-                stop = NN_STOP_TIME_LIMIT;
-                break;
-            }
-            double ts = now_s(), loss = 0, lr = 0;
-            int r = train_step(t, &loss, &lr, e);
-            t->epoch_seconds += now_s() - ts;
-            if (r < 0) {
-                rc = r;
-                stop = NN_STOP_DIVERGED;   /* not reached: rc wins */
-                break;
-            }
-            if (r == 1) {
-                stop = NN_STOP_DIVERGED;
-                break;
-            }
-            if (cb->on_step) {
-                nn_step_info si = {t->epoch + 1, t->step, t->steps_per_epoch, t->global_step,
-                                   loss, lr, elapsed_now(t, t_start),
-                                   t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0};
-                cb->on_step(cb->user, &si);
-            }
-        }
-        if (rc || stop != NN_STOP_NONE)
-            break;
-
-        /* the epoch is complete: metrics, validation, stop rules */
-        nn_epoch_metrics m;
-        memset(&m, 0, sizeof m);
-        m.epoch = t->epoch + 1;
-        m.global_step = t->global_step;
-        m.loss = t->sum_loss / (double)t->seen;
-        m.accuracy = t->counted ? (double)t->correct / (double)t->counted : NAN;
-        m.val_loss = m.val_accuracy = NAN;
-        if (t->n_val > 0 && (rc = eval_on(t, t->valds, t->val_idx, t->n_val, &m.val_loss,
-                                          &m.val_accuracy, e)))
-            break;
-        int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
-        m.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step - 1, t->epoch, total);
-        m.seconds = t->epoch_seconds;
-        m.samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
-        t->epoch++;
-        t->step = 0;
-        t->epoch_open = 0;
-        m.elapsed = elapsed_now(t, t_start);
-        t->last = m;
-        int improved = track_best(t, &m);
-        m.is_best = improved;
-        t->last.is_best = improved;
-        if (cb->on_epoch)
-            cb->on_epoch(cb->user, &m);
-
-        if (t->n_val > 0 && !isfinite(m.val_loss))
-            stop = NN_STOP_DIVERGED;
-        else if (!isnan(t->cfg.target_loss) && m.loss <= t->cfg.target_loss)
-            stop = NN_STOP_TARGET_LOSS;
-        else if (t->cfg.early.enabled && !improved && t->since_best >= t->cfg.early.patience)
-            stop = NN_STOP_EARLY_STOPPING;
-        else if (t->epoch >= t->cfg.epochs)
-            stop = NN_STOP_MAX_EPOCHS;
-        else if (t->cfg.max_seconds > 0 && m.elapsed >= t->cfg.max_seconds)
-            stop = NN_STOP_TIME_LIMIT;
+        rc = run_steps(t, cb, t_start, &stop, e);
+        if (rc == NN_OK && stop == NN_STOP_NONE)
+            rc = end_epoch(t, cb, t_start, &stop, e);
     }
     t->elapsed += now_s() - t_start;
     if (rc)
@@ -910,312 +928,3 @@ int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
     return rc;
 }
 
-/* ---------------------------------------------------------------------------
- * State: "NNTS", version, the run's fingerprint, then every field in a fixed
- * order, little-endian, and a CRC-32 of all that precedes it. */
-
-#define STATE_MAGIC "NNTS"
-#define STATE_VERSION 2       /* 2: the fingerprint has the shard count; 1 is read too */
-
-typedef struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *w, const void *src, size_t n)
-{
-    if (w->oom)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(w->p, cap);
-        if (!p) {
-            w->oom = 1;
-            return;
-        }
-        w->p = p;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-static void put_u64(wbuf *w, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    put(w, b, 8);
-}
-
-static void put_f64(wbuf *w, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    put_u64(w, v);
-}
-
-static void put_reals(wbuf *w, const nn_real *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-#ifdef NN_DOUBLE
-        put_f64(w, x[i]);
-#else
-        uint32_t v;
-        memcpy(&v, &x[i], 4);
-        unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
-                              (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-        put(w, b, 4);
-#endif
-    }
-}
-
-static void put_metrics(wbuf *w, const nn_epoch_metrics *m)
-{
-    put_u64(w, (uint64_t)m->epoch);
-    put_u64(w, (uint64_t)m->global_step);
-    put_u64(w, (uint64_t)m->is_best);
-    const double v[] = {m->loss, m->accuracy, m->val_loss, m->val_accuracy, m->lr,
-                        m->seconds, m->elapsed, m->samples_per_sec};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        put_f64(w, v[i]);
-}
-
-typedef struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-} rbuf;
-
-static const unsigned char *take(rbuf *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint64_t get_u64(rbuf *r)
-{
-    const unsigned char *b = take(r, 8);
-    uint64_t v = 0;
-    for (int i = 0; b && i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
-static double get_f64(rbuf *r)
-{
-    uint64_t v = get_u64(r);
-    double d;
-    memcpy(&d, &v, 8);
-    return d;
-}
-
-static void get_reals(rbuf *r, nn_real *x, size_t n)
-{
-    for (size_t i = 0; i < n && !r->bad; i++) {
-#ifdef NN_DOUBLE
-        x[i] = get_f64(r);
-#else
-        const unsigned char *b = take(r, 4);
-        if (!b)
-            return;
-        uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
-        memcpy(&x[i], &v, 4);
-#endif
-    }
-}
-
-static void get_metrics(rbuf *r, nn_epoch_metrics *m)
-{
-    m->epoch = (int)get_u64(r);
-    m->global_step = (int64_t)get_u64(r);
-    m->is_best = (int)get_u64(r);
-    double *v[] = {&m->loss, &m->accuracy, &m->val_loss, &m->val_accuracy, &m->lr,
-                   &m->seconds, &m->elapsed, &m->samples_per_sec};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        *v[i] = get_f64(r);
-}
-
-/* What must agree between the run that saved and the run that loads (a
- * version 1 state has no shard count: it continues with the run's). */
-static void put_fingerprint(wbuf *w, const nn_trainer *t, uint64_t version)
-{
-    put_u64(w, sizeof(nn_real));
-    put_u64(w, nn_model_n_params(t->m));
-    put_u64(w, nn_model_n_buffers(t->m));
-    put_u64(w, t->n_state);
-    put_u64(w, (uint64_t)t->n_train);
-    put_u64(w, (uint64_t)t->n_val);
-    put_u64(w, (uint64_t)t->B);
-    put_u64(w, t->cfg.seed);
-    put_u64(w, (uint64_t)t->cfg.optim.kind);
-    if (version >= 2)
-        put_u64(w, (uint64_t)t->cfg.shards);
-}
-
-int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
-{
-    wbuf w = {0};
-    uint64_t st[4];
-    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m);
-    *buf = NULL;
-    *len = 0;
-    put(&w, STATE_MAGIC, 4);
-    put_u64(&w, STATE_VERSION);
-    put_fingerprint(&w, t, STATE_VERSION);
-    put_reals(&w, nn_model_params(t->m), np);
-    put_reals(&w, nn_model_buffers(t->m), nbuf);
-    put_reals(&w, t->opt_state, t->n_state);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, t->shuffle_rng.s[i]);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, t->epoch_rng.s[i]);
-    nn_model_dropout_state(t->m, st);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, st[i]);
-    put_u64(&w, (uint64_t)t->epoch);
-    put_u64(&w, (uint64_t)t->step);
-    put_u64(&w, (uint64_t)t->epoch_open);
-    put_u64(&w, (uint64_t)t->global_step);
-    put_f64(&w, t->sum_loss);
-    put_u64(&w, (uint64_t)t->seen);
-    put_u64(&w, (uint64_t)t->correct);
-    put_u64(&w, (uint64_t)t->counted);
-    put_f64(&w, t->elapsed);
-    put_f64(&w, t->epoch_seconds);
-    put_u64(&w, (uint64_t)t->has_best);
-    put_f64(&w, t->best_value);
-    put_u64(&w, (uint64_t)t->since_best);
-    put_metrics(&w, &t->best);
-    put_metrics(&w, &t->last);
-    put_u64(&w, (uint64_t)t->has_best_params);
-    if (t->has_best_params)
-        put_reals(&w, t->best_params, np + nbuf);
-    put_u64(&w, (uint64_t)t->done);
-    put_u64(&w, (uint64_t)t->reason);
-    put_u64(&w, (uint64_t)t->restored_best);
-    if (!w.oom) {
-        uint32_t crc = (uint32_t)crc32(0L, w.p, (uInt)w.len);
-        put_u64(&w, crc);
-    }
-    if (w.oom) {
-        free(w.p);
-        return nn_errf(e, NN_ENOMEM, "out of memory while saving the training state");
-    }
-    *buf = w.p;
-    *len = w.len;
-    return NN_OK;
-}
-
-int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
-{
-    rbuf r = {buf, len, 0, 0};
-    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m), nall = np + nbuf;
-    if (len < 4 + 8 + 8 || memcmp(buf, STATE_MAGIC, 4) != 0)
-        return nn_errf(e, NN_EFORMAT, "not a training state (bad magic)");
-    {
-        rbuf c = {buf, len, len - 8, 0};
-        uint64_t want = get_u64(&c);
-        if (want != (uint32_t)crc32(0L, buf, (uInt)(len - 8)))
-            return nn_errf(e, NN_EFORMAT, "training state is damaged (checksum mismatch)");
-    }
-    take(&r, 4);
-    uint64_t version = get_u64(&r);
-    if (version < 1 || version > STATE_VERSION)
-        return nn_errf(e, NN_EFORMAT, "training state has an unknown version");
-    wbuf fp = {0};
-    put_fingerprint(&fp, t, version);
-    const unsigned char *have = take(&r, fp.len);
-    int same = !fp.oom && have && memcmp(have, fp.p, fp.len) == 0;
-    free(fp.p);
-    if (fp.oom)
-        return nn_errf(e, NN_ENOMEM, "out of memory");
-    if (!same)
-        return nn_errf(e, NN_EINVAL,
-                       "the training state belongs to another run (model size, data size, "
-                       "batch size, seed, optimizer or shard count differ)");
-
-    /* decode into temporaries so that a bad blob changes nothing */
-    nn_real *params = malloc((nall ? nall : 1) * sizeof *params);
-    nn_real *state = malloc((t->n_state ? t->n_state : 1) * sizeof *state);
-    nn_real *best = t->best_params ? malloc((nall ? nall : 1) * sizeof *best) : NULL;
-    if (!params || !state || (t->best_params && !best)) {
-        free(params);
-        free(state);
-        free(best);
-        return nn_errf(e, NN_ENOMEM, "out of memory");
-    }
-    nn_trainer n = *t;
-    uint64_t drop[4];
-    get_reals(&r, params, nall);   /* parameters, then buffers */
-    get_reals(&r, state, t->n_state);
-    for (int i = 0; i < 4; i++)
-        n.shuffle_rng.s[i] = get_u64(&r);
-    for (int i = 0; i < 4; i++)
-        n.epoch_rng.s[i] = get_u64(&r);
-    for (int i = 0; i < 4; i++)
-        drop[i] = get_u64(&r);
-    n.epoch = (int)get_u64(&r);
-    n.step = (int)get_u64(&r);
-    n.epoch_open = (int)get_u64(&r);
-    n.global_step = (int64_t)get_u64(&r);
-    n.sum_loss = get_f64(&r);
-    n.seen = (int64_t)get_u64(&r);
-    n.correct = (int64_t)get_u64(&r);
-    n.counted = (int64_t)get_u64(&r);
-    n.elapsed = get_f64(&r);
-    n.epoch_seconds = get_f64(&r);
-    n.has_best = (int)get_u64(&r);
-    n.best_value = get_f64(&r);
-    n.since_best = (int)get_u64(&r);
-    get_metrics(&r, &n.best);
-    get_metrics(&r, &n.last);
-    n.has_best_params = (int)get_u64(&r);
-    if (n.has_best_params) {
-        if (best)
-            get_reals(&r, best, nall);
-        else
-            r.bad = 1;
-    }
-    n.done = (int)get_u64(&r);
-    n.reason = (nn_stop_reason)get_u64(&r);
-    n.restored_best = (int)get_u64(&r);
-    get_u64(&r);   /* the checksum, verified above */
-    if (r.bad || r.off != len || n.epoch < 0 || n.epoch > t->cfg.epochs || n.step < 0 ||
-        n.step > t->steps_per_epoch) {
-        free(params);
-        free(state);
-        free(best);
-        return nn_errf(e, NN_EFORMAT, "training state is malformed");
-    }
-    memcpy(nn_model_params(t->m), params, np * sizeof *params);
-    memcpy(nn_model_buffers(t->m), params + np, nbuf * sizeof *params);
-    memcpy(t->opt_state, state, t->n_state * sizeof *state);
-    nn_real *keep_best = t->best_params;
-    if (n.has_best_params)
-        memcpy(keep_best, best, nall * sizeof *best);
-    free(params);
-    free(state);
-    free(best);
-    *t = n;
-    t->best_params = keep_best;
-    nn_model_set_dropout_state(t->m, drop);
-    if (t->epoch_open) {
-        /* redraw this epoch's order from the stream as it stood at its start */
-        nn_rng r2 = t->epoch_rng;
-        for (int64_t i = 0; i < t->n_train; i++)
-            t->perm[i] = i;
-        if (t->cfg.shuffle)
-            nn_rng_shuffle(&r2, t->perm, t->n_train);
-    }
-    return NN_OK;
-}
