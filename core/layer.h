@@ -20,7 +20,7 @@
  * The weight gradients come after every part's backward, from the kept
  * values of all rows (x, y and dy as backward left it): the layer's
  * parameters are cut into blocks fixed by its shape (block()), the parts
- * share the blocks, and grad() computes one block from the whole batch.
+ * share the blocks, and grad() computes a run of them from the whole batch.
  *
  * Sums over the batch (weight gradients, statistics) run in an order that
  * the batch alone fixes — the rows in order, or the shards in order; each
@@ -85,11 +85,13 @@ typedef struct nn_layer_ops {
     /* the weight gradients (NULL without parameters): n_blocks() blocks;
      * block() names block b's ranges (at most NN_BLOCK_MAX_RANGES, covering
      * the parameters once over all blocks) and returns the work it costs
-     * per row of the batch; grad() computes block b from the whole pass */
+     * per row of the batch; grad() computes blocks [b0, b1) from the whole
+     * pass, each value as block by block would (a part's consecutive
+     * blocks at once let the layer keep its operands in the cache) */
     int (*n_blocks)(const nn_layer *l);
     double (*block)(const nn_layer *l, int b, nn_range *ranges, int *n_ranges);
-    void (*grad)(nn_layer *l, const nn_pass *p, int b, const nn_real *x, const nn_real *y,
-                 const nn_real *dy);
+    void (*grad)(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                 const nn_real *y, const nn_real *dy);
     void (*destroy)(nn_layer *l);
     /* floating-point operations per sample of the matrix products: forward,
      * and backward with (need_dx) or without the input gradient; NULL when

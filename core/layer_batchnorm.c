@@ -256,10 +256,10 @@ static double bn_block(const nn_layer *l, int b, nn_range *ranges, int *n)
 
 /* dgamma, dbeta: the batch's sums, as every part's backward left them
  * (part 0's copy). */
-static void bn_grad(nn_layer *l, const nn_pass *p, int b, const nn_real *x, const nn_real *y,
-                    const nn_real *dy)
+static void bn_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                    const nn_real *y, const nn_real *dy)
 {
-    (void)p, (void)b, (void)x, (void)y, (void)dy;
+    (void)p, (void)b0, (void)b1, (void)x, (void)y, (void)dy;
     const bn *d = l->priv;
     const double *sum = total_of(d, 0);
     for (int c = 0; c < d->C; c++) {

@@ -526,10 +526,10 @@ static double conv_block(const nn_layer *l, int b, nn_range *ranges, int *n)
 
 /* dW and db: the shards' shares added in shard order (empty shards have
  * none), from (i, j, c) order into PyTorch's layout. */
-static void conv_grad(nn_layer *l, const nn_pass *p, int b, const nn_real *x, const nn_real *y,
-                      const nn_real *dy)
+static void conv_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                      const nn_real *y, const nn_real *dy)
 {
-    (void)b, (void)x, (void)y, (void)dy;
+    (void)b0, (void)b1, (void)x, (void)y, (void)dy;
     conv *d = l->priv;
     const int O = d->O;
     const size_t nw = (size_t)d->KB * O;

@@ -164,15 +164,21 @@ static double dense_block(const nn_layer *l, int b, nn_range *ranges, int *n)
     return 2.0 * (double)lead_of(l) * (double)((u1 - u0) * (in + 1));
 }
 
-/* dW[u0:u1, :] = dz[:, u0:u1]^T x, db[u0:u1] = sum_r dz[r, u0:u1], over all R rows */
-static void dense_grad(nn_layer *l, const nn_pass *p, int b, const nn_real *x, const nn_real *y,
-                       const nn_real *dz)
+/* Units [u0, u1): dW[u0:u1, :] = dz[:, u0:u1]^T x, db[u0:u1] = sum_r dz[r, u0:u1],
+ * over all R rows; one product for the run of blocks with libnn's kernel,
+ * one per block with a BLAS (layer.h). */
+static void dense_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                       const nn_real *y, const nn_real *dz)
 {
     (void)y;
     const int out = l->spec.units, in = (int)l->tensors[0].shape[1], R = p->B * lead_of(l);
-    const int u0 = b * GRAD_ROWS, u1 = u0 + GRAD_ROWS < out ? u0 + GRAD_ROWS : out;
+    const int u0 = b0 * GRAD_ROWS, u1 = b1 * GRAD_ROWS < out ? b1 * GRAD_ROWS : out;
+    const int step = nn_gemm_row_invariant() ? u1 - u0 : GRAD_ROWS;
     nn_real *dW = l->grad, *db = l->grad + (size_t)out * in;
-    nn_gemm(1, 0, u1 - u0, in, R, 1, dz + u0, out, x, in, 0, dW + (size_t)u0 * in, in);
+    for (int a = u0; a < u1; a += step) {
+        int n = u1 - a < step ? u1 - a : step;
+        nn_gemm(1, 0, n, in, R, 1, dz + a, out, x, in, 0, dW + (size_t)a * in, in);
+    }
     if (!l->spec.use_bias)
         return;
     memset(db + u0, 0, (size_t)(u1 - u0) * sizeof *db);

@@ -659,14 +659,25 @@ static double rnn_block(const nn_layer *l, int b, nn_range *ranges, int *n)
     return 2.0 * r->T * (double)(hi - lo) * (double)(F + H + 2);
 }
 
-static void rnn_grad(nn_layer *l, const nn_pass *p, int b, const nn_real *x, const nn_real *y,
-                     const nn_real *dy)
+/* Gate rows of blocks [b0, b1): with libnn's kernel in one pass, whose
+ * chunks of rows then stay in the cache for all of them (each value's sum
+ * is the same chain of chunks); with a BLAS block by block (layer.h). */
+static void rnn_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                     const nn_real *y, const nn_real *dy)
 {
     rnn *r = l->priv;
     rnn_task t = {.l = l, .x = x, .hs = r->seq ? y : r->hs, .dy = dy, .B = p->B};
-    int lo, hi;
-    block_rows(r, b, &lo, &hi);
-    weight_grads(&t, lo, hi);
+    int lo, hi, last;
+    if (nn_gemm_row_invariant()) {
+        block_rows(r, b0, &lo, &hi);
+        block_rows(r, b1 - 1, &last, &hi);
+        weight_grads(&t, lo, hi);
+        return;
+    }
+    for (int b = b0; b < b1; b++) {
+        block_rows(r, b, &lo, &hi);
+        weight_grads(&t, lo, hi);
+    }
 }
 
 /* Per sample: the input products 2 T F GH (forward, dW_ih and dx each), the

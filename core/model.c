@@ -634,16 +634,20 @@ void nn_model_backward_part(nn_model *m, int part)
     }
 }
 
+/* The part's blocks, a layer's consecutive ones in one call. */
 void nn_model_grads_part(nn_model *m, int part, nn_range_fn done, void *user)
 {
     double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
-    for (int k = m->part_block[part]; k < m->part_block[part + 1]; k++) {
+    for (int k = m->part_block[part], k1; k < m->part_block[part + 1]; k = k1) {
         const grad_block *g = &m->blocks[k];
+        for (k1 = k + 1; k1 < m->part_block[part + 1] && m->blocks[k1].layer == g->layer; k1++)
+            ;
         nn_layer *l = &m->layers[g->layer];
         const nn_real *x = g->layer > 0 ? m->acts[g->layer - 1] : m->input;
-        l->ops->grad(l, &m->pass, g->b, x, m->acts[g->layer], out_grad(m, g->layer));
+        l->ops->grad(l, &m->pass, g->b, m->blocks[k1 - 1].b + 1, x, m->acts[g->layer],
+                     out_grad(m, g->layer));
         lap(m, part, NN_PROF_LAYERS + 2 * m->n_layers + g->layer, &t0);
-        for (int r = g->r0; done && r < g->r0 + g->nr; r++)
+        for (int r = g->r0; done && r < m->blocks[k1 - 1].r0 + m->blocks[k1 - 1].nr; r++)
             done(user, r);
         lap(m, part, NN_PROF_UPDATE, &t0);
     }
