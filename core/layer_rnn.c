@@ -17,9 +17,8 @@
  *          h_t = (1 - z) n + z h_{t-1}
  * with h_{-1} = c_{-1} = 0.
  *
- * Forward.  P = x W_ih^T for all B*T rows (all steps) in one product (per
- * part of the batch); then per step P_t += h_{t-1} W_hh^T (one product over
- * the batch, or the part's rows of it) and the gate math, which
+ * Forward, per step: P_t = x_t W_ih^T, then P_t += h_{t-1} W_hh^T (products
+ * over the part's rows, while P_t is in the cache) and the gate math, which
  * leaves the activated gates in P (and c_t, tanh c_t for lstm; W_hn h + b_hn
  * for gru) for backward.  The weights are copied transposed first, so every
  * product reads its right operand's rows contiguously.
@@ -27,8 +26,8 @@
  * Backward walks t down.  At each step the gate math turns dh_t (from the
  * output and from step t+1) into dA_t, the gradient of the pre-activations,
  * in place of the gates; dh_{t-1} = dA_t W_hh (gru: plus dh_t z, with the n
- * block's recurrent gradient dA_hn = dA_n r).  Then three products over all
- * rows: dx = dA W_ih, dW_ih = dA^T x, dW_hh = dA^T h_prev (the last two in
+ * block's recurrent gradient dA_hn = dA_n r), and dx_t = dA_t W_ih.  Then
+ * two products over all rows: dW_ih = dA^T x, dW_hh = dA^T h_prev (in
  * chunks of rows that stay in the cache).  No step allocates.  Memory is batch-
  * major ([b, t] rows), so h_prev of row (b, t) is the row before it, except
  * at t = 0, whose rows are zeroed before the dW_hh product (h_{-1} = 0).
@@ -437,12 +436,13 @@ static void fwd_rows(rnn_task *t, int lo, int hi)
     if (rows <= 0)
         return;
     nn_real *hs = (nn_real *)t->hs;
-    /* P = x W_ih^T for this part's rows, all steps: [rows*T, F] x [F, GH] */
-    nn_gemm(0, 0, rows * T, GH, F, 1, t->x + (size_t)lo * T * F, F, r->wih_t, GH, 0,
-            r->P + (size_t)lo * T * GH, GH);
     const size_t lda_h = (size_t)T * H, lda_p = (size_t)T * GH;
     for (int s = 0; s < T; s++) {
         nn_real *Ps = r->P + ((size_t)lo * T + s) * GH;
+        /* P_s = x_s W_ih^T: [rows, F] x [F, GH], step by step so that P_s is
+         * in the cache for what follows */
+        nn_gemm(0, 0, rows, GH, F, 1, t->x + ((size_t)lo * T + s) * F, T * F, r->wih_t, GH, 0,
+                Ps, (int)lda_p);
         if (s > 0) {
             const nn_real *hp = hs + ((size_t)lo * T + s - 1) * H;
             /* P_s += h_{s-1} W_hh^T: [rows, H] x [H, GH] (gru: the n block apart) */
@@ -527,6 +527,11 @@ static void bwd_rows(rnn_task *t, int lo, int hi)
                 break;
             }
         }
+        /* dx_s = dA_s W_ih: [rows, GH] x [GH, F], while dA_s is in the cache */
+        const nn_real *As = r->P + ((size_t)lo * T + s) * GH;
+        if (t->dx)
+            nn_gemm(0, 0, rows, F, GH, 1, As, (int)lda_p, wih, F, 0,
+                    t->dx + ((size_t)lo * T + s) * F, T * F);
         if (s == 0 || (r->bptt > 0 && s % r->bptt == 0)) {
             /* h_{s-1} is the chunk's constant initial state */
             memset(dh, 0, (size_t)rows * H * sizeof *dh);
@@ -534,7 +539,6 @@ static void bwd_rows(rnn_task *t, int lo, int hi)
             continue;
         }
         /* dh_{s-1} = dA_s W_hh: [rows, GH] x [GH, H] (gru: dh z + [dA_r dA_z dA_hn] W_hh) */
-        const nn_real *As = r->P + ((size_t)lo * T + s) * GH;
         if (r->kind == NN_LAYER_GRU) {
             nn_gemm(0, 0, rows, H, 2 * H, 1, As, (int)lda_p, whh, H, 1, dh, H);
             nn_gemm(0, 0, rows, H, H, 1, r->hn + ((size_t)lo * T + s) * H, (int)lda_h,
@@ -543,10 +547,6 @@ static void bwd_rows(rnn_task *t, int lo, int hi)
             nn_gemm(0, 0, rows, H, GH, 1, As, (int)lda_p, whh, H, 0, dh, H);
         }
     }
-    /* dx = dA W_ih: [rows*T, GH] x [GH, F] */
-    if (t->dx)
-        nn_gemm(0, 0, rows * T, F, GH, 1, r->P + (size_t)lo * T * GH, GH, wih, F, 0,
-                t->dx + (size_t)lo * T * F, F);
 }
 
 /* C[M, N] = A^T B, A [K, M], B [K, N], in chunks of K_CHUNK rows added in
