@@ -10,6 +10,7 @@
 # Prints figures; asserts nothing.
 #
 #   BENCH_EPOCHS=3      epochs per measurement (the median epoch is reported)
+#   BATCHES="64 32 128 256"   batch sizes of the MLP and CNN comparisons
 #   FMNIST_DIR=...      where the IDX files are
 #
 # bench/compare.sh makes each comparison (see there for its variables).
@@ -21,8 +22,10 @@ EPOCHS=${BENCH_EPOCHS:-3}
 TRAIN=("$F/train-images-idx3-ubyte.gz" "$F/train-labels-idx1-ubyte.gz")
 TEST=("$F/t10k-images-idx3-ubyte.gz" "$F/t10k-labels-idx1-ubyte.gz")
 
-echo "== MLP 784-256-128-10 on Fashion-MNIST, batch 64, SGD lr 0.1, median of $EPOCHS epochs"
-TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 1/2 2/1 2/2"} bench/compare.sh bench/mlp-sgd.json mlp
+echo "== MLP 784-256-128-10 on Fashion-MNIST, SGD lr 0.1, median of $EPOCHS epochs"
+echo "   targets: >= 2x PyTorch's best, 2 threads >= 1.8x one, >= 60% of the 2-core FMA peak"
+TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 1/2 2/1 2/2"} BATCHES=${BATCHES:-"64 32 128 256"} \
+  TARGET_PEAK=0.6 TARGET_SCALE=1.8 bench/compare.sh bench/mlp-sgd.json mlp
 
 echo
 echo "== examples/fmnist-mlp.json (Adam, 10 epochs, validation split 0.1), $(nproc) threads"

@@ -40,7 +40,7 @@ const char *nn_gemm_backend(void)
     return use_fast ? "avx512" : "blas";
 }
 
-int nn_gemm_split_rows(void)
+int nn_gemm_row_invariant(void)
 {
     nn_gemm_setup();
     return use_fast;

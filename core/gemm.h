@@ -30,10 +30,11 @@ const char *nn_blas_name(void);
 /* "avx512" (libnn's own kernel) or "blas". */
 const char *nn_gemm_backend(void);
 
-/* Whether a product C = X W^T split among threads should be split by the
- * rows of X (libnn's kernel: each thread then copies only its own rows)
- * rather than by the columns of C (what suits the BLAS). */
-int nn_gemm_split_rows(void);
+/* Whether a value of C does not depend on the shape of the product it is
+ * computed in (libnn's kernel: each value is one chain of fused
+ * multiply-adds in k order); a BLAS may choose its method, and so its
+ * rounding, by the product's size. */
+int nn_gemm_row_invariant(void);
 
 /* Tests and benchmarks: 1 routes every product to CBLAS, 0 restores the default. */
 void nn_gemm_force_blas(int on);

@@ -3,11 +3,33 @@
  *
  * A layer maps x [B, in_size] to y [B, out_size].  setup() infers its output
  * shape from its input shape and declares its parameter tensors; the model
- * then points param/grad at the layer's slices of the arena.  forward() may
- * keep what backward() needs in the layer's own buffers (sized by
- * reserve()).  backward() gets x, y and dy (which it may overwrite), writes
- * or adds (accumulate) the parameter gradients, and writes dx unless dx is
- * NULL (the first layer).  Layers split their work over the model's pool.
+ * then points param/grad at the layer's slices of the arena.
+ *
+ * Data parallel.  The model runs a pass over a batch as one task of its team
+ * (model.h): the batch is cut into shards, and each part of the task takes
+ * whole shards, a range of rows, and calls forward() and then backward() of
+ * every layer on its rows alone, each product on its own thread.  A layer
+ * keeps what backward needs in buffers indexed by row (sized by reserve()
+ * for the batch), and scratch of its own per part (nparts of them).
+ * backward() turns dy, the gradient of the output, into the gradient of the
+ * layer's pre-activation in place (what the weight gradients need) and
+ * writes dx unless dx is NULL (the first layer).  A layer that needs the
+ * whole batch in a pass (batchnorm's statistics) meets the other parts at
+ * nn_pool_barrier(): every part calls every layer, rows or not.
+ *
+ * The weight gradients come after every part's backward, from the kept
+ * values of all rows (x, y and dy as backward left it): the layer's
+ * parameters are cut into blocks fixed by its shape (block()), the parts
+ * share the blocks, and grad() computes a run of them from the whole batch.
+ *
+ * Sums over the batch (weight gradients, statistics) run in an order that
+ * the batch alone fixes — the rows in order, or the shards in order; each
+ * layer's file says which — never the parts: the results are the same bits
+ * for any number of threads.  Products over a part's rows keep that too:
+ * with libnn's kernel a row's values do not depend on the other rows of the
+ * product, so a part multiplies all its rows at once; a BLAS may round them
+ * differently in products of other shapes, so there a part multiplies one
+ * shard at a time (nn_rows_block).
  */
 #ifndef NN_LAYER_H
 #define NN_LAYER_H
@@ -17,16 +39,59 @@
 #include "spec.h"
 
 #define NN_LAYER_MAX_TENSORS 6
+#define NN_BLOCK_MAX_RANGES 4
 
 typedef struct nn_layer nn_layer;
+
+/* One pass over a batch, shared by the parts. */
+typedef struct nn_pass {
+    int B;                 /* rows of the batch */
+    int S;                 /* shards */
+    const int *bound;      /* S + 1 values: shard s is rows [bound[s], bound[s + 1]) */
+    int train;             /* training mode: dropout on, batch statistics */
+    nn_pool *pool;         /* the team, for nn_pool_barrier */
+} nn_pass;
+
+/* What one part of the pass works on. */
+typedef struct nn_rows {
+    const nn_pass *pass;
+    int part;              /* 0 .. nparts - 1: the index of per-part scratch */
+    int s0, s1;            /* its shards [s0, s1) */
+    int lo, hi;            /* and their rows [lo, hi) */
+} nn_rows;
+
+/* The row blocks that a part's products run over, one product each: with
+ * libnn's kernel the part's rows at once, with a BLAS one shard at a time.
+ * Block i is rows [*lo, *hi); returns 0 when there is no block i. */
+int nn_rows_block(const nn_rows *r, int i, int *lo, int *hi);
+
+/* A range of a layer's parameters, as offsets within its slice [lo, hi). */
+typedef struct nn_range {
+    size_t lo, hi;
+} nn_range;
 
 typedef struct nn_layer_ops {
     int (*setup)(nn_layer *l, nn_err *e);
     void (*init)(nn_layer *l, uint64_t seed);
+    /* buffers for a batch of B rows, nparts parts and `shards` shards (the
+     * layer's fields); called again when any of them grows */
     int (*reserve)(nn_layer *l, int B);
-    void (*forward)(nn_layer *l, const nn_real *x, nn_real *y, int B, int train);
-    void (*backward)(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                     nn_real *dx, int B, int accumulate);
+    /* before every pass, from the parameters (transposed copies): part
+     * `part` of nparts does its share; NULL when there is nothing */
+    void (*prepare)(nn_layer *l, int part, int nparts);
+    void (*forward)(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y);
+    void (*backward)(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                     nn_real *dy, nn_real *dx);
+    /* the weight gradients (NULL without parameters): n_blocks() blocks;
+     * block() names block b's ranges (at most NN_BLOCK_MAX_RANGES, covering
+     * the parameters once over all blocks) and returns the work it costs
+     * per row of the batch; grad() computes blocks [b0, b1) from the whole
+     * pass, each value as block by block would (a part's consecutive
+     * blocks at once let the layer keep its operands in the cache) */
+    int (*n_blocks)(const nn_layer *l);
+    double (*block)(const nn_layer *l, int b, nn_range *ranges, int *n_ranges);
+    void (*grad)(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                 const nn_real *y, const nn_real *dy);
     void (*destroy)(nn_layer *l);
     /* floating-point operations per sample of the matrix products: forward,
      * and backward with (need_dx) or without the input gradient; NULL when
@@ -58,10 +123,14 @@ struct nn_layer {
     size_t n_buffer;          /* reals of buffers (see nn_layer_tensor) */
     int n_tensors;
     nn_layer_tensor tensors[NN_LAYER_MAX_TENSORS];
+    size_t param_off;         /* where its slices start in the arenas */
+    size_t buffer_off;
     nn_real *param, *grad;    /* slices of the model's arena */
     nn_real *buffer;          /* slice of the model's buffer arena */
-    nn_pool *pool;
-    uint64_t *drop_key;       /* the model's dropout stream: key, counter */
+    int nparts;               /* parts of the model's team */
+    int shards;               /* shards of every batch */
+    uint64_t drop_base;       /* dropout: the stream's counter at this pass's first value */
+    uint64_t drop_key;        /* dropout: the stream's key */
     int reserved;             /* batch size the buffers hold */
     int64_t act_size;         /* values per sample in the layer's output buffer:
                                  out_size, or the next layer's when it is fused */
@@ -70,6 +139,10 @@ struct nn_layer {
                                  are not called, its output buffer is that layer's */
     void *priv;               /* the layer's own state */
 };
+
+/* The layer kinds: one row per kind (name, ops), the one registration of a
+ * layer besides its enum value in spec.h.  NULL for an unknown kind. */
+const nn_layer_ops *nn_layer_ops_for(nn_layer_kind k);
 
 extern const nn_layer_ops nn_dense_ops, nn_dropout_ops, nn_act_ops, nn_conv2d_ops,
     nn_maxpool2d_ops, nn_avgpool2d_ops, nn_global_avgpool_ops, nn_batchnorm_ops, nn_flatten_ops;

@@ -4,14 +4,20 @@
  * Channels are the fastest-moving index in memory in every case (layer.h),
  * so the input is a matrix of R = B * (values / C) rows and C columns.
  *
- *   train:  mu = mean_r x,  var = mean_r (x - mu)^2,  xh = (x - mu) / sqrt(var + eps)
+ *   train:  mu = mean_r x,  var = mean_r x^2 - mu^2,  xh = (x - mu) / sqrt(var + eps)
  *           y = gamma xh + beta
  *           running_mean = (1 - m) running_mean + m mu
  *           running_var  = (1 - m) running_var  + m var R / (R - 1)      (PyTorch's rule)
  *   eval:   y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
  *   backward (train):  dbeta = sum_r dy,  dgamma = sum_r dy xh
  *           dx = gamma / (R sqrt(var + eps)) (R dy - dbeta - xh dgamma)
- * Sums over rows run in double, in per-thread partial sums added in order.
+ *
+ * The whole batch's statistics, whatever the thread count: every shard's
+ * sums (sum x and sum x^2 forward, sum dy and sum dy xh backward) are taken
+ * in double over its rows in order, by the part that has the shard; the
+ * parts meet (nn_pool_barrier), and each adds the shards' sums in shard
+ * order into a copy of its own, so all parts hold the same bits.  Two
+ * meetings per layer and training step; none in eval mode.
  */
 #include "layer.h"
 
@@ -23,22 +29,13 @@
 typedef struct bn {
     int C;
     double momentum, eps;
-    nn_real *mean, *invstd;   /* of the last training batch */
-    double *part;             /* per part: 2 C partial sums */
-    int nparts;
+    double *shard;            /* per shard: 2 C sums forward, then 2 C backward (apart,
+                                 so that no part's backward overwrites forward
+                                 sums another part has still to add) */
+    double *total;            /* per part: 2 C sums over the batch (its copy) */
+    nn_real *mean, *invstd;   /* per part: C each, of the last training batch */
+    int nshards, nparts;      /* what shard and the per-part arrays hold */
 } bn;
-
-typedef struct bn_task {
-    nn_layer *l;
-    const nn_real *x;
-    nn_real *y;
-    nn_real *dy, *dx;
-    int64_t R;
-    int phase;
-    int eval;
-} bn_task;
-
-enum { SUM_X, SUM_SQ, NORMALISE, SUM_GRAD, INPUT_GRAD };
 
 static int bn_setup(nn_layer *l, nn_err *e)
 {
@@ -85,134 +82,189 @@ static int bn_reserve(nn_layer *l, int B)
 {
     (void)B;
     bn *d = l->priv;
-    if (d->mean)
-        return NN_OK;
-    d->nparts = nn_pool_size(l->pool);
-    d->mean = malloc((size_t)d->C * sizeof *d->mean);
-    d->invstd = malloc((size_t)d->C * sizeof *d->invstd);
-    d->part = malloc((size_t)d->nparts * 2 * (size_t)d->C * sizeof *d->part);
-    return d->mean && d->invstd && d->part ? NN_OK : NN_ENOMEM;
+    const size_t C = (size_t)d->C;
+    if (d->nshards < l->shards) {
+        free(d->shard);
+        d->shard = malloc((size_t)l->shards * 4 * C * sizeof *d->shard);
+        if (!d->shard)
+            return NN_ENOMEM;
+        d->nshards = l->shards;
+    }
+    if (d->nparts < l->nparts) {
+        /* a cache line between the parts' copies */
+        size_t n = (size_t)l->nparts * (2 * C + 8);
+        free(d->total);
+        free(d->mean);
+        free(d->invstd);
+        d->total = malloc(n * sizeof *d->total);
+        d->mean = malloc((size_t)l->nparts * (C + 16) * sizeof *d->mean);
+        d->invstd = malloc((size_t)l->nparts * (C + 16) * sizeof *d->invstd);
+        if (!d->total || !d->mean || !d->invstd)
+            return NN_ENOMEM;
+        d->nparts = l->nparts;
+    }
+    return NN_OK;
 }
 
-static void task(void *ctx, int part, int nth)
+static double *total_of(const bn *d, int part) { return d->total + (size_t)part * (2 * d->C + 8); }
+static nn_real *mean_of(const bn *d, int part) { return d->mean + (size_t)part * (d->C + 16); }
+static nn_real *invstd_of(const bn *d, int part) { return d->invstd + (size_t)part * (d->C + 16); }
+
+/* Rows of C values per sample. */
+static int64_t per_sample(const nn_layer *l, const bn *d)
 {
-    bn_task *t = ctx;
-    bn *d = t->l->priv;
+    return l->in_size / d->C;
+}
+
+/* Shard s's sums, forward's or backward's. */
+static double *sums_of(const bn *d, int s, int backward)
+{
+    return d->shard + ((size_t)2 * s + (backward ? 1 : 0)) * 2 * d->C;
+}
+
+/* Shard s's sums: sum x, sum x^2 (forward) or sum dy, sum dy xh (backward). */
+static void shard_sums(const nn_layer *l, const nn_rows *r, int s, const nn_real *x,
+                       const nn_real *dy)
+{
+    const bn *d = l->priv;
     const int C = d->C;
-    const nn_real *gamma = t->l->param, *beta = t->l->param + C;
-    int64_t lo, hi;
-    {
-        int a, b;
-        /* rows are split in blocks of 64 so that no two threads share a line */
-        nn_split((int)((t->R + 63) / 64), part, nth, 1, &a, &b);
-        lo = (int64_t)a * 64;
-        hi = (int64_t)b * 64 < t->R ? (int64_t)b * 64 : t->R;
-    }
-    double *acc = d->part + (size_t)part * 2 * C;
-    if (t->phase == SUM_X || t->phase == SUM_SQ || t->phase == SUM_GRAD)
-        memset(acc, 0, 2 * (size_t)C * sizeof *acc);
-    for (int64_t r = lo; r < hi; r++) {
-        const nn_real *x = t->x + r * C;
-        switch (t->phase) {
-        case SUM_X:
-            for (int c = 0; c < C; c++)
-                acc[c] += x[c];
-            break;
-        case SUM_SQ:
+    const int64_t k = per_sample(l, d);
+    const int *bound = r->pass->bound;
+    double *acc = sums_of(d, s, dy != NULL);
+    const nn_real *mu = mean_of(d, r->part), *is = invstd_of(d, r->part);
+    memset(acc, 0, 2 * (size_t)C * sizeof *acc);
+    for (int64_t row = bound[s] * k; row < bound[s + 1] * k; row++) {
+        const nn_real *xr = x + row * C;
+        if (!dy) {
             for (int c = 0; c < C; c++) {
-                double v = (double)x[c] - d->mean[c];
-                acc[c] += v * v;
+                acc[c] += xr[c];
+                acc[C + c] += (double)xr[c] * xr[c];
             }
-            break;
-        case NORMALISE: {
-            nn_real *y = t->y + r * C;
-            const nn_real *mu = t->eval ? t->l->buffer : d->mean;
-            for (int c = 0; c < C; c++)
-                y[c] = gamma[c] * (x[c] - mu[c]) * d->invstd[c] + beta[c];
-            break;
+            continue;
         }
-        case SUM_GRAD: {
-            const nn_real *dy = t->dy + r * C;
-            for (int c = 0; c < C; c++) {
-                acc[c] += dy[c];
-                acc[C + c] += (double)dy[c] * (x[c] - d->mean[c]) * d->invstd[c];
-            }
-            break;
-        }
-        case INPUT_GRAD: {
-            const nn_real *dy = t->dy + r * C;
-            nn_real *dx = t->dx + r * C;
-            const double *sum = d->part;   /* totals, left in part 0 by bn_backward */
-            const double inv_r = 1.0 / (double)t->R;
-            for (int c = 0; c < C; c++) {
-                double xh = (double)(x[c] - d->mean[c]) * d->invstd[c];
-                dx[c] = (nn_real)(gamma[c] * d->invstd[c] *
-                                  ((double)dy[c] - (sum[c] + xh * sum[C + c]) * inv_r));
-            }
-            break;
-        }
+        const nn_real *dyr = dy + row * C;
+        for (int c = 0; c < C; c++) {
+            acc[c] += dyr[c];
+            acc[C + c] += (double)dyr[c] * (xr[c] - mu[c]) * is[c];
         }
     }
 }
 
-/* Adds the parts' sums into part 0, in part order. */
-static void reduce(bn *d)
+/* After the meeting: the batch's sums, the shards added in order (empty
+ * shards add zeros), into the part's own copy. */
+static double *batch_sums(const nn_layer *l, const nn_rows *r, int backward)
 {
-    for (int p = 1; p < d->nparts; p++)
-        for (int k = 0; k < 2 * d->C; k++)
-            d->part[k] += d->part[(size_t)p * 2 * d->C + k];
+    const bn *d = l->priv;
+    double *t = total_of(d, r->part);
+    memset(t, 0, 2 * (size_t)d->C * sizeof *t);
+    for (int s = 0; s < r->pass->S; s++) {
+        const double *acc = sums_of(d, s, backward);
+        if (r->pass->bound[s + 1] > r->pass->bound[s])
+            for (int k = 0; k < 2 * d->C; k++)
+                t[k] += acc[k];
+    }
+    return t;
 }
 
-static void bn_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void normalise(const nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y,
+                      const nn_real *mu, const nn_real *is)
+{
+    const bn *d = l->priv;
+    const int C = d->C;
+    const int64_t k = per_sample(l, d);
+    const nn_real *gamma = l->param, *beta = l->param + C;
+    for (int64_t row = r->lo * k; row < r->hi * k; row++) {
+        const nn_real *xr = x + row * C;
+        nn_real *yr = y + row * C;
+        for (int c = 0; c < C; c++)
+            yr[c] = gamma[c] * (xr[c] - mu[c]) * is[c] + beta[c];
+    }
+}
+
+static void bn_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
     bn *d = l->priv;
     const int C = d->C;
-    bn_task t = {l, x, y, NULL, NULL, (int64_t)B * l->in_size / C, 0, !train};
-    if (!train) {
+    nn_real *mu = mean_of(d, r->part), *is = invstd_of(d, r->part);
+    if (!r->pass->train) {
         for (int c = 0; c < C; c++)
-            d->invstd[c] = (nn_real)(1 / sqrt((double)l->buffer[C + c] + d->eps));
-        t.phase = NORMALISE;
-        nn_pool_run(l->pool, task, &t);
+            is[c] = (nn_real)(1 / sqrt((double)l->buffer[C + c] + d->eps));
+        normalise(l, r, x, y, l->buffer, is);
         return;
     }
-    t.phase = SUM_X;
-    nn_pool_run(l->pool, task, &t);
-    reduce(d);
-    for (int c = 0; c < C; c++)
-        d->mean[c] = (nn_real)(d->part[c] / (double)t.R);
-    t.phase = SUM_SQ;
-    nn_pool_run(l->pool, task, &t);
-    reduce(d);
+    for (int s = r->s0; s < r->s1; s++)
+        shard_sums(l, r, s, x, NULL);
+    nn_pool_barrier(r->pass->pool);
+    const double *sum = batch_sums(l, r, 0);
+    const double R = (double)r->pass->B * (double)per_sample(l, d);
     const double m = d->momentum;
     for (int c = 0; c < C; c++) {
-        double var = d->part[c] / (double)t.R;
-        d->invstd[c] = (nn_real)(1 / sqrt(var + d->eps));
-        double unbiased = t.R > 1 ? var * (double)t.R / (double)(t.R - 1) : var;
-        l->buffer[c] = (nn_real)((1 - m) * l->buffer[c] + m * d->mean[c]);
-        l->buffer[C + c] = (nn_real)((1 - m) * l->buffer[C + c] + m * unbiased);
+        double mean = sum[c] / R, var = sum[C + c] / R - mean * mean;
+        var = var > 0 ? var : 0;
+        mu[c] = (nn_real)mean;
+        is[c] = (nn_real)(1 / sqrt(var + d->eps));
+        if (r->part == 0) {
+            double unbiased = R > 1 ? var * R / (R - 1) : var;
+            l->buffer[c] = (nn_real)((1 - m) * l->buffer[c] + m * mean);
+            l->buffer[C + c] = (nn_real)((1 - m) * l->buffer[C + c] + m * unbiased);
+        }
     }
-    l->buffer[2 * C] += 1;
-    t.phase = NORMALISE;
-    nn_pool_run(l->pool, task, &t);
+    if (r->part == 0)
+        l->buffer[2 * C] += 1;
+    normalise(l, r, x, y, mu, is);
 }
 
-static void bn_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                        nn_real *dx, int B, int accumulate)
+static void bn_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                        nn_real *dy, nn_real *dx)
 {
     (void)y;
     bn *d = l->priv;
     const int C = d->C;
-    bn_task t = {l, x, NULL, dy, dx, (int64_t)B * l->in_size / C, SUM_GRAD, 0};
-    nn_pool_run(l->pool, task, &t);
-    reduce(d);
-    nn_real *dgamma = l->grad, *dbeta = l->grad + C;
-    for (int c = 0; c < C; c++) {
-        dgamma[c] = (nn_real)((accumulate ? dgamma[c] : 0) + d->part[C + c]);
-        dbeta[c] = (nn_real)((accumulate ? dbeta[c] : 0) + d->part[c]);
+    for (int s = r->s0; s < r->s1; s++)
+        shard_sums(l, r, s, x, dy);
+    nn_pool_barrier(r->pass->pool);
+    const double *sum = batch_sums(l, r, 1);
+    if (!dx)
+        return;
+    const int64_t k = per_sample(l, d);
+    const double inv_r = 1.0 / ((double)r->pass->B * (double)k);
+    const nn_real *gamma = l->param, *mu = mean_of(d, r->part), *is = invstd_of(d, r->part);
+    for (int64_t row = r->lo * k; row < r->hi * k; row++) {
+        const nn_real *xr = x + row * C, *dyr = dy + row * C;
+        nn_real *dxr = dx + row * C;
+        for (int c = 0; c < C; c++) {
+            double xh = (double)(xr[c] - mu[c]) * is[c];
+            dxr[c] = (nn_real)(gamma[c] * is[c] *
+                               ((double)dyr[c] - (sum[c] + xh * sum[C + c]) * inv_r));
+        }
     }
-    if (dx) {
-        t.phase = INPUT_GRAD;
-        nn_pool_run(l->pool, task, &t);
+}
+
+static int bn_n_blocks(const nn_layer *l)
+{
+    (void)l;
+    return 1;
+}
+
+static double bn_block(const nn_layer *l, int b, nn_range *ranges, int *n)
+{
+    (void)b;
+    ranges[0] = (nn_range){0, l->n_param};
+    *n = 1;
+    return 2.0 * (double)l->n_param;
+}
+
+/* dgamma, dbeta: the batch's sums, as every part's backward left them
+ * (part 0's copy). */
+static void bn_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                    const nn_real *y, const nn_real *dy)
+{
+    (void)p, (void)b0, (void)b1, (void)x, (void)y, (void)dy;
+    const bn *d = l->priv;
+    const double *sum = total_of(d, 0);
+    for (int c = 0; c < d->C; c++) {
+        l->grad[c] = (nn_real)sum[d->C + c];
+        l->grad[d->C + c] = (nn_real)sum[c];
     }
 }
 
@@ -220,9 +272,10 @@ static void bn_destroy(nn_layer *l)
 {
     bn *d = l->priv;
     if (d) {
+        free(d->shard);
+        free(d->total);
         free(d->mean);
         free(d->invstd);
-        free(d->part);
     }
     free(d);
     l->priv = NULL;
@@ -230,5 +283,7 @@ static void bn_destroy(nn_layer *l)
 
 const nn_layer_ops nn_batchnorm_ops = {
     .setup = bn_setup, .init = bn_init, .reserve = bn_reserve,
-    .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy,
+    .forward = bn_forward, .backward = bn_backward,
+    .n_blocks = bn_n_blocks, .block = bn_block, .grad = bn_grad,
+    .destroy = bn_destroy,
 };

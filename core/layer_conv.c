@@ -19,14 +19,18 @@
  *              dx = col2im(dcols)                     (sums overlapping patches)
  *
  * Why this lowering: with channel-last rows every product reads both its
- * operands in place (libnn's kernel needs no copies).  Each thread takes a
- * range of samples and works one sample at a time: that sample's patches
- * (OH OW rows, some ten to a hundred kilobytes) stay in the cache between
- * im2col and the products, and are rebuilt in the backward pass rather than
- * kept, so the batch's patches never travel through memory.  The gradient
- * of the weights sums over every row: each thread sums its own samples into
- * a share of its own, and the shares are added in order.  conv_ref() below
- * is the direct convolution the tests compare with.
+ * operands in place (libnn's kernel needs no copies).  A part (layer.h)
+ * works one sample at a time: that sample's patches (OH OW rows, some ten
+ * to a hundred kilobytes) stay in the cache between im2col and the
+ * products, and are rebuilt in the backward pass rather than kept, so the
+ * batch's patches never travel through memory.
+ *
+ * The weight gradient: each shard's share dwt_s is the sum of its samples'
+ * products, added sample by sample in order (backward, on the part that has
+ * the shard); the gradient is the shards' shares added in shard order (one
+ * block, after every part's backward).  Both orders are the batch's, so the
+ * result does not depend on the thread count.  conv_ref() below is the
+ * direct convolution the tests compare with.
  *
  * Fused with the max pool after it (nn_conv2d_fuse_maxpool, which the model
  * applies when the windows do not overlap and f' follows from y), the layer
@@ -53,36 +57,31 @@ typedef struct conv {
     double alpha;
     nn_real *cols;           /* per part: one sample's patches [OH OW, KB], then their gradient */
     nn_real *z;              /* pre-activations when f' needs them */
-    nn_real *wt, *wp;        /* [KB, O] (the bias its last row), [O, KB] */
-    nn_real *dwt;            /* per part: [KB, O], that part's samples' share */
-    int nparts;
+    nn_real *wt, *wp;        /* per part: [KB, O] (the bias its last row), [O, KB] */
+    nn_real *dwt;            /* per shard: [KB, O], that shard's samples' share */
+    int nparts, nshards;     /* what cols, wt, wp, zs and dwt hold */
     int fused;               /* pools its output (nn_conv2d_fuse_maxpool) */
     nn_window pw;            /* the pool's windows */
     int32_t *arg;            /* fused: the pool's choices, [B, pooled values] */
     nn_real *zs;             /* fused: per part, one sample's output before pooling */
-    size_t cols_n, zs_n, dwt_n;   /* per-part strides of cols, zs and dwt */
+    size_t cols_n, zs_n, w_n; /* per-part (per-shard for dwt) strides */
 } conv;
 
-/* Buffers with a slice per part start on a cache line and every slice
- * takes whole lines, so that two threads never write the same line (each
- * writes its slice once per sample). */
+/* Buffers with a slice per part (or shard) start on a cache line and every
+ * slice takes whole lines, so that two threads never write the same line
+ * (each writes its slice once per sample). */
 static size_t whole_lines(size_t n)
 {
     const size_t per_line = 64 / sizeof(nn_real);
     return (n + per_line - 1) / per_line * per_line;
 }
 
-static nn_real *part_slices(int nparts, size_t n)
+static int slices(nn_real **p, int n, size_t each)
 {
-    return aligned_alloc(64, (size_t)nparts * n * sizeof(nn_real));
+    free(*p);
+    *p = aligned_alloc(64, (size_t)n * each * sizeof(nn_real));
+    return *p ? NN_OK : NN_ENOMEM;
 }
-
-typedef struct conv_task {
-    nn_layer *l;
-    const nn_real *x, *y;
-    nn_real *yout, *dy, *dx;
-    int B;
-} conv_task;
 
 static int conv_setup(nn_layer *l, nn_err *e)
 {
@@ -173,13 +172,6 @@ static int conv_reserve(nn_layer *l, int B)
 {
     conv *d = l->priv;
     size_t rows = (size_t)B * d->OH * d->OW;
-    if (!d->cols) {
-        /* one sample's patches per part */
-        d->cols_n = whole_lines((size_t)d->OH * d->OW * d->KB);
-        d->cols = part_slices(nn_pool_size(l->pool), d->cols_n);
-        if (!d->cols)
-            return NN_ENOMEM;
-    }
     if (nn_act_needs_z(d->act)) {
         nn_real *z = realloc(d->z, rows * (size_t)d->O * sizeof *z);
         if (!z)
@@ -191,22 +183,25 @@ static int conv_reserve(nn_layer *l, int B)
         if (!a)
             return NN_ENOMEM;
         d->arg = a;
-        if (!d->zs) {
-            d->zs_n = whole_lines((size_t)d->OH * d->OW * d->O);
-            d->zs = part_slices(nn_pool_size(l->pool), d->zs_n);
-            if (!d->zs)
-                return NN_ENOMEM;
-        }
     }
-    if (!d->wt) {
-        size_t nw = (size_t)d->O * d->KB;
-        d->nparts = nn_pool_size(l->pool);
-        d->wt = malloc(nw * sizeof *d->wt);
-        d->wp = calloc(nw, sizeof *d->wp);
-        d->dwt_n = whole_lines(nw);
-        d->dwt = part_slices(d->nparts, d->dwt_n);
-        if (!d->wt || !d->wp || !d->dwt)
+    d->cols_n = whole_lines((size_t)d->OH * d->OW * d->KB);
+    d->zs_n = whole_lines((size_t)d->OH * d->OW * d->O);
+    d->w_n = whole_lines((size_t)d->O * d->KB);
+    if (d->nparts < l->nparts) {
+        /* per part: one sample's patches, the arranged weights, the unpooled output */
+        if (slices(&d->cols, l->nparts, d->cols_n) || slices(&d->wt, l->nparts, d->w_n) ||
+            slices(&d->wp, l->nparts, d->w_n) ||
+            (d->fused && slices(&d->zs, l->nparts, d->zs_n)))
             return NN_ENOMEM;
+        for (int p = 0; p < l->nparts; p++)   /* wp's bias column stays 0 */
+            memset(d->wp + (size_t)p * d->w_n, 0, d->w_n * sizeof *d->wp);
+        d->nparts = l->nparts;
+    }
+    if (d->nshards < l->shards) {
+        /* one more slice than shards: the sum (conv_grad) */
+        if (slices(&d->dwt, l->shards + 1, d->w_n))
+            return NN_ENOMEM;
+        d->nshards = l->shards;
     }
     return NN_OK;
 }
@@ -224,8 +219,9 @@ static size_t k_of(const conv *d, int c, int i, int j)
 
 /* wt [KB, O] and wp [O, KB] from the weights, in (i, j, c) order; the bias
  * is wt's last row, so that the product adds it (cols end in a column of
- * ones) and the weight gradient's product sums it (wp's last column stays 0) */
-static void arrange_weights(conv *d, const nn_real *w)
+ * ones) and the weight gradient's product sums it (wp's last column stays 0).
+ * Each part arranges its own copy (O KB values) rather than meet the others. */
+static void arrange_weights(const conv *d, const nn_real *w, nn_real *wt, nn_real *wp)
 {
     for (int o = 0; o < d->O; o++)
         for (int c = 0; c < d->C; c++)
@@ -233,12 +229,12 @@ static void arrange_weights(conv *d, const nn_real *w)
                 for (int j = 0; j < d->kw; j++) {
                     nn_real v = w[w_torch(d, o, c, i, j)];
                     size_t k = k_of(d, c, i, j);
-                    d->wt[k * d->O + o] = v;
-                    d->wp[(size_t)o * d->KB + k] = v;
+                    wt[k * d->O + o] = v;
+                    wp[(size_t)o * d->KB + k] = v;
                 }
     if (d->KB > d->K)
         for (int o = 0; o < d->O; o++)
-            d->wt[(size_t)d->K * d->O + o] = w[(size_t)d->O * d->K + o];
+            wt[(size_t)d->K * d->O + o] = w[(size_t)d->O * d->K + o];
 }
 
 /* A pixel's C channels.  C is small (1 to a few hundred): a call to memcpy
@@ -420,123 +416,143 @@ NN_VECTORIZE static void col2im_t(const conv *d, const nn_real *dcolsT, nn_real 
         }
 }
 
-/* The part's samples one at a time: patches, product, activation.  One
+/* Sample b: patches, product, activation (and the fused pool).  One
  * sample's patches fit in the cache, so they are never written to memory. */
-static void fwd_task(void *ctx, int part, int nth)
+static void fwd_sample(nn_layer *l, int part, const nn_real *x, nn_real *yout, int b)
 {
-    conv_task *t = ctx;
-    conv *d = t->l->priv;
-    int b0, b1;
-    nn_split(t->B, part, nth, 1, &b0, &b1);
+    conv *d = l->priv;
     const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
     const int O = d->O;
-    nn_real *cols = d->cols + (size_t)part * d->cols_n;
-    for (int b = b0; b < b1; b++) {
-        nn_real *z = (d->z ? d->z : t->yout) + (size_t)b * P * O, *y = t->yout + (size_t)b * P * O;
-        if (d->fused)
-            z = y = d->zs + (size_t)part * d->zs_n;
-        if (d->tr) {
-            im2col_t(d, t->x + b * in_n, cols);
-            nn_gemm(1, 0, (int)P, O, d->KB, 1, cols, (int)P, d->wt, O, 0, z, O);
-        } else {
-            im2col(d, t->x + b * in_n, cols);
-            nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, d->wt, O, 0, z, O);
-        }
-        nn_act_forward(d->act, d->alpha, z, y, (int)P, O, O);
-        if (d->fused) {
-            const size_t pn = (size_t)t->l->act_size;
-            nn_maxpool_sample(&d->pw, y, t->yout + b * pn, d->arg + b * pn);
-        }
+    nn_real *cols = d->cols + (size_t)part * d->cols_n, *wt = d->wt + (size_t)part * d->w_n;
+    nn_real *z = (d->z ? d->z : yout) + (size_t)b * P * O, *y = yout + (size_t)b * P * O;
+    if (d->fused)
+        z = y = d->zs + (size_t)part * d->zs_n;
+    if (d->tr) {
+        im2col_t(d, x + b * in_n, cols);
+        nn_gemm(1, 0, (int)P, O, d->KB, 1, cols, (int)P, wt, O, 0, z, O);
+    } else {
+        im2col(d, x + b * in_n, cols);
+        nn_gemm(0, 0, (int)P, O, d->KB, 1, cols, d->KB, wt, O, 0, z, O);
+    }
+    nn_act_forward(d->act, d->alpha, z, y, (int)P, O, O);
+    if (d->fused) {
+        const size_t pn = (size_t)l->act_size;
+        nn_maxpool_sample(&d->pw, y, yout + b * pn, d->arg + b * pn);
     }
 }
 
-static void conv_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void conv_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
-    (void)train;
     conv *d = l->priv;
-    arrange_weights(d, l->param);
-    conv_task t = {.l = l, .x = x, .yout = y, .B = B};
-    nn_pool_run(l->pool, fwd_task, &t);
+    if (r->hi <= r->lo)
+        return;
+    arrange_weights(d, l->param, d->wt + (size_t)r->part * d->w_n,
+                    d->wp + (size_t)r->part * d->w_n);
+    for (int b = r->lo; b < r->hi; b++)
+        fwd_sample(l, r->part, x, y, b);
 }
 
-/* Everything of the backward pass that a part can do on its own samples,
- * one sample at a time: dz (in place in dy), the sample's term of the
- * part's share of the weight gradient (cols rebuilt rather than stored),
- * and the input gradient. */
-static void bwd_task(void *ctx, int part, int nth)
+/* Sample b's backward pass: dz (in place in dy), its term of the shard's
+ * share dwt of the weight gradient (added to it unless first; cols rebuilt
+ * rather than stored), and its input gradient. */
+static void bwd_sample(nn_layer *l, int part, const nn_real *x, const nn_real *y, nn_real *dy,
+                       nn_real *dx, int b, nn_real *dwt, int first)
 {
-    conv_task *t = ctx;
-    conv *d = t->l->priv;
-    int b0, b1;
-    nn_split(t->B, part, nth, 1, &b0, &b1);
+    conv *d = l->priv;
     const size_t P = (size_t)d->OH * d->OW, in_n = (size_t)d->H * d->W * d->C;
     const int O = d->O;
     nn_real *cols = d->cols + (size_t)part * d->cols_n;
-    nn_real *dwt = d->dwt + (size_t)part * d->dwt_n;
-    if (b1 <= b0)
-        memset(dwt, 0, (size_t)d->KB * O * sizeof *dwt);
-    for (int b = b0; b < b1; b++) {
-        size_t r0 = (size_t)b * P * O;
-        nn_real *dz = t->dy + r0;
-        if (d->fused) {
-            /* dy is the pooled output's: through the activation there (its
-             * derivative from the pooled value, which is the chosen one's),
-             * then spread over the windows */
-            const size_t pn = (size_t)t->l->act_size;
-            nn_real *g = t->dy + b * pn;
-            nn_act_backward(d->act, d->alpha, NULL, t->y + b * pn, g, g,
-                            d->pw.OH * d->pw.OW, O, O);
-            dz = d->zs + (size_t)part * d->zs_n;
-            nn_maxpool_sample_bwd(&d->pw, d->arg + b * pn, g, dz);
-        } else {
-            nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, t->y + r0, dz, dz,
-                            (int)P, O, O);
+    const nn_real *wt = d->wt + (size_t)part * d->w_n, *wp = d->wp + (size_t)part * d->w_n;
+    size_t r0 = (size_t)b * P * O;
+    nn_real *dz = dy + r0;
+    if (d->fused) {
+        /* dy is the pooled output's: through the activation there (its
+         * derivative from the pooled value, which is the chosen one's),
+         * then spread over the windows */
+        const size_t pn = (size_t)l->act_size;
+        nn_real *g = dy + b * pn;
+        nn_act_backward(d->act, d->alpha, NULL, y + b * pn, g, g, d->pw.OH * d->pw.OW, O, O);
+        dz = d->zs + (size_t)part * d->zs_n;
+        nn_maxpool_sample_bwd(&d->pw, d->arg + b * pn, g, dz);
+    } else {
+        nn_act_backward(d->act, d->alpha, d->z ? d->z + r0 : NULL, y + r0, dz, dz, (int)P, O,
+                        O);
+    }
+    if (d->tr) {
+        im2col_t(d, x + b * in_n, cols);
+        nn_gemm(0, 0, d->KB, O, (int)P, 1, cols, (int)P, dz, O, first ? 0 : 1, dwt, O);
+        if (dx) {
+            nn_gemm(0, 1, d->K, (int)P, O, 1, wt, O, dz, O, 0, cols, (int)P);
+            col2im_t(d, cols, dx + b * in_n);
         }
-        if (d->tr) {
-            im2col_t(d, t->x + b * in_n, cols);
-            nn_gemm(0, 0, d->KB, O, (int)P, 1, cols, (int)P, dz, O, b == b0 ? 0 : 1, dwt, O);
-            if (t->dx) {
-                nn_gemm(0, 1, d->K, (int)P, O, 1, d->wt, O, dz, O, 0, cols, (int)P);
-                col2im_t(d, cols, t->dx + b * in_n);
-            }
+        return;
+    }
+    im2col(d, x + b * in_n, cols);
+    nn_gemm(1, 0, d->KB, O, (int)P, 1, cols, d->KB, dz, O, first ? 0 : 1, dwt, O);
+    if (dx) {
+        nn_gemm(0, 0, (int)P, d->KB, O, 1, dz, O, wp, d->KB, 0, cols, d->KB);
+        col2im(d, cols, dx + b * in_n);
+    }
+}
+
+/* The part's shards, sample by sample; each shard's share of the weight
+ * gradient sums its samples in order. */
+static void conv_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                          nn_real *dy, nn_real *dx)
+{
+    conv *d = l->priv;
+    const int *bound = r->pass->bound;
+    for (int s = r->s0; s < r->s1; s++) {
+        nn_real *dwt = d->dwt + (size_t)s * d->w_n;
+        for (int b = bound[s]; b < bound[s + 1]; b++)
+            bwd_sample(l, r->part, x, y, dy, dx, b, dwt, b == bound[s]);
+    }
+}
+
+static int conv_n_blocks(const nn_layer *l)
+{
+    (void)l;
+    return 1;
+}
+
+static double conv_block(const nn_layer *l, int b, nn_range *ranges, int *n)
+{
+    (void)b;
+    const conv *d = l->priv;
+    ranges[0] = (nn_range){0, l->n_param};
+    *n = 1;
+    return (double)d->O * d->KB;   /* a sum of the shards' shares per sample */
+}
+
+/* dW and db: the shards' shares added in shard order (empty shards have
+ * none), from (i, j, c) order into PyTorch's layout. */
+static void conv_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                      const nn_real *y, const nn_real *dy)
+{
+    (void)b0, (void)b1, (void)x, (void)y, (void)dy;
+    conv *d = l->priv;
+    const int O = d->O;
+    const size_t nw = (size_t)d->KB * O;
+    nn_real *sum = d->dwt + (size_t)p->S * d->w_n;   /* the spare slice past the shards */
+    memset(sum, 0, nw * sizeof *sum);
+    for (int s = 0; s < p->S; s++) {
+        if (p->bound[s + 1] <= p->bound[s])
             continue;
-        }
-        im2col(d, t->x + b * in_n, cols);
-        nn_gemm(1, 0, d->KB, O, (int)P, 1, cols, d->KB, dz, O, b == b0 ? 0 : 1, dwt, O);
-        if (t->dx) {
-            nn_gemm(0, 0, (int)P, d->KB, O, 1, dz, O, d->wp, d->KB, 0, cols, d->KB);
-            col2im(d, cols, t->dx + b * in_n);
-        }
+        const nn_real *part = d->dwt + (size_t)s * d->w_n;
+        for (size_t k = 0; k < nw; k++)
+            sum[k] += part[k];
     }
-}
-
-static void conv_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                          nn_real *dx, int B, int accumulate)
-{
-    conv *d = l->priv;
-    conv_task t = {.l = l, .x = x, .y = y, .dy = dy, .dx = dx, .B = B};
-    nn_pool_run(l->pool, bwd_task, &t);
-    const int O = d->O;
     nn_real *dW = l->grad;
     for (int o = 0; o < O; o++)
         for (int c = 0; c < d->C; c++)
             for (int i = 0; i < d->kh; i++)
-                for (int j = 0; j < d->kw; j++) {
-                    size_t w = w_torch(d, o, c, i, j), k = k_of(d, c, i, j) * O + o;
-                    nn_real g = 0;
-                    for (int p = 0; p < d->nparts; p++)
-                        g += d->dwt[(size_t)p * d->dwt_n + k];
-                    dW[w] = accumulate ? dW[w] + g : g;
-                }
+                for (int j = 0; j < d->kw; j++)
+                    dW[w_torch(d, o, c, i, j)] = sum[k_of(d, c, i, j) * O + o];
     if (l->spec.use_bias) {
         /* the last row of the shares: the sums of dz over the rows */
         nn_real *db = l->grad + (size_t)O * d->K;
-        for (int o = 0; o < O; o++) {
-            nn_real g = 0;
-            for (int p = 0; p < d->nparts; p++)
-                g += d->dwt[(size_t)p * d->dwt_n + (size_t)d->K * O + o];
-            db[o] = accumulate ? db[o] + g : g;
-        }
+        for (int o = 0; o < O; o++)
+            db[o] = sum[(size_t)d->K * O + o];
     }
 }
 
@@ -587,6 +603,9 @@ const nn_layer_ops nn_conv2d_ops = {
     .reserve = conv_reserve,
     .forward = conv_forward,
     .backward = conv_backward,
+    .n_blocks = conv_n_blocks,
+    .block = conv_block,
+    .grad = conv_grad,
     .destroy = conv_destroy,
     .flops = conv_flops,
 };

@@ -4,9 +4,10 @@
  *   train:  m ~ Bernoulli(1 - p),  y = x m / (1 - p);   dx = dy m / (1 - p)
  *   eval:   y = x
  * The keep decisions come from a counter-based hash of the model's dropout
- * key and a running element counter (stored with the layer's batch), so
- * threads can draw their slices independently and a checkpoint needs only
- * (key, counter) to continue the same stream.
+ * key and a running element counter (the model gives each training pass's
+ * first value its number, drop_base, and counts the batch's values), so a
+ * part (layer.h) draws its rows' decisions alone, the same whatever the
+ * parts, and a checkpoint needs only (key, counter) to continue the stream.
  */
 #include "layer.h"
 
@@ -15,15 +16,7 @@
 
 typedef struct dropout {
     unsigned char *keep;     /* this batch's mask */
-    uint64_t base;           /* counter at the start of this batch */
 } dropout;
-
-typedef struct drop_task {
-    nn_layer *l;
-    const nn_real *x;
-    nn_real *y;
-    size_t n;
-} drop_task;
 
 static uint64_t mix(uint64_t z)
 {
@@ -60,54 +53,40 @@ static int dropout_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-static void fwd_task(void *ctx, int tid, int nth)
+static void dropout_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
-    drop_task *t = ctx;
-    dropout *d = t->l->priv;
-    const double p = t->l->spec.rate;
-    /* keep when the top 53 bits, as a fraction, are >= p */
-    const uint64_t threshold = (uint64_t)(p * 9007199254740992.0);
-    const nn_real scale = (nn_real)(1 / (1 - p));
-    const uint64_t key = t->l->drop_key[0];
-    int lo, hi;
-    nn_split((int)t->n, tid, nth, 64, &lo, &hi);
-    for (int i = lo; i < hi; i++) {
-        uint64_t h = mix(key ^ mix(d->base + (uint64_t)i)) >> 11;
-        d->keep[i] = h >= threshold;
-        t->y[i] = d->keep[i] ? t->x[i] * scale : 0;
-    }
-}
-
-static void dropout_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
-{
-    size_t n = (size_t)B * (size_t)l->in_size;
-    if (!train || l->spec.rate == 0) {
-        memcpy(y, x, n * sizeof *y);
+    const size_t lo = (size_t)r->lo * (size_t)l->in_size, hi = (size_t)r->hi * (size_t)l->in_size;
+    if (!r->pass->train || l->spec.rate == 0) {
+        memcpy(y + lo, x + lo, (hi - lo) * sizeof *y);
         return;
     }
     dropout *d = l->priv;
-    d->base = l->drop_key[1];
-    l->drop_key[1] += n;
-    drop_task t = {l, x, y, n};
-    nn_pool_run(l->pool, fwd_task, &t);
+    const double p = l->spec.rate;
+    /* keep when the top 53 bits, as a fraction, are >= p */
+    const uint64_t threshold = (uint64_t)(p * 9007199254740992.0);
+    const nn_real scale = (nn_real)(1 / (1 - p));
+    for (size_t i = lo; i < hi; i++) {
+        uint64_t h = mix(l->drop_key ^ mix(l->drop_base + (uint64_t)i)) >> 11;
+        d->keep[i] = h >= threshold;
+        y[i] = d->keep[i] ? x[i] * scale : 0;
+    }
 }
 
-static void dropout_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                             nn_real *dx, int B, int accumulate)
+static void dropout_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                             nn_real *dy, nn_real *dx)
 {
     (void)x;
     (void)y;
-    (void)accumulate;
     if (!dx)
         return;
-    size_t n = (size_t)B * (size_t)l->in_size;
+    const size_t lo = (size_t)r->lo * (size_t)l->in_size, hi = (size_t)r->hi * (size_t)l->in_size;
     if (l->spec.rate == 0) {
-        memcpy(dx, dy, n * sizeof *dx);
+        memcpy(dx + lo, dy + lo, (hi - lo) * sizeof *dx);
         return;
     }
     dropout *d = l->priv;
     const nn_real scale = (nn_real)(1 / (1 - l->spec.rate));
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = lo; i < hi; i++)
         dx[i] = d->keep[i] ? dy[i] * scale : 0;
 }
 

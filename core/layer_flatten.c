@@ -11,14 +11,6 @@
 
 #include <string.h>
 
-typedef struct flat_task {
-    const nn_layer *l;
-    const nn_real *src;
-    nn_real *dst;
-    int B;
-    int to_flat;
-} flat_task;
-
 static int is_image(const nn_layer *l)
 {
     return l->in.rank == 3 && l->in.dim[0] > 1;
@@ -43,23 +35,21 @@ static int flatten_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-static void task(void *ctx, int part, int nth)
+/* Rows [lo, hi): to [C * H * W] (to_flat) or back to channel-last. */
+static void run(const nn_layer *l, const nn_real *src, nn_real *dst, int lo, int hi, int to_flat)
 {
-    flat_task *t = ctx;
-    const int C = t->l->in.dim[0], HW = t->l->in.dim[1] * t->l->in.dim[2];
-    const size_t n = (size_t)C * HW;
-    int lo, hi;
-    nn_split(t->B, part, nth, 1, &lo, &hi);
+    const size_t n = (size_t)l->in_size;
+    if (!is_image(l)) {
+        memcpy(dst + lo * n, src + lo * n, (size_t)(hi - lo) * n * sizeof *dst);
+        return;
+    }
+    const int C = l->in.dim[0], HW = l->in.dim[1] * l->in.dim[2];
     for (int b = lo; b < hi; b++) {
-        const nn_real *s = t->src + b * n;
-        nn_real *d = t->dst + b * n;
-        if (!is_image(t->l)) {
-            memcpy(d, s, n * sizeof *d);
-            continue;
-        }
+        const nn_real *s = src + b * n;
+        nn_real *d = dst + b * n;
         for (int p = 0; p < HW; p++)
             for (int c = 0; c < C; c++) {
-                if (t->to_flat)
+                if (to_flat)
                     d[(size_t)c * HW + p] = s[(size_t)p * C + c];
                 else
                     d[(size_t)p * C + c] = s[(size_t)c * HW + p];
@@ -67,28 +57,17 @@ static void task(void *ctx, int part, int nth)
     }
 }
 
-static void run(nn_layer *l, const nn_real *src, nn_real *dst, int B, int to_flat)
+static void flatten_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
-    if (!is_image(l)) {
-        memcpy(dst, src, (size_t)B * (size_t)l->in_size * sizeof *dst);
-        return;
-    }
-    flat_task t = {l, src, dst, B, to_flat};
-    nn_pool_run(l->pool, task, &t);
+    run(l, x, y, r->lo, r->hi, 1);
 }
 
-static void flatten_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void flatten_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                             nn_real *dy, nn_real *dx)
 {
-    (void)train;
-    run(l, x, y, B, 1);
-}
-
-static void flatten_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                             nn_real *dx, int B, int accumulate)
-{
-    (void)x, (void)y, (void)accumulate;
+    (void)x, (void)y;
     if (dx)
-        run(l, dy, dx, B, 0);
+        run(l, dy, dx, r->lo, r->hi, 0);
 }
 
 static void flatten_destroy(nn_layer *l)

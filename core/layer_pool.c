@@ -9,7 +9,7 @@
  *          first in scan order among equals)
  *   avg:   y = mean over the window;                 dx[window] += dy / (kh kw)
  *   global_avgpool:  y[c] = mean over (h, w);        dx[h, w, c] = dy[c] / (H W)
- * Every sample is independent, so threads take whole samples.
+ * Every sample is independent: a part (layer.h) pools its rows.
  */
 #include "layer.h"
 #include "nn_math.h"
@@ -38,15 +38,6 @@ typedef struct pool {
     int max;                 /* max pooling, else average */
     int32_t *arg;            /* max: for each output value, its place in the window */
 } pool;
-
-typedef struct pool_task {
-    nn_layer *l;
-    const nn_real *x;
-    nn_real *y;
-    const nn_real *dy;
-    nn_real *dx;
-    int B;
-} pool_task;
 
 static int need_image(nn_layer *l, const char *what, nn_err *e)
 {
@@ -275,68 +266,50 @@ static void avg_sample(const nn_window *p, const nn_real *restrict x, nn_real *r
         }
 }
 
-static void fwd_task(void *ctx, int part, int nth)
+static void pool_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
-    pool_task *t = ctx;
-    const pool *pl = t->l->priv;
+    const pool *pl = l->priv;
     const nn_window *p = &pl->w;
-    const size_t in_n = (size_t)t->l->in_size, out_n = (size_t)t->l->out_size;
-    int lo, hi;
-    nn_split(t->B, part, nth, 1, &lo, &hi);
-    for (int b = lo; b < hi; b++) {
+    const size_t in_n = (size_t)l->in_size, out_n = (size_t)l->out_size;
+    for (int b = r->lo; b < r->hi; b++) {
         if (pl->max)
-            nn_maxpool_sample(p, t->x + b * in_n, t->y + b * out_n, pl->arg + b * out_n);
+            nn_maxpool_sample(p, x + b * in_n, y + b * out_n, pl->arg + b * out_n);
         else
-            avg_sample(p, t->x + b * in_n, t->y + b * out_n);
+            avg_sample(p, x + b * in_n, y + b * out_n);
     }
 }
 
-static void bwd_task(void *ctx, int part, int nth)
+static void avg_sample_bwd(const nn_window *p, const nn_real *dy, nn_real *dx)
 {
-    pool_task *t = ctx;
-    const pool *pl = t->l->priv;
-    const nn_window *p = &pl->w;
     const int C = p->C;
-    const size_t in_n = (size_t)t->l->in_size, out_n = (size_t)t->l->out_size;
     const nn_real inv = (nn_real)(1.0 / (p->kh * p->kw));
-    int lo, hi;
-    nn_split(t->B, part, nth, 1, &lo, &hi);
-    for (int b = lo; b < hi; b++) {
-        nn_real *dx = t->dx + b * in_n;
-        const nn_real *dy = t->dy + b * out_n;
-        if (pl->max) {
-            nn_maxpool_sample_bwd(p, pl->arg + b * out_n, dy, dx);
-            continue;
+    memset(dx, 0, (size_t)p->H * p->W * C * sizeof *dx);
+    for (int oh = 0; oh < p->OH; oh++)
+        for (int ow = 0; ow < p->OW; ow++) {
+            const nn_real *dyo = dy + ((size_t)oh * p->OW + ow) * C;
+            for (int i = 0; i < p->kh; i++)
+                for (int j = 0; j < p->kw; j++) {
+                    nn_real *dxi = dx + ((oh * p->sh + i) * p->W + ow * p->sw + j) * C;
+                    for (int c = 0; c < C; c++)
+                        dxi[c] += dyo[c] * inv;
+                }
         }
-        memset(dx, 0, in_n * sizeof *dx);
-        for (int oh = 0; oh < p->OH; oh++)
-            for (int ow = 0; ow < p->OW; ow++) {
-                const nn_real *dyo = dy + ((size_t)oh * p->OW + ow) * C;
-                for (int i = 0; i < p->kh; i++)
-                    for (int j = 0; j < p->kw; j++) {
-                        nn_real *dxi = dx + ((oh * p->sh + i) * p->W + ow * p->sw + j) * C;
-                        for (int c = 0; c < C; c++)
-                            dxi[c] += dyo[c] * inv;
-                    }
-            }
-    }
 }
 
-static void pool_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void pool_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                          nn_real *dy, nn_real *dx)
 {
-    (void)train;
-    pool_task t = {l, x, y, NULL, NULL, B};
-    nn_pool_run(l->pool, fwd_task, &t);
-}
-
-static void pool_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                          nn_real *dx, int B, int accumulate)
-{
-    (void)x, (void)y, (void)accumulate;
+    (void)x, (void)y;
+    const pool *pl = l->priv;
+    const size_t in_n = (size_t)l->in_size, out_n = (size_t)l->out_size;
     if (!dx)
         return;
-    pool_task t = {l, NULL, NULL, dy, dx, B};
-    nn_pool_run(l->pool, bwd_task, &t);
+    for (int b = r->lo; b < r->hi; b++) {
+        if (pl->max)
+            nn_maxpool_sample_bwd(&pl->w, pl->arg + b * out_n, dy + b * out_n, dx + b * in_n);
+        else
+            avg_sample_bwd(&pl->w, dy + b * out_n, dx + b * in_n);
+    }
 }
 
 static void pool_destroy(nn_layer *l)
@@ -377,49 +350,38 @@ static int gap_reserve(nn_layer *l, int B)
     return NN_OK;
 }
 
-static void gap_task(void *ctx, int part, int nth)
+static void gap_forward(nn_layer *l, const nn_rows *r, const nn_real *x, nn_real *y)
 {
-    pool_task *t = ctx;
-    const int C = t->l->in.dim[0], HW = t->l->in.dim[1] * t->l->in.dim[2];
+    const int C = l->in.dim[0], HW = l->in.dim[1] * l->in.dim[2];
     const nn_real inv = (nn_real)(1.0 / HW);
-    int lo, hi;
-    nn_split(t->B, part, nth, 1, &lo, &hi);
-    for (int b = lo; b < hi; b++) {
-        if (t->x) {
-            const nn_real *x = t->x + (size_t)b * C * HW;
-            nn_real *y = t->y + (size_t)b * C;
+    for (int b = r->lo; b < r->hi; b++) {
+        const nn_real *xb = x + (size_t)b * C * HW;
+        nn_real *yb = y + (size_t)b * C;
+        for (int c = 0; c < C; c++)
+            yb[c] = 0;
+        for (int p = 0; p < HW; p++)
             for (int c = 0; c < C; c++)
-                y[c] = 0;
-            for (int p = 0; p < HW; p++)
-                for (int c = 0; c < C; c++)
-                    y[c] += x[(size_t)p * C + c];
-            for (int c = 0; c < C; c++)
-                y[c] *= inv;
-        } else {
-            const nn_real *dy = t->dy + (size_t)b * C;
-            nn_real *dx = t->dx + (size_t)b * C * HW;
-            for (int p = 0; p < HW; p++)
-                for (int c = 0; c < C; c++)
-                    dx[(size_t)p * C + c] = dy[c] * inv;
-        }
+                yb[c] += xb[(size_t)p * C + c];
+        for (int c = 0; c < C; c++)
+            yb[c] *= inv;
     }
 }
 
-static void gap_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void gap_backward(nn_layer *l, const nn_rows *r, const nn_real *x, const nn_real *y,
+                         nn_real *dy, nn_real *dx)
 {
-    (void)train;
-    pool_task t = {l, x, y, NULL, NULL, B};
-    nn_pool_run(l->pool, gap_task, &t);
-}
-
-static void gap_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                         nn_real *dx, int B, int accumulate)
-{
-    (void)x, (void)y, (void)accumulate;
+    (void)x, (void)y;
+    const int C = l->in.dim[0], HW = l->in.dim[1] * l->in.dim[2];
+    const nn_real inv = (nn_real)(1.0 / HW);
     if (!dx)
         return;
-    pool_task t = {l, NULL, NULL, dy, dx, B};
-    nn_pool_run(l->pool, gap_task, &t);
+    for (int b = r->lo; b < r->hi; b++) {
+        const nn_real *dyb = dy + (size_t)b * C;
+        nn_real *dxb = dx + (size_t)b * C * HW;
+        for (int p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                dxb[(size_t)p * C + c] = dyb[c] * inv;
+    }
 }
 
 static void gap_destroy(nn_layer *l)

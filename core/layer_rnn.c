@@ -17,9 +17,8 @@
  *          h_t = (1 - z) n + z h_{t-1}
  * with h_{-1} = c_{-1} = 0.
  *
- * Forward.  P = x W_ih^T for all B*T rows (all steps) in one product (per
- * part of the batch); then per step P_t += h_{t-1} W_hh^T (one product over
- * the batch, or the part's rows of it) and the gate math, which
+ * Forward, per step: P_t = x_t W_ih^T, then P_t += h_{t-1} W_hh^T (products
+ * over the part's rows, while P_t is in the cache) and the gate math, which
  * leaves the activated gates in P (and c_t, tanh c_t for lstm; W_hn h + b_hn
  * for gru) for backward.  The weights are copied transposed first, so every
  * product reads its right operand's rows contiguously.
@@ -27,8 +26,8 @@
  * Backward walks t down.  At each step the gate math turns dh_t (from the
  * output and from step t+1) into dA_t, the gradient of the pre-activations,
  * in place of the gates; dh_{t-1} = dA_t W_hh (gru: plus dh_t z, with the n
- * block's recurrent gradient dA_hn = dA_n r).  Then three products over all
- * rows: dx = dA W_ih, dW_ih = dA^T x, dW_hh = dA^T h_prev (the last two in
+ * block's recurrent gradient dA_hn = dA_n r), and dx_t = dA_t W_ih.  Then
+ * two products over all rows: dW_ih = dA^T x, dW_hh = dA^T h_prev (in
  * chunks of rows that stay in the cache).  No step allocates.  Memory is batch-
  * major ([b, t] rows), so h_prev of row (b, t) is the row before it, except
  * at t = 0, whose rows are zeroed before the dW_hh product (h_{-1} = 0).
@@ -40,11 +39,12 @@
  * their terms (with the constant state), and nothing flows from step jk to
  * step jk - 1.
  *
- * Threading: the batch rows are split among the pool's parts; rows never
- * mix, so a part runs its rows through all steps alone (one task per pass,
- * no barrier per step).  Weight gradients are split by gate rows.  With
- * libnn's kernel each value's sum runs in the same order whatever the split,
- * so 1 and 2 threads give the same bits.
+ * Threading (layer.h): rows never mix, so a part runs its rows through all
+ * steps alone, no meeting per step.  The weight gradients come in blocks of
+ * GATE_ALIGN gate rows, each from all B T rows of the batch in row order
+ * (in chunks of K_CHUNK rows, fixed by the batch), so the bits do not
+ * depend on the thread count.  The transposed weights are prepared before
+ * each pass, split between the parts by gate rows.
  */
 #include "gemm.h"
 #include "layer.h"
@@ -55,7 +55,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROW_ALIGN 8     /* batch rows per split unit: one tile of libnn's kernel */
 #define GATE_ALIGN 16   /* gate rows per split unit of the weight gradients */
 #define K_CHUNK 128     /* rows per pass of the weight-gradient products */
 
@@ -69,7 +68,6 @@ typedef struct rnn {
     nn_real *bsum;          /* [GH]: b_ih + b_hh (gru's n block: b_in only) */
     nn_real *bhn;           /* [H]: gru's b_hn */
     nn_real *zero;          /* [H] zeros: h_{-1}, c_{-1} */
-    nn_real *colsum;        /* [GH]: bias gradient sums */
     /* sized by reserve() */
     nn_real *P;             /* [B, T, GH] pre-activations, then gates, then dA */
     nn_real *hs;            /* [B, T, H] states when the output is the last step only */
@@ -78,6 +76,7 @@ typedef struct rnn {
     nn_real *dh, *dc;       /* [B, H] gradients carried to the step before */
 } rnn;
 
+/* What the passes' functions share: the layer and its operands. */
 typedef struct rnn_task {
     nn_layer *l;
     const nn_real *x;
@@ -85,8 +84,7 @@ typedef struct rnn_task {
     const nn_real *hs;      /* the states [B, T, H] */
     const nn_real *dy;
     nn_real *dx;
-    int B;
-    int accumulate;
+    int B;                  /* the whole batch (weight gradients) */
 } rnn_task;
 
 /* ---------------------------------------------------------------------------
@@ -303,8 +301,7 @@ static int rnn_setup(nn_layer *l, nn_err *e)
     r->bsum = calloc(GH, sizeof *r->bsum);
     r->bhn = calloc((size_t)H, sizeof *r->bhn);
     r->zero = calloc((size_t)H, sizeof *r->zero);
-    r->colsum = calloc(GH, sizeof *r->colsum);
-    if (!r->wih_t || !r->whh_t || !r->bsum || !r->bhn || !r->zero || !r->colsum)
+    if (!r->wih_t || !r->whh_t || !r->bsum || !r->bhn || !r->zero)
         return NN_ENOMEM;
 
     if (r->seq) {
@@ -408,14 +405,12 @@ static void transpose_rows(const nn_real *src, int K, int lo, int hi, nn_real *d
 }
 
 /* The transposed weights and summed biases, split by gate rows. */
-static void prep_task(void *ctx, int tid, int nth)
+static void rnn_prepare(nn_layer *l, int part, int nparts)
 {
-    rnn_task *t = ctx;
-    nn_layer *l = t->l;
     rnn *r = l->priv;
     const int GH = r->GH, F = r->F, H = r->H;
     int lo, hi;
-    nn_split(GH, tid, nth, GATE_ALIGN, &lo, &hi);
+    nn_split(GH, part, nparts, GATE_ALIGN, &lo, &hi);
     const nn_real *wih = l->param, *whh = l->param + (size_t)GH * F;
     transpose_rows(wih, F, lo, hi, r->wih_t, GH);
     transpose_rows(whh, H, lo, hi, r->whh_t, GH);
@@ -432,23 +427,22 @@ static void prep_task(void *ctx, int tid, int nth)
     }
 }
 
-static void fwd_task(void *ctx, int tid, int nth)
+/* Rows [lo, hi) through every step. */
+static void fwd_rows(rnn_task *t, int lo, int hi)
 {
-    rnn_task *t = ctx;
     rnn *r = t->l->priv;
     const int T = r->T, F = r->F, H = r->H, GH = r->GH;
-    int lo, hi;
-    nn_split(t->B, tid, nth, ROW_ALIGN, &lo, &hi);
     const int rows = hi - lo;
     if (rows <= 0)
         return;
     nn_real *hs = (nn_real *)t->hs;
-    /* P = x W_ih^T for this part's rows, all steps: [rows*T, F] x [F, GH] */
-    nn_gemm(0, 0, rows * T, GH, F, 1, t->x + (size_t)lo * T * F, F, r->wih_t, GH, 0,
-            r->P + (size_t)lo * T * GH, GH);
     const size_t lda_h = (size_t)T * H, lda_p = (size_t)T * GH;
     for (int s = 0; s < T; s++) {
         nn_real *Ps = r->P + ((size_t)lo * T + s) * GH;
+        /* P_s = x_s W_ih^T: [rows, F] x [F, GH], step by step so that P_s is
+         * in the cache for what follows */
+        nn_gemm(0, 0, rows, GH, F, 1, t->x + ((size_t)lo * T + s) * F, T * F, r->wih_t, GH, 0,
+                Ps, (int)lda_p);
         if (s > 0) {
             const nn_real *hp = hs + ((size_t)lo * T + s - 1) * H;
             /* P_s += h_{s-1} W_hh^T: [rows, H] x [H, GH] (gru: the n block apart) */
@@ -484,27 +478,24 @@ static void fwd_task(void *ctx, int tid, int nth)
             memcpy(t->y + (size_t)b * H, hs + ((size_t)b * T + T - 1) * H, (size_t)H * sizeof *t->y);
 }
 
-static void rnn_forward(nn_layer *l, const nn_real *x, nn_real *y, int B, int train)
+static void rnn_forward(nn_layer *l, const nn_rows *rw, const nn_real *x, nn_real *y)
 {
-    (void)train;
     rnn *r = l->priv;
-    rnn_task t = {.l = l, .x = x, .y = y, .hs = r->seq ? y : r->hs, .B = B};
-    nn_pool_run(l->pool, prep_task, &t);
-    nn_pool_run(l->pool, fwd_task, &t);
+    rnn_task t = {.l = l, .x = x, .y = y, .hs = r->seq ? y : r->hs, .B = rw->pass->B};
+    int lo, hi;
+    for (int i = 0; nn_rows_block(rw, i, &lo, &hi); i++)
+        fwd_rows(&t, lo, hi);
 }
 
 /* ---------------------------------------------------------------------------
  * Backward */
 
-/* The steps, last to first, for this part's rows; then dx = dA W_ih. */
-static void bwd_steps_task(void *ctx, int tid, int nth)
+/* The steps, last to first, for rows [lo, hi); then dx = dA W_ih. */
+static void bwd_rows(rnn_task *t, int lo, int hi)
 {
-    rnn_task *t = ctx;
     nn_layer *l = t->l;
     rnn *r = l->priv;
     const int T = r->T, F = r->F, H = r->H, GH = r->GH;
-    int lo, hi;
-    nn_split(t->B, tid, nth, ROW_ALIGN, &lo, &hi);
     const int rows = hi - lo;
     if (rows <= 0)
         return;
@@ -536,6 +527,11 @@ static void bwd_steps_task(void *ctx, int tid, int nth)
                 break;
             }
         }
+        /* dx_s = dA_s W_ih: [rows, GH] x [GH, F], while dA_s is in the cache */
+        const nn_real *As = r->P + ((size_t)lo * T + s) * GH;
+        if (t->dx)
+            nn_gemm(0, 0, rows, F, GH, 1, As, (int)lda_p, wih, F, 0,
+                    t->dx + ((size_t)lo * T + s) * F, T * F);
         if (s == 0 || (r->bptt > 0 && s % r->bptt == 0)) {
             /* h_{s-1} is the chunk's constant initial state */
             memset(dh, 0, (size_t)rows * H * sizeof *dh);
@@ -543,7 +539,6 @@ static void bwd_steps_task(void *ctx, int tid, int nth)
             continue;
         }
         /* dh_{s-1} = dA_s W_hh: [rows, GH] x [GH, H] (gru: dh z + [dA_r dA_z dA_hn] W_hh) */
-        const nn_real *As = r->P + ((size_t)lo * T + s) * GH;
         if (r->kind == NN_LAYER_GRU) {
             nn_gemm(0, 0, rows, H, 2 * H, 1, As, (int)lda_p, whh, H, 1, dh, H);
             nn_gemm(0, 0, rows, H, H, 1, r->hn + ((size_t)lo * T + s) * H, (int)lda_h,
@@ -552,25 +547,21 @@ static void bwd_steps_task(void *ctx, int tid, int nth)
             nn_gemm(0, 0, rows, H, GH, 1, As, (int)lda_p, whh, H, 0, dh, H);
         }
     }
-    /* dx = dA W_ih: [rows*T, GH] x [GH, F] */
-    if (t->dx)
-        nn_gemm(0, 0, rows * T, F, GH, 1, r->P + (size_t)lo * T * GH, GH, wih, F, 0,
-                t->dx + (size_t)lo * T * F, F);
 }
 
-/* C[M, N] = A^T B (+ C when accumulate), A [K, M], B [K, N], in chunks of
- * K_CHUNK rows: a chunk of A and B stays in the cache while every tile of C
- * passes over it (one pass over all K streams A from memory per tile column). */
+/* C[M, N] = A^T B, A [K, M], B [K, N], in chunks of K_CHUNK rows added in
+ * order: a chunk of A and B stays in the cache while every tile of C passes
+ * over it (one pass over all K streams A from memory per tile column). */
 static void gemm_tn(int M, int N, int K, const nn_real *A, int lda, const nn_real *B, int ldb,
-                    int accumulate, nn_real *C, int ldc)
+                    nn_real *C, int ldc)
 {
-    if (K <= 0 && !accumulate)
+    if (K <= 0)
         for (int i = 0; i < M; i++)
             memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof *C);
     for (int k0 = 0; k0 < K; k0 += K_CHUNK) {
         int kc = K - k0 < K_CHUNK ? K - k0 : K_CHUNK;
         nn_gemm(1, 0, M, N, kc, 1, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb, ldb,
-                k0 > 0 || accumulate ? 1 : 0, C, ldc);
+                k0 > 0 ? 1 : 0, C, ldc);
     }
 }
 
@@ -585,12 +576,6 @@ static void col_sums(const nn_real *x, size_t n, int ld, int col0, int lo, int h
     }
 }
 
-static void add_or_set(nn_real *dst, const nn_real *src, int lo, int hi, int accumulate)
-{
-    for (int j = lo; j < hi; j++)
-        dst[j] = accumulate ? dst[j] + src[j] : src[j];
-}
-
 /* dW_hh rows [lo, hi) from the recurrent gradients A: gate row j is column
  * j - col0 of A's rows of ld values. */
 static void whh_grad(rnn_task *t, nn_real *A, int ld, int col0, int lo, int hi, nn_real *dwhh)
@@ -603,33 +588,34 @@ static void whh_grad(rnn_task *t, nn_real *A, int ld, int col0, int lo, int hi, 
      * A with row i of the states */
     for (int b = 1; b < t->B; b++)
         memset(a + (size_t)b * r->T * ld, 0, (size_t)(hi - lo) * sizeof *a);
-    gemm_tn(hi - lo, H, (int)(n - 1), a + ld, ld, t->hs, H, t->accumulate, dwhh + (size_t)lo * H, H);
+    gemm_tn(hi - lo, H, (int)(n - 1), a + ld, ld, t->hs, H, dwhh + (size_t)lo * H, H);
+}
+
+/* Gate rows [lo, hi) of gradient block b. */
+static void block_rows(const rnn *r, int b, int *lo, int *hi)
+{
+    *lo = b * GATE_ALIGN;
+    *hi = *lo + GATE_ALIGN < r->GH ? *lo + GATE_ALIGN : r->GH;
 }
 
 /* Weight and bias gradients for gate rows [lo, hi). */
-static void bwd_weights_task(void *ctx, int tid, int nth)
+static void weight_grads(rnn_task *t, int lo, int hi)
 {
-    rnn_task *t = ctx;
     nn_layer *l = t->l;
     rnn *r = l->priv;
     const int F = r->F, H = r->H, GH = r->GH;
     const size_t n = (size_t)t->B * r->T;
-    int lo, hi;
-    nn_split(GH, tid, nth, GATE_ALIGN, &lo, &hi);
-    if (hi <= lo)
-        return;
     nn_real *dwih = l->grad, *dwhh = l->grad + (size_t)GH * F;
     nn_real *dbih = dwhh + (size_t)GH * H, *dbhh = dbih + GH;
     /* dW_ih = dA^T x: [GH, n] x [n, F] */
-    gemm_tn(hi - lo, F, (int)n, r->P + lo, GH, t->x, F, t->accumulate, dwih + (size_t)lo * F, F);
+    gemm_tn(hi - lo, F, (int)n, r->P + lo, GH, t->x, F, dwih + (size_t)lo * F, F);
     int split = r->kind == NN_LAYER_GRU ? 2 * H : GH;   /* gru's n block comes from hn */
     int a_hi = hi < split ? hi : split, b_lo = lo > split ? lo : split;
     if (r->use_bias) {
-        col_sums(r->P, n, GH, 0, lo, hi, r->colsum);
-        add_or_set(dbih, r->colsum, lo, hi, t->accumulate);
+        col_sums(r->P, n, GH, 0, lo, hi, dbih);
+        memcpy(dbhh + lo, dbih + lo, (size_t)(hi - lo) * sizeof *dbhh);
         if (b_lo < hi)   /* gru: db_hn = sum dA_hn */
-            col_sums(r->hn, n, H, split, b_lo, hi, r->colsum);
-        add_or_set(dbhh, r->colsum, lo, hi, t->accumulate);
+            col_sums(r->hn, n, H, split, b_lo, hi, dbhh);
     }
     if (lo < a_hi)
         whh_grad(t, r->P, GH, 0, lo, a_hi, dwhh);
@@ -637,14 +623,61 @@ static void bwd_weights_task(void *ctx, int tid, int nth)
         whh_grad(t, r->hn, H, split, b_lo, hi, dwhh);
 }
 
-static void rnn_backward(nn_layer *l, const nn_real *x, const nn_real *y, nn_real *dy,
-                         nn_real *dx, int B, int accumulate)
+static void rnn_backward(nn_layer *l, const nn_rows *rw, const nn_real *x, const nn_real *y,
+                         nn_real *dy, nn_real *dx)
 {
     rnn *r = l->priv;
-    rnn_task t = {.l = l, .x = x, .hs = r->seq ? y : r->hs, .dy = dy, .dx = dx, .B = B,
-                  .accumulate = accumulate};
-    nn_pool_run(l->pool, bwd_steps_task, &t);
-    nn_pool_run(l->pool, bwd_weights_task, &t);
+    rnn_task t = {.l = l, .x = x, .hs = r->seq ? y : r->hs, .dy = dy, .dx = dx,
+                  .B = rw->pass->B};
+    int lo, hi;
+    for (int i = 0; nn_rows_block(rw, i, &lo, &hi); i++)
+        bwd_rows(&t, lo, hi);
+}
+
+static int rnn_n_blocks(const nn_layer *l)
+{
+    const rnn *r = l->priv;
+    return (r->GH + GATE_ALIGN - 1) / GATE_ALIGN;
+}
+
+/* Block b: gate rows [lo, hi) of both weight matrices and both biases. */
+static double rnn_block(const nn_layer *l, int b, nn_range *ranges, int *n)
+{
+    const rnn *r = l->priv;
+    const size_t F = (size_t)r->F, H = (size_t)r->H, GH = (size_t)r->GH;
+    int lo, hi;
+    block_rows(r, b, &lo, &hi);
+    ranges[0] = (nn_range){lo * F, hi * F};
+    ranges[1] = (nn_range){GH * F + lo * H, GH * F + hi * H};
+    *n = 2;
+    if (r->use_bias) {
+        size_t o = GH * (F + H);
+        ranges[2] = (nn_range){o + (size_t)lo, o + (size_t)hi};
+        ranges[3] = (nn_range){o + GH + (size_t)lo, o + GH + (size_t)hi};
+        *n = 4;
+    }
+    return 2.0 * r->T * (double)(hi - lo) * (double)(F + H + 2);
+}
+
+/* Gate rows of blocks [b0, b1): with libnn's kernel in one pass, whose
+ * chunks of rows then stay in the cache for all of them (each value's sum
+ * is the same chain of chunks); with a BLAS block by block (layer.h). */
+static void rnn_grad(nn_layer *l, const nn_pass *p, int b0, int b1, const nn_real *x,
+                     const nn_real *y, const nn_real *dy)
+{
+    rnn *r = l->priv;
+    rnn_task t = {.l = l, .x = x, .hs = r->seq ? y : r->hs, .dy = dy, .B = p->B};
+    int lo, hi, last;
+    if (nn_gemm_row_invariant()) {
+        block_rows(r, b0, &lo, &hi);
+        block_rows(r, b1 - 1, &last, &hi);
+        weight_grads(&t, lo, hi);
+        return;
+    }
+    for (int b = b0; b < b1; b++) {
+        block_rows(r, b, &lo, &hi);
+        weight_grads(&t, lo, hi);
+    }
 }
 
 /* Per sample: the input products 2 T F GH (forward, dW_ih and dx each), the
@@ -669,7 +702,6 @@ static void rnn_destroy(nn_layer *l)
         free(r->bsum);
         free(r->bhn);
         free(r->zero);
-        free(r->colsum);
         free(r->P);
         free(r->hs);
         free(r->cs);
@@ -686,8 +718,12 @@ const nn_layer_ops nn_rnn_ops = {
     .setup = rnn_setup,
     .init = rnn_init,
     .reserve = rnn_reserve,
+    .prepare = rnn_prepare,
     .forward = rnn_forward,
     .backward = rnn_backward,
+    .n_blocks = rnn_n_blocks,
+    .block = rnn_block,
+    .grad = rnn_grad,
     .destroy = rnn_destroy,
     .flops = rnn_flops,
 };

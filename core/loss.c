@@ -72,12 +72,13 @@ static double ce_row(const nn_real *z, int lab, const nn_real *t, int D, nn_real
     return loss;
 }
 
-void nn_loss(nn_loss_kind k, const nn_real *out, const nn_real *labels,
-             const nn_real *targets, int B, int D, nn_real *grad, nn_loss_out *res)
+void nn_loss_rows(nn_loss_kind k, const nn_real *out, const nn_real *labels,
+                  const nn_real *targets, int B, int D, int norm_rows, nn_real *grad,
+                  nn_loss_out *res)
 {
     double sum = 0;
     int64_t correct = 0, counted = 0;
-    const double inv_bd = 1.0 / ((double)B * D);
+    const double inv_bd = 1.0 / ((double)norm_rows * D);
     for (int b = 0; b < B; b++) {
         const nn_real *o = out + (size_t)b * D;
         const nn_real *t = targets ? targets + (size_t)b * D : NULL;
@@ -100,7 +101,7 @@ void nn_loss(nn_loss_kind k, const nn_real *out, const nn_real *labels,
             }
             break;
         case NN_LOSS_CROSS_ENTROPY:
-            sum += ce_row(o, t ? 0 : (int)labels[b], t, D, g, 1.0 / B, &correct);
+            sum += ce_row(o, t ? 0 : (int)labels[b], t, D, g, 1.0 / norm_rows, &correct);
             counted++;
             break;
         case NN_LOSS_BCE:
@@ -120,7 +121,19 @@ void nn_loss(nn_loss_kind k, const nn_real *out, const nn_real *labels,
             break;
         }
     }
-    res->loss = k == NN_LOSS_CROSS_ENTROPY ? sum / B : sum * inv_bd;
+    res->loss = sum;
     res->correct = correct;
     res->counted = counted;
+}
+
+void nn_loss(nn_loss_kind k, const nn_real *out, const nn_real *labels,
+             const nn_real *targets, int B, int D, nn_real *grad, nn_loss_out *res)
+{
+    nn_loss_rows(k, out, labels, targets, B, D, B, grad, res);
+    res->loss = nn_loss_mean(k, res->loss, B, D);
+}
+
+double nn_loss_mean(nn_loss_kind k, double sum, int rows, int D)
+{
+    return k == NN_LOSS_CROSS_ENTROPY ? sum / rows : sum / ((double)rows * D);
 }

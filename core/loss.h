@@ -26,6 +26,19 @@ typedef struct nn_loss_out {
 void nn_loss(nn_loss_kind k, const nn_real *out, const nn_real *labels,
              const nn_real *targets, int B, int D, nn_real *grad, nn_loss_out *res);
 
+/* The loss on rows of a batch of `norm_rows` rows (a shard): res->loss is
+ * the rows' sum of what nn_loss averages (divide the batch's total by
+ * norm_rows, and for mse, mae and binary_cross_entropy by D too); grad, when
+ * not NULL, is the batch's gradient on these rows (normalised by norm_rows),
+ * as nn_loss would write it; nn_loss_mean turns the batch's sum into its
+ * mean. */
+void nn_loss_rows(nn_loss_kind k, const nn_real *out, const nn_real *labels,
+                  const nn_real *targets, int rows, int D, int norm_rows, nn_real *grad,
+                  nn_loss_out *res);
+
+/* The mean nn_loss reports from the sum of nn_loss_rows over a batch. */
+double nn_loss_mean(nn_loss_kind k, double sum, int rows, int D);
+
 /* The output activation the loss fuses in: softmax for cross_entropy,
  * sigmoid for binary_cross_entropy, linear (none) otherwise. */
 nn_act_kind nn_loss_fused_act(nn_loss_kind k);

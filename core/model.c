@@ -5,10 +5,18 @@
  * slice starts on a 64-byte boundary of the arena (padding stays zero);
  * acts[i] holds layer i's output for the last forward pass, for `reserved`
  * samples at most; a fused layer's (layer.h) is the same buffer as the
- * layer's before, which computes both.  The output activation fused into
- * the loss (softmax for cross_entropy, sigmoid for binary_cross_entropy) is
- * not applied by the layers: forward returns logits and nn_model_predict
- * applies final_act.
+ * layer's before, which computes both; gin[i] holds the gradient of layer
+ * i's input (none for the first layer and fused ones), gout the model's
+ * output's.  The weight-gradient blocks tile every layer's parameters, in
+ * layer order, and part p of the team owns blocks [part_block[p],
+ * part_block[p + 1]).  The output activation fused into the loss (softmax
+ * for cross_entropy, sigmoid for binary_cross_entropy) is not applied by the
+ * layers: forward returns logits and nn_model_predict applies final_act.
+ *
+ * A pass (model.h): nn_model_begin_pass on the driver cuts the batch into
+ * its shards (shard s: rows nn_split(B, s, S, 1)), gives part p the shards
+ * nn_split(S, p, nparts, 1), and numbers the dropout layers' values; then
+ * every part runs forward_part, backward_part and grads_part in one task.
  */
 #include "model.h"
 
@@ -24,9 +32,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_ALIGN 16          /* reals: 64 bytes of float */
 #define PREDICT_CHUNK 256
+
+/* One block of the weight gradients: layer `layer`'s block b, whose ranges
+ * are ranges[r0 .. r0 + nr). */
+typedef struct grad_block {
+    int layer, b;
+    int r0, nr;
+    double cost;                /* work per row of the batch */
+} grad_block;
 
 struct nn_model {
     nn_spec spec;
@@ -38,36 +55,30 @@ struct nn_model {
     nn_real *buffer;            /* non-trainable state (batchnorm running statistics) */
     nn_real *input_nhwc;        /* the batch converted to channel-last, for image inputs */
     nn_pool *pool;
+    int nparts;                 /* the team's size */
+    int shards;                 /* S: shards of every batch */
+    int *bound;                 /* S + 1: the current pass's shard bounds */
+    int *part_shard;            /* nparts + 1: part p has shards [part_shard[p], [p + 1]) */
+    nn_pass pass;               /* the current pass */
     uint64_t drop_key[2];       /* dropout stream: key, element counter */
-    int reserved;
+    int reserved, reserved_shards;
     nn_real **acts;
-    nn_real **gin;       /* per layer: the gradient of its input (none for the
-                            first layer and fused ones) */
+    nn_real **gin;              /* per layer: the gradient of its input */
+    nn_real *gout;              /* the gradient of the model's output */
+    int prepare;                /* some layer prepares before each pass */
     nn_act_kind final_act;
-    const nn_real *last_input;  /* x of the last forward pass (not owned) */
-    int last_batch;
+    const nn_real *input;       /* x of the current pass (channel-last) */
+    const nn_real *last_x;      /* x of the current pass as given (not owned) */
+    int n_blocks, n_ranges;
+    grad_block *blocks;
+    nn_range *ranges;           /* absolute offsets in the arena */
+    int *part_block;            /* nparts + 1 */
     int n_tensors;
     nn_param_tensor *tensors;
+    double *prof;               /* nparts x prof_stride seconds, when profiling */
+    int prof_stride;
+    int prof_paused;
 };
-
-static const nn_layer_ops *ops_for(nn_layer_kind k)
-{
-    switch (k) {
-    case NN_LAYER_DENSE: return &nn_dense_ops;
-    case NN_LAYER_DROPOUT: return &nn_dropout_ops;
-    case NN_LAYER_ACT: return &nn_act_ops;
-    case NN_LAYER_CONV2D: return &nn_conv2d_ops;
-    case NN_LAYER_MAXPOOL2D: return &nn_maxpool2d_ops;
-    case NN_LAYER_AVGPOOL2D: return &nn_avgpool2d_ops;
-    case NN_LAYER_GLOBAL_AVGPOOL: return &nn_global_avgpool_ops;
-    case NN_LAYER_BATCHNORM: return &nn_batchnorm_ops;
-    case NN_LAYER_FLATTEN: return &nn_flatten_ops;
-    case NN_LAYER_RNN:
-    case NN_LAYER_LSTM:
-    case NN_LAYER_GRU: return &nn_rnn_ops;
-    default: return NULL;
-    }
-}
 
 static int check_spec(const nn_spec *s, nn_err *e)
 {
@@ -88,7 +99,7 @@ static int check_spec(const nn_spec *s, nn_err *e)
         return nn_errf_at(e, NN_EINVAL, -1, "loss", "unknown loss");
     for (int i = 0; i < s->n_layers; i++) {
         const nn_layer_spec *l = &s->layers[i];
-        if (!ops_for(l->kind))
+        if (!nn_layer_ops_for(l->kind))
             return nn_errf_at(e, NN_EINVAL, i, "type", "unknown layer type");
         if ((unsigned)l->act >= NN_ACT_COUNT)
             return nn_errf_at(e, NN_EINVAL, i, l->kind == NN_LAYER_ACT ? "type" : "activation",
@@ -127,6 +138,152 @@ static size_t round_up(size_t n)
     return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
 }
 
+/* ---------------------------------------------------------------------------
+ * Building */
+
+/* Layer i from the spec: its shape from the one before, its tensors, and
+ * where its slices start in the arenas (*off, *boff advance past them). */
+static int layout_layer(nn_model *m, int i, nn_shape *shape, size_t *off, size_t *boff,
+                        nn_err *e)
+{
+    const nn_spec *spec = &m->spec;
+    nn_layer *l = &m->layers[i];
+    int last = i == m->n_layers - 1;
+    l->ops = nn_layer_ops_for(spec->layers[i].kind);
+    l->spec = spec->layers[i];
+    l->index = i;
+    l->in = *shape;
+    l->in_size = nn_shape_numel(shape);
+    l->nparts = m->nparts;
+    if (last && m->final_act != NN_ACT_LINEAR)
+        l->spec.act = NN_ACT_LINEAR;   /* fused into the loss */
+    int rc = l->ops->setup(l, e);
+    if (rc) {
+        l->ops = NULL;
+        return rc;
+    }
+    l->out_size = nn_shape_numel(&l->out);
+    l->act_size = l->out_size;
+    if (l->out_size > ((int64_t)1 << 28))
+        return nn_errf_at(e, NN_EINVAL, i, "type", "layer output has more than 2^28 values");
+    *shape = l->out;
+    if (last && m->final_act != NN_ACT_LINEAR && shape->rank == 3)
+        return nn_errf_at(e, NN_EINVAL, i, "type",
+                          "loss %s needs a flat output; end with flatten and dense",
+                          nn_loss_name(spec->loss));
+    l->param_off = *off;
+    l->buffer_off = *boff;
+    *off = round_up(*off + l->n_param);
+    *boff = round_up(*boff + l->n_buffer);
+    m->n_tensors += l->n_tensors;
+    m->prepare |= l->ops->prepare != NULL;
+    return NN_OK;
+}
+
+/* The arenas, every layer's slices of them and its tensors' names. */
+static int place_arenas(nn_model *m)
+{
+    size_t bytes = (m->n_param ? m->n_param : ARENA_ALIGN) * sizeof(nn_real);
+    m->param = aligned_alloc(64, bytes);
+    m->grad = aligned_alloc(64, bytes);
+    m->buffer = calloc(m->n_buffer ? m->n_buffer : 1, sizeof *m->buffer);
+    m->tensors = calloc((size_t)(m->n_tensors ? m->n_tensors : 1), sizeof *m->tensors);
+    if (!m->param || !m->grad || !m->buffer || !m->tensors)
+        return NN_ENOMEM;
+    memset(m->param, 0, bytes);
+    memset(m->grad, 0, bytes);
+    int t = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        l->param = m->param + l->param_off;
+        l->grad = m->grad + l->param_off;
+        l->buffer = m->buffer + l->buffer_off;
+        for (int k = 0; k < l->n_tensors; k++, t++) {
+            nn_param_tensor *pt = &m->tensors[t];
+            snprintf(pt->name, sizeof pt->name, "layers.%d.%s", i, l->tensors[k].name);
+            pt->rank = l->tensors[k].rank;
+            memcpy(pt->shape, l->tensors[k].shape, sizeof pt->shape);
+            pt->buffer = l->tensors[k].buffer;
+            pt->offset = (pt->buffer ? l->buffer_off : l->param_off) + l->tensors[k].offset;
+            pt->numel = l->tensors[k].numel;
+        }
+    }
+    return NN_OK;
+}
+
+/* Every layer's gradient blocks, in layer order, with their ranges made
+ * absolute. */
+static int list_blocks(nn_model *m)
+{
+    int nb = 0;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops->n_blocks)
+            nb += m->layers[i].ops->n_blocks(&m->layers[i]);
+    m->blocks = calloc((size_t)(nb ? nb : 1), sizeof *m->blocks);
+    m->ranges = calloc((size_t)(nb ? nb : 1) * NN_BLOCK_MAX_RANGES, sizeof *m->ranges);
+    if (!m->blocks || !m->ranges)
+        return NN_ENOMEM;
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        int n = l->ops->n_blocks ? l->ops->n_blocks(l) : 0;
+        for (int b = 0; b < n; b++) {
+            grad_block *g = &m->blocks[m->n_blocks++];
+            nn_range *r = m->ranges + m->n_ranges;
+            *g = (grad_block){i, b, m->n_ranges, 0, 0};
+            g->cost = l->ops->block(l, b, r, &g->nr);
+            for (int k = 0; k < g->nr; k++) {
+                r[k].lo += l->param_off;
+                r[k].hi += l->param_off;
+            }
+            m->n_ranges += g->nr;
+        }
+    }
+    return NN_OK;
+}
+
+/* Part p takes the blocks whose cost falls, at its middle, in the p-th of
+ * nparts equal shares of the whole: contiguous blocks, balanced by cost. */
+static int share_blocks(nn_model *m)
+{
+    m->part_block = calloc((size_t)m->nparts + 1, sizeof *m->part_block);
+    if (!m->part_block)
+        return NN_ENOMEM;
+    double total = 0, run = 0;
+    for (int k = 0; k < m->n_blocks; k++)
+        total += m->blocks[k].cost;
+    int p = 0;
+    for (int k = 0; k < m->n_blocks; k++) {
+        double mid = run + m->blocks[k].cost / 2;
+        while (p < m->nparts - 1 && mid >= total * (p + 1) / m->nparts)
+            m->part_block[++p] = k;
+        run += m->blocks[k].cost;
+    }
+    while (p < m->nparts)
+        m->part_block[++p] = m->n_blocks;
+    return NN_OK;
+}
+
+static int model_alloc(nn_model *m, const nn_spec *spec, const nn_model_opts *opts)
+{
+    int shape_only = opts && opts->shape_only;
+    if (nn_spec_copy(&m->spec, spec))
+        return NN_ENOMEM;
+    m->n_layers = spec->n_layers;
+    m->final_act = nn_loss_fused_act(spec->loss);
+    m->in_size = nn_shape_numel(&spec->input);
+    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+    m->acts = calloc((size_t)m->n_layers, sizeof *m->acts);
+    m->gin = calloc((size_t)m->n_layers, sizeof *m->gin);
+    if (!shape_only)
+        m->pool = nn_pool_new(opts && opts->threads > 0 ? opts->threads : 1);
+    m->nparts = nn_pool_size(m->pool);
+    m->shards = opts && opts->shards > 0 ? opts->shards : NN_SHARDS_DEFAULT;
+    m->part_shard = calloc((size_t)m->nparts + 1, sizeof *m->part_shard);
+    if (!m->layers || !m->acts || !m->gin || !m->part_shard || (!shape_only && !m->pool))
+        return NN_ENOMEM;
+    return NN_OK;
+}
+
 int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out, nn_err *e)
 {
     nn_model *m = NULL;
@@ -137,101 +294,26 @@ int nn_model_new(const nn_spec *spec, const nn_model_opts *opts, nn_model **out,
     nn_gemm_setup();
     rc = NN_ENOMEM;
     m = calloc(1, sizeof *m);
-    if (!m || nn_spec_copy(&m->spec, spec))
+    if (!m || (rc = model_alloc(m, spec, opts)))
         goto out;
-    m->n_layers = spec->n_layers;
-    m->final_act = nn_loss_fused_act(spec->loss);
-    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
-    m->acts = calloc((size_t)m->n_layers, sizeof *m->acts);
-    m->gin = calloc((size_t)m->n_layers, sizeof *m->gin);
-    int shape_only = opts && opts->shape_only;
-    if (!shape_only)
-        m->pool = nn_pool_new(opts && opts->threads > 0 ? opts->threads : 1);
-    if (!m->layers || !m->acts || !m->gin || (!shape_only && !m->pool))
-        goto out;
-    m->in_size = nn_shape_numel(&spec->input);
-
-    /* shapes, parameter counts and arena offsets */
     nn_shape shape = spec->input;
     size_t off = 0, boff = 0;
-    int n_tensors = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *l = &m->layers[i];
-        l->ops = ops_for(spec->layers[i].kind);
-        l->spec = spec->layers[i];
-        l->index = i;
-        l->in = shape;
-        l->in_size = nn_shape_numel(&shape);
-        l->pool = m->pool;
-        l->drop_key = m->drop_key;
-        if (i == m->n_layers - 1 && m->final_act != NN_ACT_LINEAR)
-            l->spec.act = NN_ACT_LINEAR;   /* fused into the loss */
-        rc = l->ops->setup(l, e);
-        if (rc) {
-            l->ops = NULL;
+    for (int i = 0; i < m->n_layers; i++)
+        if ((rc = layout_layer(m, i, &shape, &off, &boff, e)))
             goto out;
-        }
-        l->out_size = nn_shape_numel(&l->out);
-        l->act_size = l->out_size;
-        if (l->out_size > ((int64_t)1 << 28)) {
-            rc = nn_errf_at(e, NN_EINVAL, i, "type", "layer output has more than 2^28 values");
-            goto out;
-        }
-        shape = l->out;
-        if (i == m->n_layers - 1 && m->final_act != NN_ACT_LINEAR && shape.rank == 3) {
-            rc = nn_errf_at(e, NN_EINVAL, i, "type",
-                            "loss %s needs a flat output; end with flatten and dense",
-                            nn_loss_name(spec->loss));
-            goto out;
-        }
-        /* param and buffer hold the offsets until the arenas exist */
-        l->param = (nn_real *)(uintptr_t)off;
-        l->buffer = (nn_real *)(uintptr_t)boff;
-        off = round_up(off + l->n_param);
-        boff = round_up(boff + l->n_buffer);
-        n_tensors += l->n_tensors;
-    }
     m->n_param = off;
     m->n_buffer = boff;
-    rc = NN_ENOMEM;
-    if (shape_only) {
-        /* the summary needs only the layers' shapes and tensor sizes */
-        for (int i = 0; i < m->n_layers; i++)
-            m->layers[i].param = m->layers[i].grad = m->layers[i].buffer = NULL;
-        rc = NN_OK;
+    if (opts && opts->shape_only)
+        goto out;   /* the summary needs only the layers' shapes and tensor sizes */
+    if ((rc = place_arenas(m)) || (rc = list_blocks(m)) || (rc = share_blocks(m)))
         goto out;
-    }
-    size_t bytes = (m->n_param ? m->n_param : ARENA_ALIGN) * sizeof(nn_real);
-    m->param = aligned_alloc(64, bytes);
-    m->grad = aligned_alloc(64, bytes);
-    m->buffer = calloc(m->n_buffer ? m->n_buffer : 1, sizeof *m->buffer);
-    m->tensors = calloc((size_t)(n_tensors ? n_tensors : 1), sizeof *m->tensors);
-    if (!m->param || !m->grad || !m->buffer || !m->tensors)
-        goto out;
-    memset(m->param, 0, bytes);
-    memset(m->grad, 0, bytes);
-    for (int i = 0; i < m->n_layers; i++) {
-        nn_layer *l = &m->layers[i];
-        size_t o = (size_t)(uintptr_t)l->param, bo = (size_t)(uintptr_t)l->buffer;
-        l->param = m->param + o;
-        l->grad = m->grad + o;
-        l->buffer = m->buffer + bo;
-        for (int k = 0; k < l->n_tensors; k++) {
-            nn_param_tensor *t = &m->tensors[m->n_tensors++];
-            snprintf(t->name, sizeof t->name, "layers.%d.%s", i, l->tensors[k].name);
-            t->rank = l->tensors[k].rank;
-            memcpy(t->shape, l->tensors[k].shape, sizeof t->shape);
-            t->buffer = l->tensors[k].buffer;
-            t->offset = (t->buffer ? bo : o) + l->tensors[k].offset;
-            t->numel = l->tensors[k].numel;
-        }
-        l->ops->init(l, opts ? opts->seed : 0);
-    }
+    for (int i = 0; i < m->n_layers; i++)
+        m->layers[i].ops->init(&m->layers[i], opts ? opts->seed : 0);
     if (!(opts && opts->no_fusion))
         for (int i = 0; i + 1 < m->n_layers; i++)
             i += nn_conv2d_fuse_maxpool(&m->layers[i], &m->layers[i + 1]);
     nn_model_seed_dropout(m, opts ? opts->seed : 0);
-    rc = NN_OK;
+    nn_model_set_shards(m, m->shards);
 out:
     if (rc) {
         nn_model_free(m);
@@ -255,12 +337,19 @@ void nn_model_free(nn_model *m)
     for (int i = 0; m->gin && i < m->n_layers; i++)
         free(m->gin[i]);
     free(m->gin);
+    free(m->gout);
     free(m->layers);
     free(m->param);
     free(m->grad);
     free(m->buffer);
     free(m->input_nhwc);
     free(m->tensors);
+    free(m->blocks);
+    free(m->ranges);
+    free(m->part_block);
+    free(m->part_shard);
+    free(m->bound);
+    free(m->prof);
     nn_pool_free(m->pool);
     nn_spec_free(&m->spec);
     free(m);
@@ -279,6 +368,23 @@ nn_real *nn_model_grads(nn_model *m) { return m->grad; }
 int nn_model_n_tensors(const nn_model *m) { return m->n_tensors; }
 const nn_param_tensor *nn_model_tensor(const nn_model *m, int i) { return &m->tensors[i]; }
 struct nn_pool *nn_model_pool(nn_model *m) { return m->pool; }
+int nn_model_shards(const nn_model *m) { return m->shards; }
+
+void nn_model_set_shards(nn_model *m, int shards)
+{
+    if (shards < 1)
+        shards = NN_SHARDS_DEFAULT;
+    if (shards > NN_SHARDS_MAX)
+        shards = NN_SHARDS_MAX;
+    m->shards = shards;
+    /* which shards each part takes: whole shards, contiguous */
+    for (int p = 0; p < m->nparts; p++) {
+        int lo, hi;
+        nn_split(shards, p, m->nparts, 1, &lo, &hi);
+        m->part_shard[p] = lo;
+        m->part_shard[p + 1] = hi;
+    }
+}
 
 double nn_model_train_flops(const nn_model *m)
 {
@@ -307,6 +413,57 @@ void nn_model_layer_info(const nn_model *m, int i, nn_layer_info *info)
     info->fused = l->fused;
 }
 
+/* ---------------------------------------------------------------------------
+ * Profile */
+
+double nn_model_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int nn_model_profile_slots(const nn_model *m)
+{
+    return NN_PROF_LAYERS + 3 * m->n_layers;
+}
+
+int nn_model_profile_on(nn_model *m, int on)
+{
+    free(m->prof);
+    m->prof = NULL;
+    if (!on)
+        return NN_OK;
+    /* whole cache lines per part: every part writes its own at every layer */
+    m->prof_stride = (nn_model_profile_slots(m) + 7) / 8 * 8;
+    m->prof = calloc((size_t)m->nparts * (size_t)m->prof_stride, sizeof *m->prof);
+    return m->prof ? NN_OK : NN_ENOMEM;
+}
+
+double *nn_model_profile(nn_model *m, int part)
+{
+    return m->prof && !m->prof_paused ? m->prof + (size_t)part * m->prof_stride : NULL;
+}
+
+void nn_model_profile_pause(nn_model *m, int pause)
+{
+    m->prof_paused = pause;
+}
+
+/* Adds the time since *t0 to slot k of the part, and restarts *t0. */
+static void lap(nn_model *m, int part, int k, double *t0)
+{
+    double *p = nn_model_profile(m, part);
+    if (!p)
+        return;
+    double t = nn_model_now();
+    p[k] += t - *t0;
+    *t0 = t;
+}
+
+/* ---------------------------------------------------------------------------
+ * Passes */
+
 /* Image inputs with more than one channel arrive channel-first and are
  * stored channel-last between layers (layer.h). */
 static int channels_first_input(const nn_model *m)
@@ -314,48 +471,100 @@ static int channels_first_input(const nn_model *m)
     return m->spec.input.rank == 3 && m->spec.input.dim[0] > 1;
 }
 
-/* Makes the buffers hold B samples. */
+static int grow(nn_real **p, size_t n)
+{
+    nn_real *q = realloc(*p, (n ? n : 1) * sizeof *q);
+    if (!q)
+        return NN_ENOMEM;
+    *p = q;
+    return NN_OK;
+}
+
+/* Makes the buffers hold B samples of the current shard count. */
 static int reserve(nn_model *m, int B)
 {
-    if (B <= m->reserved)
+    if (B <= m->reserved && m->shards <= m->reserved_shards)
         return NN_OK;
+    if (B < m->reserved)
+        B = m->reserved;
+    int *bound = realloc(m->bound, ((size_t)m->shards + 1) * sizeof *bound);
+    if (!bound)
+        return NN_ENOMEM;
+    m->bound = bound;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         if (l->fused) {
             m->acts[i] = m->acts[i - 1];
             continue;
         }
-        nn_real *a = realloc(m->acts[i], (size_t)B * (size_t)l->act_size * sizeof *a);
-        if (!a)
-            return NN_ENOMEM;
-        m->acts[i] = a;
-        if (l->ops->reserve(l, B))
-            return NN_ENOMEM;
+        l->shards = m->shards;
         /* a buffer of its own for each gradient rather than two taken in
-         * turn: layers split their work between threads differently (by
-         * samples, by features), and a buffer shared by two such layers
-         * has its cache lines change threads twice a step */
-        if (i > 0) {
-            nn_real *g = realloc(m->gin[i], (size_t)B * (size_t)l->in_size * sizeof *g);
-            if (!g)
-                return NN_ENOMEM;
-            m->gin[i] = g;
-        }
-    }
-    if (channels_first_input(m)) {
-        nn_real *c = realloc(m->input_nhwc, (size_t)B * (size_t)m->in_size * sizeof *c);
-        if (!c)
+         * turn: the weight gradients read every layer's after the backward
+         * pass */
+        if (grow(&m->acts[i], (size_t)B * (size_t)l->act_size) || l->ops->reserve(l, B) ||
+            (i > 0 && grow(&m->gin[i], (size_t)B * (size_t)l->in_size)))
             return NN_ENOMEM;
-        m->input_nhwc = c;
     }
+    if (grow(&m->gout, (size_t)B * (size_t)nn_model_out_size(m)) ||
+        (channels_first_input(m) && grow(&m->input_nhwc, (size_t)B * (size_t)m->in_size)))
+        return NN_ENOMEM;
     m->reserved = B;
+    m->reserved_shards = m->shards;
     return NN_OK;
 }
 
-/* [B, C, H, W] <-> [B, H, W, C], for C > 1 (with one channel both are the same). */
-static void to_channel_last(const nn_real *x, nn_real *y, int B, int C, int HW)
+int nn_model_begin_pass(nn_model *m, const nn_real *x, int B, int train, nn_err *e)
 {
-    for (int b = 0; b < B; b++) {
+    if (B < 1 || reserve(m, B))
+        return nn_errf(e, NN_ENOMEM, "cannot allocate activations for a batch of %d", B);
+    for (int s = 0; s < m->shards; s++) {
+        int lo, hi;
+        nn_split(B, s, m->shards, 1, &lo, &hi);
+        m->bound[s] = lo;
+        m->bound[s + 1] = hi;
+    }
+    m->pass = (nn_pass){B, m->shards, m->bound, train, m->pool};
+    m->input = channels_first_input(m) ? m->input_nhwc : x;
+    m->last_x = x;
+    /* the dropout stream: each layer's values numbered from the counter, in
+     * layer order, once per training pass */
+    for (int i = 0; i < m->n_layers; i++) {
+        nn_layer *l = &m->layers[i];
+        l->drop_key = m->drop_key[0];
+        l->drop_base = m->drop_key[1];
+        if (train && l->spec.kind == NN_LAYER_DROPOUT && l->spec.rate > 0)
+            m->drop_key[1] += (uint64_t)B * (uint64_t)l->in_size;
+    }
+    return NN_OK;
+}
+
+int nn_model_parts(const nn_model *m) { return m->nparts; }
+const int *nn_model_shard_bounds(const nn_model *m) { return m->bound; }
+nn_real *nn_model_out_grad(nn_model *m) { return m->gout; }
+
+static nn_rows rows_of(const nn_model *m, int part)
+{
+    int s0 = m->part_shard[part], s1 = m->part_shard[part + 1];
+    return (nn_rows){&m->pass, part, s0, s1, m->bound[s0], m->bound[s1]};
+}
+
+void nn_model_part_rows(const nn_model *m, int part, int *lo, int *hi)
+{
+    nn_rows r = rows_of(m, part);
+    *lo = r.lo;
+    *hi = r.hi;
+}
+
+void nn_model_part_shards(const nn_model *m, int part, int *s0, int *s1)
+{
+    *s0 = m->part_shard[part];
+    *s1 = m->part_shard[part + 1];
+}
+
+/* [B, C, H, W] -> [B, H, W, C] for rows [lo, hi), for C > 1 (with one channel both are the same). */
+static void to_channel_last(const nn_real *x, nn_real *y, int lo, int hi, int C, int HW)
+{
+    for (int b = lo; b < hi; b++) {
         const nn_real *xb = x + (size_t)b * C * HW;
         nn_real *yb = y + (size_t)b * C * HW;
         for (int c = 0; c < C; c++)
@@ -375,42 +584,118 @@ static void to_channel_first(const nn_real *x, nn_real *y, int64_t B, int C, int
     }
 }
 
-const nn_real *nn_model_forward(nn_model *m, const nn_real *x, int B, int train, nn_err *e)
+const nn_real *nn_model_forward_part(nn_model *m, int part)
 {
-    if (B < 1 || reserve(m, B)) {
-        nn_errf(e, NN_ENOMEM, "cannot allocate activations for a batch of %d", B);
-        return NULL;
+    nn_rows r = rows_of(m, part);
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
+    if (m->prepare) {
+        for (int i = 0; i < m->n_layers; i++)
+            if (m->layers[i].ops->prepare)
+                m->layers[i].ops->prepare(&m->layers[i], part, m->nparts);
+        nn_pool_barrier(m->pool);
     }
     if (channels_first_input(m)) {
         const nn_shape *sh = &m->spec.input;
-        to_channel_last(x, m->input_nhwc, B, sh->dim[0], sh->dim[1] * sh->dim[2]);
-        x = m->input_nhwc;
+        to_channel_last(m->last_x, m->input_nhwc, r.lo, r.hi, sh->dim[0], sh->dim[1] * sh->dim[2]);
     }
-    m->last_input = x;
-    m->last_batch = B;
-    const nn_real *in = x;
+    lap(m, part, NN_PROF_PREPARE, &t0);
+    const nn_real *in = m->input;
     for (int i = 0; i < m->n_layers; i++) {
         nn_layer *l = &m->layers[i];
         if (!l->fused)
-            l->ops->forward(l, in, m->acts[i], B, train);
+            l->ops->forward(l, &r, in, m->acts[i]);
         in = m->acts[i];
+        lap(m, part, NN_PROF_LAYERS + i, &t0);
     }
     return in;
 }
 
-void nn_model_backward(nn_model *m, nn_real *dout, int accumulate)
+/* The gradient of layer i's output: the next unfused layer's input's, or
+ * the model's output's. */
+static nn_real *out_grad(const nn_model *m, int i)
 {
-    const int B = m->last_batch;
-    nn_real *dy = dout;
+    int j = i + 1;
+    while (j < m->n_layers && m->layers[j].fused)
+        j++;
+    return j < m->n_layers ? m->gin[j] : m->gout;
+}
+
+void nn_model_backward_part(nn_model *m, int part)
+{
+    nn_rows r = rows_of(m, part);
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
     for (int i = m->n_layers - 1; i >= 0; i--) {
         nn_layer *l = &m->layers[i];
         if (l->fused)
-            continue;   /* dy is already the fused pair's output gradient */
-        const nn_real *x = i > 0 ? m->acts[i - 1] : m->last_input;
-        nn_real *dx = i > 0 ? m->gin[i] : NULL;
-        l->ops->backward(l, x, m->acts[i], dy, dx, B, accumulate);
-        dy = dx;
+            continue;   /* its output gradient is the fused pair's */
+        const nn_real *x = i > 0 ? m->acts[i - 1] : m->input;
+        l->ops->backward(l, &r, x, m->acts[i], out_grad(m, i), i > 0 ? m->gin[i] : NULL);
+        lap(m, part, NN_PROF_LAYERS + m->n_layers + i, &t0);
     }
+}
+
+/* The part's blocks, a layer's consecutive ones in one call. */
+void nn_model_grads_part(nn_model *m, int part, nn_range_fn done, void *user)
+{
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
+    for (int k = m->part_block[part], k1; k < m->part_block[part + 1]; k = k1) {
+        const grad_block *g = &m->blocks[k];
+        for (k1 = k + 1; k1 < m->part_block[part + 1] && m->blocks[k1].layer == g->layer; k1++)
+            ;
+        nn_layer *l = &m->layers[g->layer];
+        const nn_real *x = g->layer > 0 ? m->acts[g->layer - 1] : m->input;
+        l->ops->grad(l, &m->pass, g->b, m->blocks[k1 - 1].b + 1, x, m->acts[g->layer],
+                     out_grad(m, g->layer));
+        lap(m, part, NN_PROF_LAYERS + 2 * m->n_layers + g->layer, &t0);
+        for (int r = g->r0; done && r < m->blocks[k1 - 1].r0 + m->blocks[k1 - 1].nr; r++)
+            done(user, r);
+        lap(m, part, NN_PROF_UPDATE, &t0);
+    }
+}
+
+int nn_model_n_ranges(const nn_model *m) { return m->n_ranges; }
+
+void nn_model_range(const nn_model *m, int r, size_t *lo, size_t *hi)
+{
+    *lo = m->ranges[r].lo;
+    *hi = m->ranges[r].hi;
+}
+
+void nn_model_part_ranges(const nn_model *m, int part, int *r0, int *r1)
+{
+    int b0 = m->part_block[part], b1 = m->part_block[part + 1];
+    *r0 = b0 < m->n_blocks ? m->blocks[b0].r0 : m->n_ranges;
+    *r1 = b1 < m->n_blocks ? m->blocks[b1].r0 : m->n_ranges;
+}
+
+static void forward_task(void *ctx, int part, int nth)
+{
+    (void)nth;
+    nn_model_forward_part(ctx, part);
+}
+
+const nn_real *nn_model_forward(nn_model *m, const nn_real *x, int B, int train, nn_err *e)
+{
+    if (nn_model_begin_pass(m, x, B, train, e))
+        return NULL;
+    nn_pool_run(m->pool, forward_task, m);
+    return m->acts[m->n_layers - 1];
+}
+
+static void backward_task(void *ctx, int part, int nth)
+{
+    (void)nth;
+    nn_model *m = ctx;
+    nn_model_backward_part(m, part);
+    nn_pool_barrier(m->pool);
+    nn_model_grads_part(m, part, NULL, NULL);
+}
+
+void nn_model_backward(nn_model *m, const nn_real *dout)
+{
+    if (dout != m->gout)
+        memcpy(m->gout, dout, (size_t)m->pass.B * (size_t)nn_model_out_size(m) * sizeof *dout);
+    nn_pool_run(m->pool, backward_task, m);
 }
 
 typedef struct final_task {

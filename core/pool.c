@@ -24,6 +24,12 @@
  * succeed for the current generation, and the driver does not replace
  * (fn, ctx) before every part of it is done, so a claimed part always runs
  * the task it belongs to.
+ *
+ * The barrier counts arrivals in `bar_count`; the last part to arrive
+ * resets the count and then advances `bar_gen`, which the others wait for
+ * (the count is reset before anyone can leave, so the next barrier starts
+ * from zero).  The counters have a cache line of their own, as have the
+ * parts' owners: the threads write them at every task.
  */
 #include "pool.h"
 
@@ -32,6 +38,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -42,6 +49,8 @@
 #endif
 
 #define SPIN_NS 200000   /* 0.2 ms: longer than any gap inside a training step */
+#define LINE 64
+#define OWNER_STRIDE (LINE / sizeof(atomic_uint))   /* one owner per cache line */
 
 struct nn_pool {
     int n;                       /* threads, caller included */
@@ -49,12 +58,15 @@ struct nn_pool {
     nn_task_fn fn;
     void *ctx;
     atomic_uint gen;             /* the task's generation */
-    atomic_uint *owner;          /* per part: the generation that last ran it */
+    atomic_uint *owner;          /* part i's at owner[i * OWNER_STRIDE]: the
+                                    generation that last ran it */
     atomic_int done;
     atomic_int sleepers;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    _Alignas(LINE) atomic_int bar_count;
+    atomic_uint bar_gen;
 };
 
 static int64_t now_ns(void)
@@ -67,9 +79,9 @@ static int64_t now_ns(void)
 static int claim(nn_pool *p, int part, unsigned g)
 {
     unsigned expect = g - 1;
+    atomic_uint *o = &p->owner[(size_t)part * OWNER_STRIDE];
     /* a plain read first: a part already taken costs no write to its line */
-    return atomic_load(&p->owner[part]) == expect &&
-           atomic_compare_exchange_strong(&p->owner[part], &expect, g);
+    return atomic_load(o) == expect && atomic_compare_exchange_strong(o, &expect, g);
 }
 
 /* Runs parts of generation g: this thread's own first, then any left. */
@@ -131,18 +143,21 @@ nn_pool *nn_pool_new(int nthreads)
 {
     if (nthreads < 1)
         nthreads = 1;
-    nn_pool *p = calloc(1, sizeof *p);
+    nn_pool *p = aligned_alloc(LINE, sizeof *p);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->n = 1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = calloc((size_t)nthreads, sizeof *p->threads);
-    p->owner = calloc((size_t)nthreads, sizeof *p->owner);
+    p->owner = aligned_alloc(LINE, (size_t)nthreads * LINE);
     if (!p->threads || !p->owner) {
         nn_pool_free(p);
         return NULL;
     }
+    for (int i = 0; i < nthreads; i++)
+        atomic_init(&p->owner[(size_t)i * OWNER_STRIDE], 0);
     /* the team size is fixed before any worker starts: parts are cut by it */
     p->n = nthreads;
     int started = 1;
@@ -211,6 +226,24 @@ void nn_pool_run(nn_pool *p, nn_task_fn fn, void *ctx)
     for (unsigned i = 0; atomic_load(&p->done) < p->n; i++) {
         if ((i & 255) == 255)
             sched_yield();
+        else
+            cpu_relax();
+    }
+}
+
+void nn_pool_barrier(nn_pool *p)
+{
+    if (!p || p->n == 1)
+        return;
+    unsigned g = atomic_load(&p->bar_gen);
+    if (atomic_fetch_add(&p->bar_count, 1) == p->n - 1) {
+        atomic_store(&p->bar_count, 0);
+        atomic_store(&p->bar_gen, g + 1);
+        return;
+    }
+    for (unsigned i = 0; atomic_load(&p->bar_gen) == g; i++) {
+        if ((i & 1023) == 1023)
+            sched_yield();   /* a busy machine: let the missing part run */
         else
             cpu_relax();
     }

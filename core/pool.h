@@ -12,6 +12,13 @@
  *
  * A pool is driven by one thread at a time; tasks must not call
  * nn_pool_run themselves.
+ *
+ * Inside a task the parts may meet at nn_pool_barrier(): every part of the
+ * task must then call it the same number of times.  This cannot deadlock
+ * on a thread that took two parts: a thread takes its own part first and
+ * another only once it has finished its own, which (when the task has a
+ * barrier) every other part must have started for; so the parts of a task
+ * with barriers run on distinct threads, all at once.
  */
 #ifndef NN_POOL_H
 #define NN_POOL_H
@@ -27,6 +34,9 @@ int nn_pool_size(const nn_pool *p);
 
 /* Runs fn on all threads and waits for them. */
 void nn_pool_run(nn_pool *p, nn_task_fn fn, void *ctx);
+
+/* Waits until every part of the running task has called it (as often). */
+void nn_pool_barrier(nn_pool *p);
 
 /* Splits [0, n) into nth parts whose bounds are multiples of `align`
  * (except n itself); part tid is [*lo, *hi), possibly empty. */

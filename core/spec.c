@@ -1,6 +1,7 @@
 /*
  * spec.c — model-definition data: defaults, copies and the names used in
- * JSON definitions.  The name tables are the single source of those names.
+ * JSON definitions.  The name tables are the single source of those names
+ * (the layer kinds' are in layer.c's table, with their implementations).
  */
 #include "spec.h"
 
@@ -10,10 +11,6 @@
 
 static const char *const act_names[NN_ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "gelu",
-};
-static const char *const layer_names[NN_LAYER_COUNT] = {
-    "dense", "dropout", "activation", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool",
-    "batchnorm", "flatten", "rnn", "lstm", "gru",
 };
 static const char *const init_names[NN_INIT_COUNT] = {
     "default", "he_uniform", "he_normal", "glorot_uniform", "glorot_normal", "zeros",
@@ -33,11 +30,9 @@ static int lookup(const char *const *names, int n, const char *s)
 }
 
 const char *nn_act_name(nn_act_kind k) { return (unsigned)k < NN_ACT_COUNT ? act_names[k] : "?"; }
-const char *nn_layer_kind_name(nn_layer_kind k) { return (unsigned)k < NN_LAYER_COUNT ? layer_names[k] : "?"; }
 const char *nn_init_name(nn_init_kind k) { return (unsigned)k < NN_INIT_COUNT ? init_names[k] : "?"; }
 const char *nn_loss_name(nn_loss_kind k) { return (unsigned)k < NN_LOSS_COUNT ? loss_names[k] : "?"; }
 int nn_act_from_name(const char *s) { return lookup(act_names, NN_ACT_COUNT, s); }
-int nn_layer_kind_from_name(const char *s) { return lookup(layer_names, NN_LAYER_COUNT, s); }
 int nn_init_from_name(const char *s) { return lookup(init_names, NN_INIT_COUNT, s); }
 int nn_loss_from_name(const char *s) { return lookup(loss_names, NN_LOSS_COUNT, s); }
 

@@ -9,63 +9,35 @@
  *     the draw but before the epoch's first step keeps that order;
  *   - sum_loss/seen/correct/counted cover exactly the `step` steps done;
  *   - the model's gradients are dead (each step writes them afresh).
+ *
+ * A step is one task of the model's team (model.h): each part gathers its
+ * rows of the batch, runs them forward, takes the loss of each of its
+ * shards, runs them backward; the parts meet; then each adds the shards'
+ * losses in shard order (the same sum on every part: a step whose loss is
+ * not finite updates nothing) and computes its blocks of the weight
+ * gradients, updating each range of parameters as soon as its gradient is
+ * complete.  With clip_norm the update waits for a second meeting: every
+ * range's sum of squares, added in range order, gives the global norm.
+ *
+ * The saved state (nn_trainer_save, nn_trainer_load) is train_state.c's.
  */
 #include "train.h"
 
 #include "loss.h"
 #include "pool.h"
 #include "rng.h"
+#include "train_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #define EVAL_BATCH 256
-#define NORM_CHUNK 16384      /* gradient-norm partial sums: fixed chunks, summed in order */
 #define STREAM_SHUFFLE 1
 #define STREAM_SPLIT 2
 #define STREAM_DROPOUT 3
 
-struct nn_trainer {
-    nn_model *m;
-    nn_train_cfg cfg;
-    const nn_dataset *train, *valds;
-    int64_t *train_idx, n_train;
-    int64_t *val_idx, n_val;
-    int64_t in_size, out_size;
-    int labels;                /* y holds class indices */
-    int loss_rows, loss_cols;  /* the loss sees each sample's output as rows x cols:
-                                  one row per step of a sequence output */
-    int B, EB;                 /* training batch, evaluation batch */
-    int steps_per_epoch;
-    nn_real *xb, *yb, *dout;
-    nn_real *opt_state;
-    size_t n_state;
-    double *norm_part;
-    int64_t *perm;             /* this epoch's order: positions in train_idx */
-    int64_t *bidx;             /* sample numbers of the batch being gathered */
-    nn_rng shuffle_rng, epoch_rng;
-    /* progress */
-    int epoch, step;
-    int epoch_open;            /* perm has been drawn for epoch epoch+1 */
-    int64_t global_step;
-    double sum_loss;
-    int64_t seen, correct, counted;
-    double elapsed;            /* seconds of earlier run() calls */
-    double epoch_seconds;      /* training seconds of the current epoch so far */
-    /* the monitored metric's best */
-    int has_best;
-    double best_value;
-    int since_best;
-    nn_epoch_metrics best, last;
-    nn_real *best_params;      /* when early.restore_best */
-    int has_best_params;
-    int done;
-    nn_stop_reason reason;
-    int restored_best;
-};
 
 static double now_s(void)
 {
@@ -92,6 +64,7 @@ void nn_train_cfg_default(nn_train_cfg *c)
     c->early.patience = 5;
     c->early.min_delta = 0;
     c->early.restore_best = 1;
+    c->shards = NN_SHARDS_DEFAULT;
 }
 
 const char *nn_stop_reason_name(nn_stop_reason r)
@@ -303,6 +276,8 @@ static int check_cfg(const nn_train_cfg *c, int have_val, nn_err *e)
         return nn_errf(e, NN_EINVAL, "validation_split must be in [0, 1)");
     if (!(c->optim.lr > 0) || !isfinite(c->optim.lr))
         return nn_errf(e, NN_EINVAL, "the learning rate must be positive");
+    if (c->shards < 1 || c->shards > NN_SHARDS_MAX)
+        return nn_errf(e, NN_EINVAL, "shards must be in 1..%d", NN_SHARDS_MAX);
     if (!have_val && nn_train_needs_validation(c))
         return nn_errf(e, NN_EINVAL,
                        "early_stopping monitors a validation metric but there is no "
@@ -350,22 +325,80 @@ int nn_train_split(int64_t n, const nn_train_cfg *cfg, int64_t **train, int64_t 
     return NN_OK;
 }
 
-/* for_eval: only evaluation will run, so leave the model's dropout stream be. */
+/* Which samples train and which validate: all of train and all of val
+ * when a validation set is given, else cfg's validation_split of train. */
+static int choose_samples(nn_trainer *t, const nn_dataset *train, const nn_dataset *val,
+                          nn_err *e)
+{
+    if (!val) {
+        int rc = nn_train_split(nn_dataset_len(train), &t->cfg, &t->train_idx, &t->n_train,
+                                &t->val_idx, &t->n_val, e);
+        t->valds = t->n_val > 0 ? train : NULL;
+        return rc;
+    }
+    int64_t *none = NULL, zero = 0;
+    nn_train_cfg whole = t->cfg;
+    whole.validation_split = 0;
+    t->valds = val;
+    int rc = nn_train_split(nn_dataset_len(train), &whole, &t->train_idx, &t->n_train, &none,
+                            &zero, e);
+    return rc ? rc : nn_train_split(nn_dataset_len(val), &whole, &t->val_idx, &t->n_val, &none,
+                                    &zero, e);
+}
+
+/* The batches, the optimizer's state, the step's sums, the best weights. */
+static int alloc_buffers(nn_trainer *t)
+{
+    const nn_model *m = t->m;
+    size_t ysz = (size_t)nn_tensor_row_size(&t->train->y), np = nn_model_n_params(m);
+    t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
+    t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
+    t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
+    t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
+    t->n_state = nn_optim_state_size(&t->cfg.optim, np);
+    t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
+    t->shard_loss = calloc((size_t)t->cfg.shards, sizeof *t->shard_loss);
+    t->range_sq = calloc((size_t)nn_model_n_ranges(m) + 1, sizeof *t->range_sq);
+    if (!t->xb || !t->yb || !t->perm || !t->bidx || !t->opt_state || !t->shard_loss ||
+        !t->range_sq)
+        return NN_ENOMEM;
+    if (t->cfg.early.enabled && t->cfg.early.restore_best) {
+        /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
+        size_t nb = np + nn_model_n_buffers(m);
+        t->best_params = malloc((nb ? nb : 1) * sizeof *t->best_params);
+        if (!t->best_params)
+            return NN_ENOMEM;
+    }
+    return NN_OK;
+}
+
+/* Checks cfg and the data against m; *labels: the data hold class indices. */
+static int check_run(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
+                     const nn_dataset *val, int *labels, nn_err *e)
+{
+    int rc, lab_val = 0;
+    int have_val = val != NULL || cfg->validation_split > 0;
+    if ((rc = check_cfg(cfg, have_val, e)) || (rc = check_data(m, train, "training", labels, e)))
+        return rc;
+    if (val && ((rc = check_data(m, val, "validation", &lab_val, e))))
+        return rc;
+    if (val && lab_val != *labels)
+        return nn_errf(e, NN_EINVAL, "the training data have %s but the validation data %s",
+                       *labels ? "class labels" : "numeric targets",
+                       lab_val ? "class labels" : "numeric targets");
+    return NN_OK;
+}
+
+/* for_eval: only evaluation will run, so leave the model's dropout stream
+ * and shard count be. */
 static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *train,
                         const nn_dataset *val, int for_eval, nn_trainer **out, nn_err *e)
 {
     nn_trainer *t = NULL;
-    int rc, lab_train = 0, lab_val = 0;
+    int labels = 0, rc = check_run(m, cfg, train, val, &labels, e);
     *out = NULL;
-    int have_val = val != NULL || cfg->validation_split > 0;
-    if ((rc = check_cfg(cfg, have_val, e)) || (rc = check_data(m, train, "training", &lab_train, e)))
+    if (rc)
         return rc;
-    if (val && ((rc = check_data(m, val, "validation", &lab_val, e))))
-        return rc;
-    if (val && lab_val != lab_train)
-        return nn_errf(e, NN_EINVAL, "the training data have %s but the validation data %s",
-                       lab_train ? "class labels" : "numeric targets",
-                       lab_val ? "class labels" : "numeric targets");
     rc = NN_ENOMEM;
     t = calloc(1, sizeof *t);
     if (!t)
@@ -373,61 +406,27 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     t->m = m;
     t->cfg = *cfg;
     t->train = train;
-    t->labels = lab_train;
+    t->labels = labels;
     t->in_size = nn_model_in_size(m);
     t->out_size = nn_model_out_size(m);
     int64_t cols;
     t->loss_rows = (int)out_rows(m, &cols);
     t->loss_cols = (int)cols;
-
-    /* which samples train and which validate */
-    if (val) {
-        int64_t *none = NULL, zero = 0;
-        nn_train_cfg whole = *cfg;
-        whole.validation_split = 0;
-        if ((rc = nn_train_split(nn_dataset_len(train), &whole, &t->train_idx, &t->n_train, &none,
-                                 &zero, e)) ||
-            (rc = nn_train_split(nn_dataset_len(val), &whole, &t->val_idx, &t->n_val, &none,
-                                 &zero, e)))
-            goto out;
-        t->valds = val;
-    } else {
-        if ((rc = nn_train_split(nn_dataset_len(train), cfg, &t->train_idx, &t->n_train,
-                                 &t->val_idx, &t->n_val, e)))
-            goto out;
-        t->valds = t->n_val > 0 ? train : NULL;
-    }
-    rc = NN_ENOMEM;
-
+    if ((rc = choose_samples(t, train, val, e)))
+        goto out;
     t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
     t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
     t->steps_per_epoch = (int)((t->n_train + t->B - 1) / t->B);
-    size_t ysz = (size_t)nn_tensor_row_size(&train->y);
-    t->xb = malloc((size_t)t->EB * (size_t)t->in_size * sizeof *t->xb);
-    t->yb = malloc((size_t)t->EB * ysz * sizeof *t->yb);
-    t->dout = malloc((size_t)t->B * (size_t)t->out_size * sizeof *t->dout);
-    t->perm = malloc((size_t)t->n_train * sizeof *t->perm);
-    t->bidx = malloc((size_t)t->EB * sizeof *t->bidx);
-    size_t np = nn_model_n_params(m);
-    t->n_state = nn_optim_state_size(&cfg->optim, np);
-    t->opt_state = calloc(t->n_state ? t->n_state : 1, sizeof *t->opt_state);
-    t->norm_part = calloc(np / NORM_CHUNK + 1, sizeof *t->norm_part);
-    if (!t->xb || !t->yb || !t->dout || !t->perm || !t->bidx || !t->opt_state || !t->norm_part)
+    if ((rc = alloc_buffers(t)))
         goto out;
-    if (cfg->early.enabled && cfg->early.restore_best) {
-        /* the best epoch's parameters, then its buffers (batchnorm's statistics) */
-        size_t nb = np + nn_model_n_buffers(m);
-        t->best_params = malloc((nb ? nb : 1) * sizeof *t->best_params);
-        if (!t->best_params)
-            goto out;
-    }
     nn_rng_seed(&t->shuffle_rng, cfg->seed, STREAM_SHUFFLE);
     t->epoch_rng = t->shuffle_rng;
-    if (!for_eval)
+    if (!for_eval) {
         nn_model_seed_dropout(m, cfg->seed ^ ((uint64_t)STREAM_DROPOUT << 56));
+        nn_model_set_shards(m, cfg->shards);
+    }
     t->last.val_loss = t->last.val_accuracy = t->last.loss = t->last.accuracy = NAN;
     t->best = t->last;
-    rc = NN_OK;
 out:
     if (rc) {
         nn_trainer_free(t);
@@ -451,11 +450,11 @@ void nn_trainer_free(nn_trainer *t)
     free(t->val_idx);
     free(t->xb);
     free(t->yb);
-    free(t->dout);
     free(t->perm);
     free(t->bidx);
     free(t->opt_state);
-    free(t->norm_part);
+    free(t->shard_loss);
+    free(t->range_sq);
     free(t->best_params);
     free(t);
 }
@@ -467,12 +466,42 @@ int64_t nn_trainer_val_len(const nn_trainer *t) { return t->n_val; }
 /* ---------------------------------------------------------------------------
  * Batches */
 
+/* Asks for sample s's values ahead of their copy (shuffled samples are far
+ * apart in memory: each would otherwise start with a wait for memory). */
+static void prefetch_sample(const nn_trainer *t, const nn_dataset *d, int64_t s)
+{
+#if defined(__GNUC__)
+    const char *p = (const char *)(d->x.data + s * t->in_size);
+    const size_t n = (size_t)t->in_size * sizeof *d->x.data;
+    for (size_t o = 0; o < n; o += 64)
+        __builtin_prefetch(p + o, 0, 0);
+#else
+    (void)t, (void)d, (void)s;
+#endif
+}
+
+#define GATHER_AHEAD 2   /* samples asked for ahead of the one copied */
+
+/* Rows [lo, hi) of the batch whose sample numbers are bidx, from d. */
+static void gather_rows(nn_trainer *t, const nn_dataset *d, int lo, int hi)
+{
+    const int64_t ysz = nn_tensor_row_size(&d->y);
+    for (int b = lo; b < hi && b < lo + GATHER_AHEAD; b++)
+        prefetch_sample(t, d, t->bidx[b]);
+    for (int b = lo; b < hi; b++) {
+        int64_t s = t->bidx[b];
+        if (b + GATHER_AHEAD < hi)
+            prefetch_sample(t, d, t->bidx[b + GATHER_AHEAD]);
+        memcpy(t->xb + (size_t)b * t->in_size, d->x.data + s * t->in_size,
+               (size_t)t->in_size * sizeof *t->xb);
+        memcpy(t->yb + (size_t)b * ysz, d->y.data + s * ysz, (size_t)ysz * sizeof *t->yb);
+    }
+}
+
 typedef struct gather_task {
+    nn_trainer *t;
     const nn_dataset *d;
-    const int64_t *idx;        /* sample numbers of the batch */
     int n;
-    int64_t in_size, ysz;
-    nn_real *xb, *yb;
 } gather_task;
 
 static void gather_fn(void *ctx, int tid, int nth)
@@ -480,19 +509,12 @@ static void gather_fn(void *ctx, int tid, int nth)
     gather_task *g = ctx;
     int lo, hi;
     nn_split(g->n, tid, nth, 8, &lo, &hi);
-    for (int b = lo; b < hi; b++) {
-        int64_t s = g->idx[b];
-        memcpy(g->xb + (size_t)b * g->in_size, g->d->x.data + s * g->in_size,
-               (size_t)g->in_size * sizeof *g->xb);
-        memcpy(g->yb + (size_t)b * g->ysz, g->d->y.data + s * g->ysz,
-               (size_t)g->ysz * sizeof *g->yb);
-    }
+    gather_rows(g->t, g->d, lo, hi);
 }
 
-static void gather(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int n)
+static void gather(nn_trainer *t, const nn_dataset *d, int n)
 {
-    gather_task g = {d, idx, n, t->in_size, nn_tensor_row_size(&d->y), t->xb,
-                     t->yb};
+    gather_task g = {t, d, n};
     nn_pool_run(nn_model_pool(t->m), gather_fn, &g);
 }
 
@@ -502,14 +524,17 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
 {
     double sum = 0;
     int64_t correct = 0, counted = 0;
+    nn_model_profile_pause(t->m, 1);   /* the profile is the training steps' */
     for (int64_t s = 0; s < n; s += t->EB) {
         int nb = (int)(n - s < t->EB ? n - s : t->EB);
         for (int b = 0; b < nb; b++)
             t->bidx[b] = idx ? idx[s + b] : s + b;
-        gather(t, d, t->bidx, nb);
+        gather(t, d, nb);
         const nn_real *out = nn_model_forward(t->m, t->xb, nb, 0, e);
-        if (!out)
+        if (!out) {
+            nn_model_profile_pause(t->m, 0);
             return NN_ENOMEM;
+        }
         nn_loss_out lo;
         nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL,
                 t->labels ? NULL : t->yb, nb * t->loss_rows, t->loss_cols, NULL, &lo);
@@ -517,6 +542,7 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
         correct += lo.correct;
         counted += lo.counted;
     }
+    nn_model_profile_pause(t->m, 0);
     *loss = sum / (double)n;
     *acc = counted ? (double)correct / (double)counted : NAN;
     return NN_OK;
@@ -525,59 +551,145 @@ static int eval_on(nn_trainer *t, const nn_dataset *d, const int64_t *idx, int64
 /* ---------------------------------------------------------------------------
  * One optimizer step */
 
-typedef struct update_task {
+typedef struct step_task {
     nn_trainer *t;
+    int nb;                    /* rows in this batch */
     double lr;
-    double scale;              /* gradient clipping factor, 1 when none */
-} update_task;
-
-static void norm_fn(void *ctx, int tid, int nth)
-{
-    update_task *u = ctx;
-    size_t n = nn_model_n_params(u->t->m);
-    int chunks = (int)(n / NORM_CHUNK + 1), lo, hi;
-    const nn_real *g = nn_model_grads(u->t->m);
-    nn_split(chunks, tid, nth, 1, &lo, &hi);
-    for (int c = lo; c < hi; c++) {
-        size_t a = (size_t)c * NORM_CHUNK, b = a + NORM_CHUNK < n ? a + NORM_CHUNK : n;
-        u->t->norm_part[c] = nn_sumsq(g, a, b);
-    }
-}
-
-static void update_fn(void *ctx, int tid, int nth)
-{
-    update_task *u = ctx;
-    nn_trainer *t = u->t;
-    size_t n = nn_model_n_params(t->m);
-    int lo, hi;
-    /* split in units of 64 values so that threads never share a cache line */
-    nn_split((int)((n + 63) / 64), tid, nth, 1, &lo, &hi);
-    size_t a = (size_t)lo * 64, b = (size_t)hi * 64 < n ? (size_t)hi * 64 : n;
-    if (a >= b)
-        return;
-    nn_real *g = nn_model_grads(t->m);
-    if (u->scale != 1)
-        nn_scale(g, u->scale, a, b);
-    nn_optim_update(&t->cfg.optim, u->lr, t->global_step + 1, nn_model_params(t->m), g,
-                    t->opt_state, n, a, b);
-}
+} step_task;
 
 static double elapsed_now(const nn_trainer *t, double t_start)
 {
     return t->elapsed + (now_s() - t_start);
 }
 
-static void start_epoch(nn_trainer *t)
+void nn_trainer_draw_order(nn_trainer *t, nn_rng *r)
 {
-    t->epoch_rng = t->shuffle_rng;
     for (int64_t i = 0; i < t->n_train; i++)
         t->perm[i] = i;
     if (t->cfg.shuffle)
-        nn_rng_shuffle(&t->shuffle_rng, t->perm, t->n_train);
+        nn_rng_shuffle(r, t->perm, t->n_train);
+}
+
+static void start_epoch(nn_trainer *t)
+{
+    t->epoch_rng = t->shuffle_rng;
+    nn_trainer_draw_order(t, &t->shuffle_rng);
     t->sum_loss = 0;
     t->seen = t->correct = t->counted = 0;
     t->epoch_seconds = 0;
     t->epoch_open = 1;
+}
+
+/* The loss of each of the part's shards, and its gradient in out_grad. */
+static void shard_losses(nn_trainer *t, int part, const nn_real *out, int nb)
+{
+    nn_model *m = t->m;
+    const int *bound = nn_model_shard_bounds(m);
+    const int64_t ysz = nn_tensor_row_size(&t->train->y);
+    nn_real *dout = nn_model_out_grad(m);
+    int s0, s1;
+    nn_model_part_shards(m, part, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        int lo = bound[s], n = bound[s + 1] - lo;
+        const nn_real *y = t->yb + (size_t)lo * ysz;
+        nn_loss_rows(nn_model_spec(m)->loss, out + (size_t)lo * t->out_size,
+                     t->labels ? y : NULL, t->labels ? NULL : y, n * t->loss_rows, t->loss_cols,
+                     nb * t->loss_rows, dout + (size_t)lo * t->out_size, &t->shard_loss[s]);
+    }
+}
+
+/* The batch's loss: the shards' sums added in shard order. */
+static nn_loss_out batch_loss(const nn_trainer *t, int nb)
+{
+    nn_loss_out all = {0, 0, 0};
+    for (int s = 0; s < nn_model_shards(t->m); s++) {
+        all.loss += t->shard_loss[s].loss;
+        all.correct += t->shard_loss[s].correct;
+        all.counted += t->shard_loss[s].counted;
+    }
+    all.loss = nn_loss_mean(nn_model_spec(t->m)->loss, all.loss, nb * t->loss_rows, t->loss_cols);
+    return all;
+}
+
+/* Adds the time since *t0 to the part's profile slot k (when profiling). */
+static void lap(nn_model *m, int part, int k, double *t0)
+{
+    double *p = nn_model_profile(m, part);
+    if (!p)
+        return;
+    double now = nn_model_now();
+    p[k] += now - *t0;
+    *t0 = now;
+}
+
+static void update_range(nn_trainer *t, int r, double lr, double scale)
+{
+    size_t lo, hi;
+    nn_model_range(t->m, r, &lo, &hi);
+    nn_real *g = nn_model_grads(t->m);
+    if (scale != 1)
+        nn_scale(g, scale, lo, hi);
+    nn_optim_update(&t->cfg.optim, lr, t->global_step + 1, nn_model_params(t->m), g,
+                    t->opt_state, nn_model_n_params(t->m), lo, hi);
+}
+
+static void update_done(void *user, int r)
+{
+    step_task *c = user;
+    update_range(c->t, r, c->lr, 1);
+}
+
+static void sumsq_done(void *user, int r)
+{
+    step_task *c = user;
+    size_t lo, hi;
+    nn_model_range(c->t->m, r, &lo, &hi);
+    c->t->range_sq[r] = nn_sumsq(nn_model_grads(c->t->m), lo, hi);
+}
+
+/* clip_norm: the part's ranges, scaled to the global norm, then updated. */
+static void clipped_updates(step_task *c, int part)
+{
+    nn_trainer *t = c->t;
+    nn_model_grads_part(t->m, part, sumsq_done, c);
+    double t0 = nn_model_profile(t->m, part) ? nn_model_now() : 0;
+    nn_pool_barrier(nn_model_pool(t->m));
+    lap(t->m, part, NN_PROF_MEET, &t0);
+    double ss = 0;
+    for (int r = 0; r < nn_model_n_ranges(t->m); r++)
+        ss += t->range_sq[r];
+    double scale = nn_clip_factor(sqrt(ss), t->cfg.clip_norm);
+    int r0, r1;
+    nn_model_part_ranges(t->m, part, &r0, &r1);
+    for (int r = r0; r < r1; r++)
+        update_range(t, r, c->lr, scale);
+}
+
+static void step_fn(void *ctx, int part, int nth)
+{
+    (void)nth;
+    step_task *c = ctx;
+    nn_trainer *t = c->t;
+    nn_model *m = t->m;
+    int lo, hi;
+    double t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
+    nn_model_part_rows(m, part, &lo, &hi);
+    gather_rows(t, t->train, lo, hi);
+    lap(m, part, NN_PROF_GATHER, &t0);
+    const nn_real *out = nn_model_forward_part(m, part);
+    t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
+    shard_losses(t, part, out, c->nb);
+    lap(m, part, NN_PROF_LOSS, &t0);
+    nn_model_backward_part(m, part);
+    t0 = nn_model_profile(m, part) ? nn_model_now() : 0;
+    nn_pool_barrier(nn_model_pool(m));
+    lap(m, part, NN_PROF_MEET, &t0);
+    if (!isfinite(batch_loss(t, c->nb).loss))
+        return;   /* every part sees the same sum: none updates */
+    if (t->cfg.clip_norm > 0)
+        clipped_updates(c, part);
+    else
+        nn_model_grads_part(m, part, update_done, c);
 }
 
 /* Returns 0, or 1 when the loss was not finite (nothing was updated). */
@@ -587,33 +699,17 @@ static int train_step(nn_trainer *t, double *loss, double *lr, nn_err *e)
     int nb = (int)(t->n_train - s0 < t->B ? t->n_train - s0 : t->B);
     for (int b = 0; b < nb; b++)
         t->bidx[b] = t->train_idx[t->perm[s0 + b]];
-    gather(t, t->train, t->bidx, nb);
-
-    const nn_real *out = nn_model_forward(t->m, t->xb, nb, 1, e);
-    if (!out)
+    if (nn_model_begin_pass(t->m, t->xb, nb, 1, e))
         return NN_ENOMEM;
-    nn_loss_out lo;
-    nn_loss(nn_model_spec(t->m)->loss, out, t->labels ? t->yb : NULL, t->labels ? NULL : t->yb,
-            nb * t->loss_rows, t->loss_cols, t->dout, &lo);
+    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+    step_task c = {t, nb, 0};
+    c.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step, t->epoch, total);
+    nn_pool_run(nn_model_pool(t->m), step_fn, &c);
+    nn_loss_out lo = batch_loss(t, nb);
     *loss = lo.loss;
+    *lr = c.lr;
     if (!isfinite(lo.loss))
         return 1;
-    nn_model_backward(t->m, t->dout, 0);
-
-    update_task u = {t, 0, 1};
-    if (t->cfg.clip_norm > 0) {
-        nn_pool_run(nn_model_pool(t->m), norm_fn, &u);
-        double ss = 0;
-        size_t chunks = nn_model_n_params(t->m) / NORM_CHUNK + 1;
-        for (size_t c = 0; c < chunks; c++)
-            ss += t->norm_part[c];
-        u.scale = nn_clip_factor(sqrt(ss), t->cfg.clip_norm);
-    }
-    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
-    u.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step, t->epoch, total);
-    *lr = u.lr;
-    nn_pool_run(nn_model_pool(t->m), update_fn, &u);
-
     t->global_step++;
     t->step++;
     t->sum_loss += lo.loss * nb;
@@ -685,6 +781,107 @@ static int finish(nn_trainer *t, nn_stop_reason r, nn_train_result *res)
     return NN_OK;
 }
 
+/* Whether a callback asks the run to stop before the next step. */
+static nn_stop_reason asked_to_stop(const nn_trainer *t, const nn_callbacks *cb, double t_start)
+{
+    if (cb->should_stop) {
+        int h = cb->should_stop(cb->user);
+        if (h == NN_HOOK_CANCEL)
+            return NN_STOP_CANCELLED;
+        if (h == NN_HOOK_PAUSE)
+            return NN_STOP_PAUSED;
+    }
+    if (t->cfg.max_seconds > 0 && elapsed_now(t, t_start) >= t->cfg.max_seconds)
+        return NN_STOP_TIME_LIMIT;
+    return NN_STOP_NONE;
+}
+
+/* The rest of the epoch's steps.  Returns a status; *stop says whether a
+ * rule or a callback ended the run inside the epoch. */
+static int run_steps(nn_trainer *t, const nn_callbacks *cb, double t_start,
+                     nn_stop_reason *stop, nn_err *e)
+{
+    while (t->step < t->steps_per_epoch) {
+        if ((*stop = asked_to_stop(t, cb, t_start)) != NN_STOP_NONE)
+            return NN_OK;
+        double ts = now_s(), loss = 0, lr = 0;
+        int r = train_step(t, &loss, &lr, e);
+        t->epoch_seconds += now_s() - ts;
+        if (r < 0)
+            return r;
+        if (r == 1) {
+            *stop = NN_STOP_DIVERGED;
+            return NN_OK;
+        }
+        if (cb->on_step) {
+            nn_step_info si = {t->epoch + 1, t->step, t->steps_per_epoch, t->global_step,
+                               loss, lr, elapsed_now(t, t_start),
+                               t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0};
+            cb->on_step(cb->user, &si);
+        }
+    }
+    return NN_OK;
+}
+
+/* The complete epoch's metrics: the training sums, and validation. */
+static int epoch_metrics(nn_trainer *t, nn_epoch_metrics *m, nn_err *e)
+{
+    memset(m, 0, sizeof *m);
+    m->epoch = t->epoch + 1;
+    m->global_step = t->global_step;
+    m->loss = t->sum_loss / (double)t->seen;
+    m->accuracy = t->counted ? (double)t->correct / (double)t->counted : NAN;
+    m->val_loss = m->val_accuracy = NAN;
+    if (t->n_val > 0) {
+        int rc = eval_on(t, t->valds, t->val_idx, t->n_val, &m->val_loss, &m->val_accuracy, e);
+        if (rc)
+            return rc;
+    }
+    int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
+    m->lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step - 1, t->epoch, total);
+    m->seconds = t->epoch_seconds;
+    m->samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
+    return NN_OK;
+}
+
+/* The stop rule that an epoch's end fires, if any (first match wins). */
+static nn_stop_reason stop_rule(const nn_trainer *t, const nn_epoch_metrics *m, int improved)
+{
+    if (t->n_val > 0 && !isfinite(m->val_loss))
+        return NN_STOP_DIVERGED;
+    if (!isnan(t->cfg.target_loss) && m->loss <= t->cfg.target_loss)
+        return NN_STOP_TARGET_LOSS;
+    if (t->cfg.early.enabled && !improved && t->since_best >= t->cfg.early.patience)
+        return NN_STOP_EARLY_STOPPING;
+    if (t->epoch >= t->cfg.epochs)
+        return NN_STOP_MAX_EPOCHS;
+    if (t->cfg.max_seconds > 0 && m->elapsed >= t->cfg.max_seconds)
+        return NN_STOP_TIME_LIMIT;
+    return NN_STOP_NONE;
+}
+
+/* Closes the complete epoch: metrics, the best epoch, on_epoch, stop rules. */
+static int end_epoch(nn_trainer *t, const nn_callbacks *cb, double t_start, nn_stop_reason *stop,
+                     nn_err *e)
+{
+    nn_epoch_metrics m;
+    int rc = epoch_metrics(t, &m, e);
+    if (rc)
+        return rc;
+    t->epoch++;
+    t->step = 0;
+    t->epoch_open = 0;
+    m.elapsed = elapsed_now(t, t_start);
+    t->last = m;
+    int improved = track_best(t, &m);
+    m.is_best = improved;
+    t->last.is_best = improved;
+    if (cb->on_epoch)
+        cb->on_epoch(cb->user, &m);
+    *stop = stop_rule(t, &m, improved);
+    return NN_OK;
+}
+
 int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, nn_err *e)
 {
     static const nn_callbacks none = {0};
@@ -694,85 +891,13 @@ int nn_trainer_run(nn_trainer *t, const nn_callbacks *cb, nn_train_result *res, 
         return finish(t, t->reason, res);
     const double t_start = now_s();
     int rc = NN_OK;
-    nn_stop_reason stop = NN_STOP_NONE;
-    while (stop == NN_STOP_NONE) {
-        if (t->epoch >= t->cfg.epochs) {
-            stop = NN_STOP_MAX_EPOCHS;
-            break;
-        }
+    nn_stop_reason stop = t->epoch >= t->cfg.epochs ? NN_STOP_MAX_EPOCHS : NN_STOP_NONE;
+    while (stop == NN_STOP_NONE && rc == NN_OK) {
         if (!t->epoch_open)
             start_epoch(t);
-        /* the steps of this epoch */
-        while (t->step < t->steps_per_epoch) {
-            if (cb->should_stop) {
-                int h = cb->should_stop(cb->user);
-                if (h == NN_HOOK_CANCEL || h == NN_HOOK_PAUSE) {
-                    stop = h == NN_HOOK_CANCEL ? NN_STOP_CANCELLED : NN_STOP_PAUSED;
-                    break;
-                }
-            }
-            if (t->cfg.max_seconds > 0 && elapsed_now(t, t_start) >= t->cfg.max_seconds) {
-                stop = NN_STOP_TIME_LIMIT;
-                break;
-            }
-            double ts = now_s(), loss = 0, lr = 0;
-            int r = train_step(t, &loss, &lr, e);
-            t->epoch_seconds += now_s() - ts;
-            if (r < 0) {
-                rc = r;
-                stop = NN_STOP_DIVERGED;   /* not reached: rc wins */
-                break;
-            }
-            if (r == 1) {
-                stop = NN_STOP_DIVERGED;
-                break;
-            }
-            if (cb->on_step) {
-                nn_step_info si = {t->epoch + 1, t->step, t->steps_per_epoch, t->global_step,
-                                   loss, lr, elapsed_now(t, t_start),
-                                   t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0};
-                cb->on_step(cb->user, &si);
-            }
-        }
-        if (rc || stop != NN_STOP_NONE)
-            break;
-
-        /* the epoch is complete: metrics, validation, stop rules */
-        nn_epoch_metrics m;
-        memset(&m, 0, sizeof m);
-        m.epoch = t->epoch + 1;
-        m.global_step = t->global_step;
-        m.loss = t->sum_loss / (double)t->seen;
-        m.accuracy = t->counted ? (double)t->correct / (double)t->counted : NAN;
-        m.val_loss = m.val_accuracy = NAN;
-        if (t->n_val > 0 && (rc = eval_on(t, t->valds, t->val_idx, t->n_val, &m.val_loss,
-                                          &m.val_accuracy, e)))
-            break;
-        int64_t total = (int64_t)t->cfg.epochs * t->steps_per_epoch;
-        m.lr = nn_sched_lr(&t->cfg.sched, t->cfg.optim.lr, t->global_step - 1, t->epoch, total);
-        m.seconds = t->epoch_seconds;
-        m.samples_per_sec = t->epoch_seconds > 0 ? (double)t->seen / t->epoch_seconds : 0;
-        t->epoch++;
-        t->step = 0;
-        t->epoch_open = 0;
-        m.elapsed = elapsed_now(t, t_start);
-        t->last = m;
-        int improved = track_best(t, &m);
-        m.is_best = improved;
-        t->last.is_best = improved;
-        if (cb->on_epoch)
-            cb->on_epoch(cb->user, &m);
-
-        if (t->n_val > 0 && !isfinite(m.val_loss))
-            stop = NN_STOP_DIVERGED;
-        else if (!isnan(t->cfg.target_loss) && m.loss <= t->cfg.target_loss)
-            stop = NN_STOP_TARGET_LOSS;
-        else if (t->cfg.early.enabled && !improved && t->since_best >= t->cfg.early.patience)
-            stop = NN_STOP_EARLY_STOPPING;
-        else if (t->epoch >= t->cfg.epochs)
-            stop = NN_STOP_MAX_EPOCHS;
-        else if (t->cfg.max_seconds > 0 && m.elapsed >= t->cfg.max_seconds)
-            stop = NN_STOP_TIME_LIMIT;
+        rc = run_steps(t, cb, t_start, &stop, e);
+        if (rc == NN_OK && stop == NN_STOP_NONE)
+            rc = end_epoch(t, cb, t_start, &stop, e);
     }
     t->elapsed += now_s() - t_start;
     if (rc)
@@ -803,308 +928,3 @@ int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
     return rc;
 }
 
-/* ---------------------------------------------------------------------------
- * State: "NNTS", version, the run's fingerprint, then every field in a fixed
- * order, little-endian, and a CRC-32 of all that precedes it. */
-
-#define STATE_MAGIC "NNTS"
-#define STATE_VERSION 1
-
-typedef struct wbuf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *w, const void *src, size_t n)
-{
-    if (w->oom)
-        return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(w->p, cap);
-        if (!p) {
-            w->oom = 1;
-            return;
-        }
-        w->p = p;
-        w->cap = cap;
-    }
-    memcpy(w->p + w->len, src, n);
-    w->len += n;
-}
-
-static void put_u64(wbuf *w, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    put(w, b, 8);
-}
-
-static void put_f64(wbuf *w, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    put_u64(w, v);
-}
-
-static void put_reals(wbuf *w, const nn_real *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-#ifdef NN_DOUBLE
-        put_f64(w, x[i]);
-#else
-        uint32_t v;
-        memcpy(&v, &x[i], 4);
-        unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8),
-                              (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
-        put(w, b, 4);
-#endif
-    }
-}
-
-static void put_metrics(wbuf *w, const nn_epoch_metrics *m)
-{
-    put_u64(w, (uint64_t)m->epoch);
-    put_u64(w, (uint64_t)m->global_step);
-    put_u64(w, (uint64_t)m->is_best);
-    const double v[] = {m->loss, m->accuracy, m->val_loss, m->val_accuracy, m->lr,
-                        m->seconds, m->elapsed, m->samples_per_sec};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        put_f64(w, v[i]);
-}
-
-typedef struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-} rbuf;
-
-static const unsigned char *take(rbuf *r, size_t n)
-{
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    const unsigned char *p = r->p + r->off;
-    r->off += n;
-    return p;
-}
-
-static uint64_t get_u64(rbuf *r)
-{
-    const unsigned char *b = take(r, 8);
-    uint64_t v = 0;
-    for (int i = 0; b && i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
-static double get_f64(rbuf *r)
-{
-    uint64_t v = get_u64(r);
-    double d;
-    memcpy(&d, &v, 8);
-    return d;
-}
-
-static void get_reals(rbuf *r, nn_real *x, size_t n)
-{
-    for (size_t i = 0; i < n && !r->bad; i++) {
-#ifdef NN_DOUBLE
-        x[i] = get_f64(r);
-#else
-        const unsigned char *b = take(r, 4);
-        if (!b)
-            return;
-        uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
-        memcpy(&x[i], &v, 4);
-#endif
-    }
-}
-
-static void get_metrics(rbuf *r, nn_epoch_metrics *m)
-{
-    m->epoch = (int)get_u64(r);
-    m->global_step = (int64_t)get_u64(r);
-    m->is_best = (int)get_u64(r);
-    double *v[] = {&m->loss, &m->accuracy, &m->val_loss, &m->val_accuracy, &m->lr,
-                   &m->seconds, &m->elapsed, &m->samples_per_sec};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        *v[i] = get_f64(r);
-}
-
-/* What must agree between the run that saved and the run that loads. */
-static void put_fingerprint(wbuf *w, const nn_trainer *t)
-{
-    put_u64(w, sizeof(nn_real));
-    put_u64(w, nn_model_n_params(t->m));
-    put_u64(w, nn_model_n_buffers(t->m));
-    put_u64(w, t->n_state);
-    put_u64(w, (uint64_t)t->n_train);
-    put_u64(w, (uint64_t)t->n_val);
-    put_u64(w, (uint64_t)t->B);
-    put_u64(w, t->cfg.seed);
-    put_u64(w, (uint64_t)t->cfg.optim.kind);
-}
-
-int nn_trainer_save(const nn_trainer *t, void **buf, size_t *len, nn_err *e)
-{
-    wbuf w = {0};
-    uint64_t st[4];
-    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m);
-    *buf = NULL;
-    *len = 0;
-    put(&w, STATE_MAGIC, 4);
-    put_u64(&w, STATE_VERSION);
-    put_fingerprint(&w, t);
-    put_reals(&w, nn_model_params(t->m), np);
-    put_reals(&w, nn_model_buffers(t->m), nbuf);
-    put_reals(&w, t->opt_state, t->n_state);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, t->shuffle_rng.s[i]);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, t->epoch_rng.s[i]);
-    nn_model_dropout_state(t->m, st);
-    for (int i = 0; i < 4; i++)
-        put_u64(&w, st[i]);
-    put_u64(&w, (uint64_t)t->epoch);
-    put_u64(&w, (uint64_t)t->step);
-    put_u64(&w, (uint64_t)t->epoch_open);
-    put_u64(&w, (uint64_t)t->global_step);
-    put_f64(&w, t->sum_loss);
-    put_u64(&w, (uint64_t)t->seen);
-    put_u64(&w, (uint64_t)t->correct);
-    put_u64(&w, (uint64_t)t->counted);
-    put_f64(&w, t->elapsed);
-    put_f64(&w, t->epoch_seconds);
-    put_u64(&w, (uint64_t)t->has_best);
-    put_f64(&w, t->best_value);
-    put_u64(&w, (uint64_t)t->since_best);
-    put_metrics(&w, &t->best);
-    put_metrics(&w, &t->last);
-    put_u64(&w, (uint64_t)t->has_best_params);
-    if (t->has_best_params)
-        put_reals(&w, t->best_params, np + nbuf);
-    put_u64(&w, (uint64_t)t->done);
-    put_u64(&w, (uint64_t)t->reason);
-    put_u64(&w, (uint64_t)t->restored_best);
-    if (!w.oom) {
-        uint32_t crc = (uint32_t)crc32(0L, w.p, (uInt)w.len);
-        put_u64(&w, crc);
-    }
-    if (w.oom) {
-        free(w.p);
-        return nn_errf(e, NN_ENOMEM, "out of memory while saving the training state");
-    }
-    *buf = w.p;
-    *len = w.len;
-    return NN_OK;
-}
-
-int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e)
-{
-    rbuf r = {buf, len, 0, 0};
-    size_t np = nn_model_n_params(t->m), nbuf = nn_model_n_buffers(t->m), nall = np + nbuf;
-    if (len < 4 + 8 + 8 || memcmp(buf, STATE_MAGIC, 4) != 0)
-        return nn_errf(e, NN_EFORMAT, "not a training state (bad magic)");
-    {
-        rbuf c = {buf, len, len - 8, 0};
-        uint64_t want = get_u64(&c);
-        if (want != (uint32_t)crc32(0L, buf, (uInt)(len - 8)))
-            return nn_errf(e, NN_EFORMAT, "training state is damaged (checksum mismatch)");
-    }
-    take(&r, 4);
-    if (get_u64(&r) != STATE_VERSION)
-        return nn_errf(e, NN_EFORMAT, "training state has an unknown version");
-    wbuf fp = {0};
-    put_fingerprint(&fp, t);
-    const unsigned char *have = take(&r, fp.len);
-    int same = !fp.oom && have && memcmp(have, fp.p, fp.len) == 0;
-    free(fp.p);
-    if (fp.oom)
-        return nn_errf(e, NN_ENOMEM, "out of memory");
-    if (!same)
-        return nn_errf(e, NN_EINVAL,
-                       "the training state belongs to another run (model size, data size, "
-                       "batch size, seed or optimizer differ)");
-
-    /* decode into temporaries so that a bad blob changes nothing */
-    nn_real *params = malloc((nall ? nall : 1) * sizeof *params);
-    nn_real *state = malloc((t->n_state ? t->n_state : 1) * sizeof *state);
-    nn_real *best = t->best_params ? malloc((nall ? nall : 1) * sizeof *best) : NULL;
-    if (!params || !state || (t->best_params && !best)) {
-        free(params);
-        free(state);
-        free(best);
-        return nn_errf(e, NN_ENOMEM, "out of memory");
-    }
-    nn_trainer n = *t;
-    uint64_t drop[4];
-    get_reals(&r, params, nall);   /* parameters, then buffers */
-    get_reals(&r, state, t->n_state);
-    for (int i = 0; i < 4; i++)
-        n.shuffle_rng.s[i] = get_u64(&r);
-    for (int i = 0; i < 4; i++)
-        n.epoch_rng.s[i] = get_u64(&r);
-    for (int i = 0; i < 4; i++)
-        drop[i] = get_u64(&r);
-    n.epoch = (int)get_u64(&r);
-    n.step = (int)get_u64(&r);
-    n.epoch_open = (int)get_u64(&r);
-    n.global_step = (int64_t)get_u64(&r);
-    n.sum_loss = get_f64(&r);
-    n.seen = (int64_t)get_u64(&r);
-    n.correct = (int64_t)get_u64(&r);
-    n.counted = (int64_t)get_u64(&r);
-    n.elapsed = get_f64(&r);
-    n.epoch_seconds = get_f64(&r);
-    n.has_best = (int)get_u64(&r);
-    n.best_value = get_f64(&r);
-    n.since_best = (int)get_u64(&r);
-    get_metrics(&r, &n.best);
-    get_metrics(&r, &n.last);
-    n.has_best_params = (int)get_u64(&r);
-    if (n.has_best_params) {
-        if (best)
-            get_reals(&r, best, nall);
-        else
-            r.bad = 1;
-    }
-    n.done = (int)get_u64(&r);
-    n.reason = (nn_stop_reason)get_u64(&r);
-    n.restored_best = (int)get_u64(&r);
-    get_u64(&r);   /* the checksum, verified above */
-    if (r.bad || r.off != len || n.epoch < 0 || n.epoch > t->cfg.epochs || n.step < 0 ||
-        n.step > t->steps_per_epoch) {
-        free(params);
-        free(state);
-        free(best);
-        return nn_errf(e, NN_EFORMAT, "training state is malformed");
-    }
-    memcpy(nn_model_params(t->m), params, np * sizeof *params);
-    memcpy(nn_model_buffers(t->m), params + np, nbuf * sizeof *params);
-    memcpy(t->opt_state, state, t->n_state * sizeof *state);
-    nn_real *keep_best = t->best_params;
-    if (n.has_best_params)
-        memcpy(keep_best, best, nall * sizeof *best);
-    free(params);
-    free(state);
-    free(best);
-    *t = n;
-    t->best_params = keep_best;
-    nn_model_set_dropout_state(t->m, drop);
-    if (t->epoch_open) {
-        /* redraw this epoch's order from the stream as it stood at its start */
-        nn_rng r2 = t->epoch_rng;
-        for (int64_t i = 0; i < t->n_train; i++)
-            t->perm[i] = i;
-        if (t->cfg.shuffle)
-            nn_rng_shuffle(&r2, t->perm, t->n_train);
-    }
-    return NN_OK;
-}

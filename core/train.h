@@ -7,7 +7,8 @@
  * and polls should_stop before every step.  Its stop rules are data
  * (nn_train_cfg) and may be combined; the first that fires ends the run.
  *
- * Determinism: the run is a function of (model, data, cfg, thread count).
+ * Determinism: the run is a function of (model, data, cfg): the thread count
+ * does not change a bit (model.h), the shard count (cfg.shards) does.
  * The shuffle and dropout streams derive from cfg.seed; nothing reads the
  * clock for randomness.  nn_trainer_save() may be called from on_step or
  * on_epoch (or after a run returned); loading that state into a fresh trainer
@@ -61,6 +62,10 @@ typedef struct nn_train_cfg {
     double target_loss;        /* stop when the epoch's training loss <= this; NAN: off */
     double max_seconds;        /* stop after this much training time; 0: off */
     nn_early_stop early;
+    int shards;                /* every batch is cut into this many shards (model.h),
+                                  whatever the thread count: part of the results,
+                                  recorded in the saved state; default
+                                  NN_SHARDS_DEFAULT (8), 1 .. NN_SHARDS_MAX */
 } nn_train_cfg;
 
 void nn_train_cfg_default(nn_train_cfg *c);

@@ -43,10 +43,10 @@ typedef struct opts {
     int n_train, n_val, n_test;
     const char *label;
     const char *out;
-    long epochs, batch, threads;
+    long epochs, batch, threads, shards;
     long long seed;
     int have_seed;
-    int standardize, no_scale, quiet;
+    int standardize, no_scale, quiet, profile;
 } opts;
 
 static volatile sig_atomic_t interrupted;
@@ -75,6 +75,9 @@ static void usage(FILE *f)
             "  --batch-size N      override training.batch_size\n"
             "  --seed S            override training.seed\n"
             "  --threads N         compute threads (default: all cores, %ld here)\n"
+            "  --shards N          override training.shards (the batch's cut; 1..256)\n"
+            "  --profile           print where a training step's time goes: each\n"
+            "                      thread's time per layer and phase, per step\n"
             "  --standardize       scale every numeric feature to mean 0, std 1 (training\n"
             "                      statistics): training.preprocess.standardize = true\n"
             "  --no-scale          keep uint8 images in 0..255 instead of 0..1\n"
@@ -154,6 +157,12 @@ static int parse_args(int argc, char **argv, opts *o)
             if (parse_long(a, next, 1, 256, &o->threads))
                 return -1;
             i++;
+        } else if (!strcmp(a, "--shards")) {
+            if (parse_long(a, next, 1, 256, &o->shards))
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = 1;
         } else if (!strcmp(a, "--seed")) {
             if (parse_long(a, next, 0, LONG_MAX, &v))
                 return -1;
@@ -211,6 +220,7 @@ static char *read_text(const char *path, size_t *len)
 typedef struct progress {
     int tty, quiet;
     int epochs;
+    double train_seconds;   /* the epochs' training time (validation excluded) */
     double last_draw;
     double *rates;       /* samples/s of each epoch */
     int n_rates;
@@ -269,6 +279,7 @@ static void on_step(void *u, const nn_step_info *s)
 static void on_epoch(void *u, const nn_epoch_metrics *m)
 {
     progress *p = u;
+    p->train_seconds += m->seconds;
     if (p->rates && p->n_rates < p->epochs)
         p->rates[p->n_rates++] = m->samples_per_sec;
     if (p->quiet)
@@ -294,6 +305,69 @@ static int should_stop(void *u)
 {
     (void)u;
     return interrupted ? NN_HOOK_CANCEL : NN_HOOK_CONTINUE;
+}
+
+/* One row of the profile: the slot's microseconds per step, per thread. */
+static void profile_row(nn_model *m, const char *what, int slot, double per_step, double *sum)
+{
+    int parts = nn_model_threads(m);
+    double any = 0;
+    for (int p = 0; p < parts; p++)
+        any += nn_model_profile(m, p)[slot];
+    if (any == 0)
+        return;
+    printf("  %-34s", what);
+    for (int p = 0; p < parts; p++) {
+        double us = nn_model_profile(m, p)[slot] * per_step;
+        sum[p] += us;
+        printf(" %9.1f", us);
+    }
+    printf("\n");
+}
+
+/* --profile: where a step's time goes, thread by thread (core/model.h's
+ * slots), averaged over the run's steps. */
+static void print_profile(nn_model *m, int64_t steps, double seconds, int batch)
+{
+    if (steps < 1 || seconds <= 0)
+        return;
+    const int n = nn_model_spec(m)->n_layers, parts = nn_model_threads(m);
+    const double per_step = 1e6 / (double)steps;
+    double sum[256] = {0};
+    char what[64];
+    printf("profile: microseconds per step (mean of %lld steps of %d samples, %d shards), "
+           "per thread:\n  %-34s", (long long)steps, batch, nn_model_shards(m), "");
+    for (int p = 0; p < parts; p++)
+        printf(" %8s%d", "thread ", p);
+    printf("\n");
+    profile_row(m, "gather the batch", NN_PROF_GATHER, per_step, sum);
+    profile_row(m, "prepare (transposed weights)", NN_PROF_PREPARE, per_step, sum);
+    for (int i = 0; i < n; i++) {
+        nn_layer_info li;
+        nn_model_layer_info(m, i, &li);
+        snprintf(what, sizeof what, "forward %2d %s", i, li.type);
+        profile_row(m, what, NN_PROF_LAYERS + i, per_step, sum);
+    }
+    profile_row(m, "loss", NN_PROF_LOSS, per_step, sum);
+    for (int i = n - 1; i >= 0; i--) {
+        nn_layer_info li;
+        nn_model_layer_info(m, i, &li);
+        snprintf(what, sizeof what, "backward %2d %s", i, li.type);
+        profile_row(m, what, NN_PROF_LAYERS + n + i, per_step, sum);
+    }
+    profile_row(m, "meeting (waiting for the others)", NN_PROF_MEET, per_step, sum);
+    for (int i = 0; i < n; i++) {
+        nn_layer_info li;
+        nn_model_layer_info(m, i, &li);
+        snprintf(what, sizeof what, "weight gradient %2d %s", i, li.type);
+        profile_row(m, what, NN_PROF_LAYERS + 2 * n + i, per_step, sum);
+    }
+    profile_row(m, "optimizer", NN_PROF_UPDATE, per_step, sum);
+    printf("  %-34s", "sum");
+    for (int p = 0; p < parts; p++)
+        printf(" %9.1f", sum[p]);
+    printf("\n  %-34s %9.1f   (the rest: starting and ending the step's task)\n",
+           "step, wall clock", seconds * per_step);
 }
 
 /* ---------------------------------------------------------------------------
@@ -514,6 +588,8 @@ int cli_train_main(int argc, char **argv)
         cfg.batch_size = (int)o.batch;
     if (o.have_seed)
         cfg.seed = (uint64_t)o.seed;
+    if (o.shards)
+        cfg.shards = (int)o.shards;
 
     nn_model_opts mo = {.seed = cfg.seed, .threads = (int)o.threads};
     if (nn_model_new(&spec, &mo, &m, &e)) {
@@ -563,6 +639,10 @@ int cli_train_main(int argc, char **argv)
         fflush(stdout);
     }
 
+    if (o.profile && nn_model_profile_on(m, 1)) {
+        fprintf(stderr, "traind train: out of memory\n");
+        goto out;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -602,6 +682,8 @@ int cli_train_main(int argc, char **argv)
         printf("weights: %s\n", o.out);
     }
     print_speed(&p, m);
+    if (o.profile)
+        print_profile(m, res.last.global_step, p.train_seconds, cfg.batch_size);
     /* both to the millisecond: the total (reading, training, evaluating,
      * writing) includes the training, and a total rounded to tenths showed
      * less than the training of a short run ("0.003 s training, 0.0 s") */

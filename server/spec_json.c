@@ -879,7 +879,7 @@ int spec_json_parse_model(const json_t *doc, nn_spec *spec, spec_json_err *err)
 
 static const char *const training_keys[] = {
     "optimizer", "schedule", "clip_norm", "batch_size", "epochs", "validation_split", "seed",
-    "shuffle", "target_loss", "max_seconds", "early_stopping", "preprocess", NULL};
+    "shuffle", "target_loss", "max_seconds", "early_stopping", "preprocess", "shards", NULL};
 static const char *const sgd_keys[] = {"type", "lr", "momentum", "nesterov", "weight_decay", NULL};
 static const char *const adam_keys[] = {"type", "lr", "beta1", "beta2", "eps", "weight_decay",
                                         NULL};
@@ -1221,6 +1221,10 @@ static int parse_training(pctx *c, const json_t *t, nn_train_cfg *cfg)
         cfg->seed = (uint64_t)n;
     if ((rc = get_bool(c, t, "shuffle", &cfg->shuffle)) < 0)
         return rc;
+    if ((rc = get_int(c, t, "shards", 0, 1, NN_SHARDS_MAX, &n)) < 0)
+        return rc;
+    if (rc == 1)
+        cfg->shards = (int)n;
     if ((rc = get_num_or_null(c, t, "target_loss", 0, 1, &R_FINITE, &d)) < 0)
         return rc;
     cfg->target_loss = rc == 1 ? d : NAN;
@@ -1538,6 +1542,7 @@ json_t *spec_json_dump_training(const nn_train_cfg *cfg)
         put(o, "validation_split", json_real(cfg->validation_split)) < 0 ||
         put(o, "seed", json_integer((json_int_t)cfg->seed)) < 0 ||
         put(o, "shuffle", json_boolean(cfg->shuffle)) < 0 ||
+        put(o, "shards", json_integer(cfg->shards)) < 0 ||
         put(o, "target_loss", real_or_null(cfg->target_loss, isnan(cfg->target_loss))) < 0 ||
         put(o, "max_seconds", real_or_null(cfg->max_seconds, cfg->max_seconds <= 0)) < 0 ||
         put(o, "early_stopping", dump_early(&cfg->early)) < 0) {

@@ -179,8 +179,11 @@ START_TEST(maxpool_matches_direct)
             x[i] = (nn_real)nn_rng_below(&r, 5) - 2;
         for (size_t i = 0; i < B * out; i++)
             dy[i] = (nn_real)nn_rng_normal(&r);
-        l.ops->forward(&l, x, y, B, 1);
-        l.ops->backward(&l, x, y, dy, dx, B, 0);
+        int bound[2] = {0, B};
+        nn_pass pass = {B, 1, bound, 1, NULL};
+        nn_rows rows = {&pass, 0, 0, 1, 0, B};
+        l.ops->forward(&l, &rows, x, y);
+        l.ops->backward(&l, &rows, x, y, dy, dx);
         for (int b = 0; b < B; b++)
             for (int oh = 0; oh < OH; oh++)
                 for (int ow = 0; ow < OW; ow++)
@@ -272,7 +275,7 @@ START_TEST(fused_conv_pool_matches_separate)
                 memcpy(dout[v], y, sizeof dout[v]);
                 nn_real dv[B * 3];
                 memcpy(dv, d, sizeof dv);
-                nn_model_backward(m[v], dv, 0);
+                nn_model_backward(m[v], dv);
             }
             ck_assert_msg(memcmp(dout[0], dout[1], sizeof dout[0]) == 0, "case %zu: outputs",
                           ci);

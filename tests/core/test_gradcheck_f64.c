@@ -94,7 +94,7 @@ static double gradcheck(const nn_spec *spec, const gc_case *c)
     const nn_real *out = nn_model_forward(m, x, c->B, 1, NULL);
     nn_loss_out lo;
     nn_loss(c->loss, out, c->labels ? y : NULL, c->labels ? NULL : y, c->B, D, dout, &lo);
-    nn_model_backward(m, dout, 0);
+    nn_model_backward(m, dout);
     nn_real *g = malloc(sizeof(nn_real) * n);
     memcpy(g, nn_model_grads(m), sizeof(nn_real) * n);
 
@@ -330,7 +330,7 @@ START_TEST(check_detects_errors)
     nn_loss_out lo;
     const nn_real *out = nn_model_forward(m, x, 2, 1, NULL);
     nn_loss(NN_LOSS_MSE, out, NULL, y, 2, 3, dout, &lo);
-    nn_model_backward(m, dout, 0);
+    nn_model_backward(m, dout);
     nn_real *p = nn_model_params(m);
     double g0 = nn_model_grads(m)[0];
     p[0] += STEP;

@@ -182,7 +182,7 @@ static double gradcheck(const nn_spec *spec, const gc_case *c, nn_real **g_out, 
 
     const nn_real *out = nn_model_forward(m, d.x, c->B, 1, NULL);
     loss_of(&d, out, dout);
-    nn_model_backward(m, dout, 0);
+    nn_model_backward(m, dout);
     nn_real *g = malloc(sizeof(nn_real) * n);
     memcpy(g, nn_model_grads(m), sizeof(nn_real) * n);
     if (c->frozen) {

@@ -250,6 +250,47 @@ START_TEST(pool_covers_every_index)
 }
 END_TEST
 
+typedef struct barrier_ctx {
+    nn_pool *p;
+    atomic_int slot[4];
+    int seen[4][50];          /* per part, per round: the sum it saw after the barrier */
+} barrier_ctx;
+
+/* 50 rounds: each part writes its slot, meets the others, reads every slot,
+ * meets them again (so that nobody overwrites a slot still being read). */
+static void rounds(void *ctx, int part, int nth)
+{
+    barrier_ctx *c = ctx;
+    for (int r = 0; r < 50; r++) {
+        atomic_store(&c->slot[part], r * 10 + part);
+        nn_pool_barrier(c->p);
+        int sum = 0;
+        for (int i = 0; i < nth; i++)
+            sum += atomic_load(&c->slot[i]);
+        c->seen[part][r] = sum;
+        nn_pool_barrier(c->p);
+    }
+}
+
+/* Every part sees every other part's write of the same round: none passes
+ * a barrier early, none is left behind, for teams of 1 to 4 and many tasks. */
+START_TEST(pool_barrier_waits_for_every_part)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        barrier_ctx c = {.p = nn_pool_new(threads)};
+        ck_assert_ptr_nonnull(c.p);
+        for (int task = 0; task < 20; task++) {
+            nn_pool_run(c.p, rounds, &c);
+            for (int part = 0; part < threads; part++)
+                for (int r = 0; r < 50; r++)
+                    ck_assert_int_eq(c.seen[part][r],
+                                     threads * r * 10 + threads * (threads - 1) / 2);
+        }
+        nn_pool_free(c.p);
+    }
+}
+END_TEST
+
 START_TEST(rng_is_seeded_and_saveable)
 {
     nn_rng a, b, c;
@@ -300,6 +341,7 @@ int main(void)
     tcase_add_test(tc, clipping);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, pool_covers_every_index);
+    tcase_add_test(tc, pool_barrier_waits_for_every_part);
     tcase_add_test(tc, rng_is_seeded_and_saveable);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -150,7 +150,7 @@ static void stacked_grads(int threads, nn_real *g, size_t *n)
     const nn_real *out = nn_model_forward(m, x, B, 1, NULL);
     nn_loss_out lo;
     nn_loss(NN_LOSS_CROSS_ENTROPY, out, y, NULL, B, 3, dout, &lo);
-    nn_model_backward(m, dout, 0);
+    nn_model_backward(m, dout);
     *n = nn_model_n_params(m);
     memcpy(g, nn_model_grads(m), *n * sizeof *g);
     nn_model_free(m);

@@ -826,7 +826,7 @@ static void grads_of(int threads, int blas, nn_real *out, nn_real *grad, size_t 
     memcpy(out, o, sizeof(nn_real) * B * 7);
     nn_loss_out lo;
     nn_loss(NN_LOSS_CROSS_ENTROPY, o, y, NULL, B, 7, dout, &lo);
-    nn_model_backward(m, dout, 0);
+    nn_model_backward(m, dout);
     *n = nn_model_n_params(m);
     memcpy(grad, nn_model_grads(m), *n * sizeof *grad);
     nn_model_free(m);

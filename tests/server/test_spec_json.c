@@ -304,7 +304,7 @@ static const char *const FMNIST_CANONICAL =
     "'optimizer':{'type':'adam','lr':0.001,'beta1':0.9,'beta2':0.999,'eps':1e-8,"
     "'weight_decay':0.0},"
     "'schedule':{'type':'constant','warmup_steps':0},'clip_norm':null,'batch_size':64,"
-    "'epochs':10,'validation_split':0.1,'seed':42,'shuffle':true,"
+    "'epochs':10,'validation_split':0.1,'seed':42,'shuffle':true,'shards':8,"
     "'target_loss':null,'max_seconds':null,"
     "'early_stopping':{'monitor':'val_loss','patience':3,'min_delta':0.0,'restore_best':true},"
     "'preprocess':{'standardize':'auto','min_max':false,'categorical':'auto',"
@@ -1398,6 +1398,10 @@ static const bad_case bad[] = {
     {TR("'seed':9223372036854775808"), EF, "", "too big integer", 0},
     {TR("'shuffle':0"), EI, "/training/shuffle", "expected true or false, found 0", 1},
     {TR("'shuffle':null"), EI, "/training/shuffle", "found null", 1},
+    {TR("'shards':0"), EI, "/training/shards", "expected an integer in 1..256, found 0", 1},
+    {TR("'shards':257"), EI, "/training/shards", "found 257", 1},
+    {TR("'shards':2.5"), EI, "/training/shards", "found 2.5", 1},
+    {TR("'shards':null"), EI, "/training/shards", "found null", 1},
     {TR("'target_loss':'x'"), EI, "/training/target_loss",
      "expected a finite number or null, found the string \"x\"", 1},
     {TR("'target_loss':true"), EI, "/training/target_loss", "found true", 1},
@@ -2204,7 +2208,8 @@ START_TEST(test_training_values)
                             "'schedule':{'type':'step','step_size':3,'gamma':0.5,"
                             "'warmup_steps':7},"
                             "'clip_norm':2.5,'batch_size':128,'epochs':77,'validation_split':0.25,"
-                            "'seed':9223372036854775807,'shuffle':false,'target_loss':0.05,"
+                            "'seed':9223372036854775807,'shuffle':false,'shards':3,"
+                            "'target_loss':0.05,"
                             "'max_seconds':90,"
                             "'early_stopping':{'monitor':'accuracy','patience':0,"
                             "'min_delta':0.01,'restore_best':false}"), &c);
@@ -2224,6 +2229,7 @@ START_TEST(test_training_values)
     ck_assert_double_eq(c.validation_split, 0.25);
     ck_assert_uint_eq(c.seed, 9223372036854775807ull);
     ck_assert_int_eq(c.shuffle, 0);
+    ck_assert_int_eq(c.shards, 3);
     ck_assert_double_eq(c.target_loss, 0.05);
     ck_assert_double_eq(c.max_seconds, 90);
     ck_assert_int_eq(c.early.enabled, 1);
@@ -2731,8 +2737,8 @@ START_TEST(test_dump_refuses_garbage)
     assert_json_text(d, "{'optimizer':{'type':'adam','lr':0.001,'beta1':0.9,'beta2':0.999,"
                     "'eps':1e-8,'weight_decay':0.0},'schedule':{'type':'constant',"
                     "'warmup_steps':0},'clip_norm':null,'batch_size':32,'epochs':10,"
-                    "'validation_split':0.0,'seed':0,'shuffle':true,'target_loss':null,"
-                    "'max_seconds':null,'early_stopping':null}");
+                    "'validation_split':0.0,'seed':0,'shuffle':true,'shards':8,"
+                    "'target_loss':null,'max_seconds':null,'early_stopping':null}");
     json_decref(d);
 
     /* Each optimizer and schedule dumps only its own options. */
