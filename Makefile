@@ -28,7 +28,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
-            python3-numpy python3-jsonschema python3-yaml python3-torch jq dataset-fashion-mnist \
+            python3-numpy python3-jsonschema python3-yaml python3-torch python3-sklearn jq dataset-fashion-mnist \
             chromium prometheus clang libclang-rt-14-dev
 
 PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl

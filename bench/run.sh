@@ -6,7 +6,8 @@
 # same comparison for the reference CNN (bench/cnn.sh) and for LSTM(128) and
 # RNN(128) on image rows (bench/rnn.sh), the server's overhead
 # (bench/server.sh), and the CNN's and the LSTM's full accuracy runs through
-# the REST API.
+# the REST API; last, tabular data against scikit-learn's MLP
+# (bench/tabular.sh).
 # Prints figures; asserts nothing.
 #
 #   BENCH_EPOCHS=3      epochs per measurement (the median epoch is reported)
@@ -42,3 +43,5 @@ echo
 bench/cnn_api.sh
 echo
 bench/rnn_api.sh
+echo
+bench/tabular.sh
