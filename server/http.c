@@ -25,6 +25,7 @@
  */
 #include "http.h"
 
+#include "http_guard.h"
 #include "log.h"
 #include "jsonlite.h"
 #include "nn.h"
@@ -621,6 +622,8 @@ static void begin(http_req *r)
 {
     int known;
     char allow[128];
+    if (http_guard_check(r))   /* path, query size, Host, Origin, content type */
+        return;
     r->route = http_route_find(r->method, r->path, &r->id, &known, allow, sizeof allow);
     if (!r->route) {
         if (known) {
@@ -783,6 +786,7 @@ int http_start(app *a, const config *c, int *port_out, char *err, size_t errlen)
     a->daemon = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, a,
                                  MHD_OPTION_SOCK_ADDR, res->ai_addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                 MHD_OPTION_URI_LOG_CALLBACK, http_guard_uri, a,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
