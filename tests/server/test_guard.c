@@ -179,6 +179,8 @@ static e2e_resp send_req(const e2e_daemon *d, const char *method, const char *pa
     if (ct) {
         snprintf(line, sizeof line, "Content-Type: %s", ct);
         h = curl_slist_append(h, line);
+    } else if (!file) {
+        h = curl_slist_append(h, "Content-Type:");   /* not curl's form type */
     }
     for (int i = 0; headers && headers[i]; i++)
         h = curl_slist_append(h, headers[i]);
