@@ -50,6 +50,11 @@ long api_sse_keepalive_in(int64_t now_ms, int64_t last_ms, long interval_ms);
 MHD_RESULT api_jobs_weights(http_req *r);
 MHD_RESULT api_jobs_predict(http_req *r);
 
+/* The bound of a predict body (http_body_bound): --max-predict instances
+ * of the job's input, each value given room for a JSON number and its
+ * spacing; -1 when the job cannot be read (the handler then answers). */
+int64_t api_predict_body_bound(http_req *r, char *why, size_t len);
+
 /* Replies for a failed store call: 404 (not found, naming what), 409
  * (conflict), 500 otherwise.  Returns the reply's result. */
 MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err);
@@ -62,6 +67,15 @@ MHD_RESULT api_store_error_id(http_req *r, int rc, const char *kind, const char 
  * ...): 204, or the failure as api_store_error_id replies it. */
 MHD_RESULT api_delete_by_id(http_req *r, const char *kind,
                             int (*del)(store *, int64_t, char *, size_t));
+
+/* The answer of a create (POST /v1/datasets, /v1/models, /v1/jobs) once
+ * the row `id` is committed: 201 with answer (stolen) and a Location of
+ * "<collection>/<id>".  When the answer cannot be made (answer NULL: the
+ * row could not be read back or shown; or it cannot be serialised or
+ * queued), the row is removed again with undo and the request answered
+ * 500: a request that fails changes nothing. */
+MHD_RESULT api_reply_created(http_req *r, const char *collection, int64_t id, json_t *answer,
+                             int (*undo)(store *, int64_t, char *, size_t));
 
 /* Parses and checks a model definition found at JSON Pointer `base` of the
  * request body ("" for the whole body): fills spec (caller frees), cfg, the

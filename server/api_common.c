@@ -6,6 +6,7 @@
 #include "api.h"
 
 #include "jobs.h"
+#include "log.h"
 #include "metric_json.h"
 #include "serve.h"
 
@@ -49,6 +50,41 @@ MHD_RESULT api_delete_by_id(http_req *r, const char *kind,
     if (rc)
         return api_store_error_id(r, rc, kind, err);
     return http_reply_empty(r, 204);
+}
+
+/* Removes the row of a create that could not be answered; says so in the
+ * log when even that fails (the row then stays, the client got a 500). */
+static void undo_create(http_req *r, const char *collection, int64_t id,
+                        int (*undo)(store *, int64_t, char *, size_t))
+{
+    char err[256];
+    if (undo(r->app->store, id, err, sizeof err))
+        log_msg(LOG_ERROR, "%s/%lld: stored, but neither answered nor removed: %s", collection,
+                (long long)id, err);
+}
+
+MHD_RESULT api_reply_created(http_req *r, const char *collection, int64_t id, json_t *answer,
+                             int (*undo)(store *, int64_t, char *, size_t))
+{
+    char *text = answer ? json_dumps(answer, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(answer);
+    size_t n = text ? strlen(text) : 0;
+    char *t = text ? realloc(text, n + 2) : NULL;
+    if (!t) {
+        free(text);
+        undo_create(r, collection, id, undo);
+        return http_reply_error(r, 500, "internal", NULL,
+                                "the new row could not be answered, so it was not kept");
+    }
+    t[n++] = '\n';
+    t[n] = 0;
+    char loc[96];
+    snprintf(loc, sizeof loc, "%s/%lld", collection, (long long)id);
+    http_add_header(r, "Location", loc);
+    MHD_RESULT res = http_reply_bytes(r, 201, "application/json", t, n, NULL);
+    if (r->status != 201)   /* no response could be queued: the connection closes */
+        undo_create(r, collection, id, undo);
+    return res;
 }
 
 static json_t *shape_json(int rank, const int64_t *dim)

@@ -206,14 +206,12 @@ MHD_RESULT api_datasets_create(http_req *r)
     nn_dataset_free(&d);
     if (rc)
         return api_store_error(r, rc, "storing the dataset", err);
-    if ((rc = store_dataset_get(r->app->store, id, &sd, err, sizeof err)))
-        return api_store_error(r, rc, "the new dataset", err);
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/datasets/%lld", (long long)id);
-    http_add_header(r, "Location", loc);
-    MHD_RESULT res = http_reply_json(r, 201, api_dataset_json(&sd, 1));
-    store_dataset_clear(&sd);
-    return res;
+    json_t *answer = NULL;
+    if (store_dataset_get(r->app->store, id, &sd, err, sizeof err) == 0) {
+        answer = api_dataset_json(&sd, 1);
+        store_dataset_clear(&sd);
+    }
+    return api_reply_created(r, "/v1/datasets", id, answer, store_dataset_delete);
 }
 
 /* GET /v1/datasets */

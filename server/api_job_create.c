@@ -439,6 +439,14 @@ static char *classes_text(const job_req *q)
     return s;
 }
 
+/* Takes back a job that was stored but could not be answered: cancelled
+ * (a worker may have claimed it already), then deleted. */
+static int undo_job(store *s, int64_t id, char *err, size_t errlen)
+{
+    int rc = store_job_cancel(s, id, err, errlen);
+    return rc && rc != STORE_ECONFLICT ? rc : store_job_delete(s, id, err, errlen);
+}
+
 static int store_it(http_req *r, job_req *q)
 {
     store_job j = {0};
@@ -476,18 +484,14 @@ static int store_it(http_req *r, job_req *q)
     /* the answer is read before the workers hear of the job, so that an
      * idle server answers it queued and first in line, as it was stored */
     store_job got;
-    rc = store_job_get(r->app->store, id, &got, err, sizeof err);
-    json_t *answer = rc ? NULL : api_job_json(r, &got);
-    store_job_clear(&got);
-    jobs_notify(r->app->jobs);
-    if (rc) {
-        api_store_error(r, rc, "the new job", err);
-        goto out;
+    json_t *answer = NULL;
+    if (store_job_get(r->app->store, id, &got, err, sizeof err) == 0) {
+        answer = api_job_json(r, &got);
+        store_job_clear(&got);
     }
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/jobs/%lld", (long long)id);
-    http_add_header(r, "Location", loc);
-    http_reply_json(r, 201, answer);
+    api_reply_created(r, "/v1/jobs", id, answer, undo_job);
+    jobs_notify(r->app->jobs);
+    rc = r->status == 201 ? 0 : -1;
 out:
     free(j.definition);
     free(j.training);

@@ -141,16 +141,32 @@ MHD_RESULT api_jobs_cancel(http_req *r)
         store_job_clear(&j);
         return res;
     }
-    store_job_clear(&j);
     char err[256], what[64];
     snprintf(what, sizeof what, "job %lld", (long long)r->id);
     int rc = store_job_cancel(r->app->store, r->id, err, sizeof err);
-    if (rc)
+    if (rc) {
+        store_job_clear(&j);
         return api_store_error(r, rc, what, err);
+    }
     jobs_cancel(r->app->jobs, r->id);
-    if (get_job(r, &j))
-        return r->result;
-    MHD_RESULT res = http_reply_json(r, 200, api_job_json(r, &j));
+    /* the cancel is committed: answer 200 whatever happens next, with the
+     * job as it is now, or else as the cancel left the job read before it */
+    store_job now;
+    if (store_job_get(r->app->store, r->id, &now, err, sizeof err) == 0) {
+        store_job_clear(&j);
+        j = now;
+    } else {
+        j.cancel_requested = 1;
+        if (!strcmp(j.state, "queued")) {
+            snprintf(j.state, sizeof j.state, "cancelled");
+            snprintf(j.stop_reason, sizeof j.stop_reason, "cancelled");
+        }
+    }
+    json_t *answer = api_job_json(r, &j);
+    MHD_RESULT res = answer ? http_reply_json(r, 200, answer)
+                            : http_reply_json(r, 200, json_pack("{s:I,s:b}", "id",
+                                                                (json_int_t)r->id,
+                                                                "cancel_requested", 1));
     store_job_clear(&j);
     return res;
 }

@@ -137,14 +137,12 @@ MHD_RESULT api_models_create(http_req *r)
     if (rc)
         return api_store_error(r, rc, "storing the model", err);
     store_model m;
-    if ((rc = store_model_get(r->app->store, id, &m, err, sizeof err)))
-        return api_store_error(r, rc, "the new model", err);
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/models/%lld", (long long)id);
-    http_add_header(r, "Location", loc);
-    MHD_RESULT res = http_reply_json(r, 201, api_model_json(&m));
-    store_model_clear(&m);
-    return res;
+    json_t *answer = NULL;
+    if (store_model_get(r->app->store, id, &m, err, sizeof err) == 0) {
+        answer = api_model_json(&m);
+        store_model_clear(&m);
+    }
+    return api_reply_created(r, "/v1/models", id, answer, store_model_delete);
 }
 
 /* GET /v1/models */

@@ -14,6 +14,13 @@
  * The job's preprocessing then turns it into features (a missing value
  * follows the job's rule; a category the training data did not have is
  * all zeros and adds a warning to the answer).
+ *
+ * The body is bounded before it is read (api_predict_body_bound): no more
+ * than --max-predict instances of the job's input, each value with room
+ * for a JSON number and its spacing; and its instances and values are
+ * counted before it is parsed, so that too many of them are refused (413)
+ * without building them: 10^6 instances used to take 16 s and 420 MB to
+ * be told so.
  */
 #include "api.h"
 
@@ -99,6 +106,126 @@ out:
     json_decref(def);
     free(w);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * Bounds */
+
+/* Room for one value of an instance: a JSON number at full precision
+ * ("-1.2345678901234567e-308", 24 bytes), its comma, and the indentation of
+ * a pretty-printed nested array. */
+#define VALUE_BYTES 48
+/* ...and for one instance's own brackets, comma and line; for the rest */
+#define INSTANCE_BYTES 64
+#define BODY_BYTES 1024
+
+/* The raw values of one instance of job j (the model's input values, or a
+ * table's cells) and the bytes they may take in a body.  A table's cell
+ * has room for its column's name (an object's key) and its longest
+ * category, every byte of both escaped (\uXXXX). */
+static int instance_size(const store_job *j, int64_t *values, int64_t *bytes)
+{
+    nn_spec spec = {0};
+    nn_prep prep = {0};
+    spec_json_err je;
+    char err[256];
+    json_t *def = json_loads(j->definition, 0, NULL);
+    int rc = -1;
+    if (!def || spec_json_parse_model(def, &spec, &je))
+        goto out;
+    int64_t in = nn_shape_numel(&spec.input), cells = 0, cell_bytes = 0;
+    if (j->preprocessing && strcmp(j->preprocessing, "null") &&
+        prep_json_parse_text(j->preprocessing, &prep, err, sizeof err) == 0 && prep.table) {
+        for (int c = 0; c < prep.n_cols; c++) {
+            size_t longest = 0;
+            for (int k = 0; k < prep.cols[c].n_cats; k++)
+                if (strlen(prep.cols[c].cats[k]) > longest)
+                    longest = strlen(prep.cols[c].cats[k]);
+            cell_bytes += VALUE_BYTES + 6 * (int64_t)(strlen(prep.cols[c].name) + longest);
+        }
+        cells = prep.n_cols;
+    }
+    *values = in > cells ? in : cells;
+    *bytes = (in * VALUE_BYTES > cell_bytes ? in * VALUE_BYTES : cell_bytes) + INSTANCE_BYTES;
+    rc = 0;
+out:
+    json_decref(def);
+    nn_spec_free(&spec);
+    nn_prep_free(&prep);
+    return rc;
+}
+
+int64_t api_predict_body_bound(http_req *r, char *why, size_t len)
+{
+    store_job j = {0};
+    char err[256];
+    int64_t values, bytes, bound = -1;
+    int max = r->app->cfg.max_predict;
+    if (store_job_get(r->app->store, r->id, &j, err, sizeof err) == 0 &&
+        instance_size(&j, &values, &bytes) == 0) {
+        bound = BODY_BYTES + (int64_t)max * bytes;
+        snprintf(why, len, "the bound of %d instances (--max-predict) of %lld values each: %lld bytes",
+                 max, (long long)values, (long long)bound);
+    }
+    store_job_clear(&j);
+    return bound;
+}
+
+/* Counts the body's instances (the elements of the array in
+ * {"instances": [...]}) and the values under them (scalars that are not
+ * object keys) in one pass over the text, and stops at the first count
+ * over its limit: replies 413 then and returns -1.  What is not JSON is
+ * left for the parser to name. */
+static int count_or_reply(http_req *r, int64_t values_each)
+{
+    const char *b = r->body;
+    size_t n = r->body_len;
+    int64_t max = r->app->cfg.max_predict, inst = 0, vals = 0;
+    int64_t max_vals = values_each > 0 ? max * values_each : INT64_MAX;
+    int depth = 0, in_token = 0;
+    for (size_t i = 0; i < n && inst <= max && vals <= max_vals; i++) {
+        char c = b[i];
+        int starts = 0;
+        if (c == '"') {
+            size_t k = i + 1;
+            while (k < n && b[k] != '"')
+                k += b[k] == '\\' ? 2 : 1;
+            size_t after = k + 1;
+            while (after < n && strchr(" \t\r\n", b[after]))
+                after++;
+            starts = after >= n || b[after] != ':';   /* a key is not a value */
+            vals += starts && depth >= 2;
+            i = k;
+            in_token = 0;
+        } else if (c == '[' || c == '{') {
+            starts = 1;
+            in_token = 0;
+        } else if (c == ']' || c == '}' || c == ',' || c == ':' || strchr(" \t\r\n", c)) {
+            in_token = 0;
+        } else if (!in_token) {
+            in_token = starts = 1;   /* a number, true, false or null */
+            vals += depth >= 2;
+        }
+        inst += starts && depth == 2;
+        if (c == '[' || c == '{')
+            depth++;
+        else if (c == ']' || c == '}')
+            depth--;
+    }
+    if (inst > max) {
+        http_reply_error(r, 413, "too_large", "/instances",
+                         "more than %lld instances; send 1 to %lld per request (--max-predict)",
+                         (long long)max, (long long)max);
+        return -1;
+    }
+    if (vals > max_vals) {
+        http_reply_error(r, 413, "too_large", "/instances",
+                         "more than %lld values: %lld instances (--max-predict) of %lld values "
+                         "each at most", (long long)max_vals, (long long)max,
+                         (long long)values_each);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -338,6 +465,17 @@ MHD_RESULT api_jobs_predict(http_req *r)
     char err[512], what[64];
     nn_err e;
 
+    snprintf(what, sizeof what, "job %lld", (long long)r->id);
+    int rc = store_job_get(r->app->store, r->id, &j, err, sizeof err);
+    if (rc) {
+        api_store_error(r, rc, what, err);
+        goto out;
+    }
+    int64_t each, bytes;
+    if (instance_size(&j, &each, &bytes))
+        each = 0;   /* load() names what is wrong with the job */
+    if (r->body && count_or_reply(r, each))
+        goto out;
     if (!(body = http_json_body_or_reply(r)))
         goto out;
     const json_t *inst = json_object_get(body, "instances");
@@ -351,12 +489,6 @@ MHD_RESULT api_jobs_predict(http_req *r)
         http_reply_error(r, n ? 413 : 422, n ? "too_large" : "data_mismatch", "/instances",
                          "send 1 to %d instances per request (--max-predict)",
                          r->app->cfg.max_predict);
-        goto out;
-    }
-    snprintf(what, sizeof what, "job %lld", (long long)r->id);
-    int rc = store_job_get(r->app->store, r->id, &j, err, sizeof err);
-    if (rc) {
-        api_store_error(r, rc, what, err);
         goto out;
     }
     if (load(r, &j, &p))

@@ -6,10 +6,14 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
@@ -49,6 +53,8 @@ static const opt opts[] = {
     {"--token-file", "TRAIND_TOKEN_FILE", STR(token_file), "read the token from this file"},
     {"--insecure", "TRAIND_INSECURE", BOOL(insecure),
      "allow a non-loopback address without a token"},
+    {"--allowed-hosts", "TRAIND_ALLOWED_HOSTS", STR(allowed_hosts),
+     "more Host names to accept, comma-separated (NAME, NAME:PORT or *; default none)"},
     {"--log-level", "TRAIND_LOG_LEVEL", STR(log_level), "error, warn, info or debug (default info)"},
     {"--log-format", "TRAIND_LOG_FORMAT", STR(log_format),
      "text or json (one JSON object per line; default text)"},
@@ -114,7 +120,37 @@ static int set(config *c, const opt *o, const char *val, const char *src, char *
 
 int config_is_loopback(const char *h)
 {
-    return !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "localhost");
+    unsigned char a[16];
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (inet_pton(AF_INET, h, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, h, a) == 1)
+        return IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a) ||
+               (!memcmp(a, v4mapped, sizeof v4mapped) && a[12] == 127);
+    return !strcasecmp(h, "localhost");
+}
+
+/* --allowed-hosts: entries of [A-Za-z0-9.:[]_-] (a name, an address, with
+ * or without :PORT) or "*", separated by commas. */
+static int check_allowed_hosts(const char *s, char *err, size_t errlen)
+{
+    for (const char *p = s; *p;) {
+        size_t n = strcspn(p, ",");
+        int ok = n > 0;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)p[i]) || strchr(".:[]_-", p[i]) || (p[i] == '*' && n == 1);
+        if (!ok) {
+            snprintf(err, errlen,
+                     "--allowed-hosts (TRAIND_ALLOWED_HOSTS): '%.*s' is not a host name, "
+                     "NAME:PORT or *; separate entries with commas",
+                     (int)(n > 200 ? 200 : n), p);
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
 }
 
 static int read_token_file(config *c, char *err, size_t errlen)
@@ -187,6 +223,8 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
                  c->log_format);
         return -1;
     }
+    if (check_allowed_hosts(c->allowed_hosts, err, errlen))
+        return -1;
     if (c->threads == 0)
         c->threads = c->cores / c->workers > 0 ? c->cores / c->workers : 1;
     /* the training threads of all workers must fit the cores */

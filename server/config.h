@@ -25,6 +25,8 @@ typedef struct config {
     char token[256];           /* --token, TRAIND_TOKEN: bearer token; "" none */
     char token_file[1024];     /* --token-file, TRAIND_TOKEN_FILE */
     int insecure;              /* --insecure, TRAIND_INSECURE: allow a public address without a token */
+    char allowed_hosts[1024];  /* --allowed-hosts, TRAIND_ALLOWED_HOSTS: more names a request's
+                                * Host (and Origin) may carry, comma-separated; "" none */
     char log_level[16];        /* --log-level, TRAIND_LOG_LEVEL: info */
     char log_format[16];       /* --log-format, TRAIND_LOG_FORMAT: text or json, text */
     char port_file[1024];      /* --port-file: write the port listened on (for tests) */
@@ -41,7 +43,10 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen);
 /* The flags, their variables, defaults and meaning. */
 void config_usage(FILE *f);
 
-/* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+/* Whether host is a loopback address: an IPv4 literal in 127.0.0.0/8, the
+ * IPv6 literal ::1 (or ::ffff:127.x.y.z), or the name localhost.  Any
+ * other name counts as not loopback, whatever it resolves to today (a name
+ * such as 127.0.0.1.nip.io is someone else's to point anywhere). */
 int config_is_loopback(const char *host);
 
 #endif

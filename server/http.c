@@ -25,6 +25,7 @@
  */
 #include "http.h"
 
+#include "http_guard.h"
 #include "log.h"
 #include "jsonlite.h"
 #include "nn.h"
@@ -459,11 +460,19 @@ static void prepare_body(http_req *r)
     const config *c = &r->app->cfg;
     content_type_of(r);
     r->limit = (r->route->body == BODY_UPLOAD ? c->max_upload_mb : c->max_body_mb) << 20;
+    snprintf(r->limit_why, sizeof r->limit_why, "the limit of %lld MB", (long long)(r->limit >> 20));
+    for (const route_bound *b = http_route_bounds; b->handler; b++) {
+        char why[sizeof r->limit_why];
+        int64_t n = b->handler == r->route->handler ? b->bound(r, why, sizeof why) : -1;
+        if (n >= 0 && n < r->limit) {
+            r->limit = n;
+            snprintf(r->limit_why, sizeof r->limit_why, "%s", why);
+        }
+    }
     const char *cl = http_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoll(cl, NULL, 10) > r->limit) {
-        http_reply_error(r, 413, "too_large", NULL,
-                         "the body has %s bytes; the limit is %lld MB", cl,
-                         (long long)(r->limit >> 20));
+        http_reply_error(r, 413, "too_large", NULL, "the body has %s bytes, more than %s", cl,
+                         r->limit_why);
         return;
     }
     if (r->route->body != BODY_UPLOAD)
@@ -499,8 +508,7 @@ static void take_body(http_req *r, const char *data, size_t size)
         return;
     r->received += (int64_t)size;
     if (r->received > r->limit) {
-        late_error(r, 413, "too_large", NULL, "the body is larger than the limit of %lld MB",
-                   (long long)(r->limit >> 20));
+        late_error(r, 413, "too_large", NULL, "the body is larger than %s", r->limit_why);
         return;
     }
     if (r->route->body == BODY_NONE)
@@ -621,6 +629,8 @@ static void begin(http_req *r)
 {
     int known;
     char allow[128];
+    if (http_guard_check(r))   /* path, query size, Host, Origin, content type */
+        return;
     r->route = http_route_find(r->method, r->path, &r->id, &known, allow, sizeof allow);
     if (!r->route) {
         if (known) {
@@ -783,6 +793,7 @@ int http_start(app *a, const config *c, int *port_out, char *err, size_t errlen)
     a->daemon = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, on_request, a,
                                  MHD_OPTION_SOCK_ADDR, res->ai_addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                                 MHD_OPTION_URI_LOG_CALLBACK, http_guard_uri, a,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);

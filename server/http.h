@@ -58,6 +58,20 @@ typedef struct route {
 /* The routing table (routes.c), ended by a zeroed entry. */
 extern const route http_routes[];
 
+/* A bound on a route's body tighter than the configured one, known from
+ * the request line (predict: --max-predict instances of the job's input).
+ * Returns the bound in bytes, with why naming it ("8000 instances x 2
+ * values (--max-predict)"), or -1 for none.  It may read the store; it
+ * replies nothing. */
+typedef int64_t (*http_body_bound)(http_req *r, char *why, size_t len);
+
+/* The routes that have one, by handler (routes.c), ended by a zeroed entry. */
+typedef struct route_bound {
+    http_handler handler;
+    http_body_bound bound;
+} route_bound;
+extern const route_bound http_route_bounds[];
+
 /* Finds the route of method + path.  Returns it and sets *id to the {id}
  * (0 when none); NULL when nothing matches, with *path_known set when the
  * path exists under other methods and allow filled with them ("GET, DELETE"). */
@@ -94,6 +108,7 @@ struct http_req {
     int n_files;
     struct MHD_PostProcessor *pp;
     int64_t received, limit;
+    char limit_why[160];           /* what sets limit when a route bound it; "" otherwise */
     int multipart;
     int part;                      /* files[] index of the part being received; -1 before */
     /* An error found while the body arrives: the rest of the body is read

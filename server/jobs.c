@@ -574,7 +574,16 @@ static void finish(run *r, const char *state, const char *reason, const char *er
     if (r->m && save_weights(r, &w, &len, &e))
         log_job(LOG_ERROR, r->job->id, "job %lld: cannot serialise its weights: %s",
                 (long long)r->job->id, e.msg);
-    if (store_job_finish(r->st, r->job->id, state, reason, error, w, len, err, sizeof err))
+    int rc = store_job_finish(r->st, r->job->id, state, reason, error, w, len, err, sizeof err);
+    store_job now;
+    /* a cancel that came first turns a success into a cancel (store.h) */
+    if (!rc && !strcmp(state, "succeeded") &&
+        store_job_get(r->st, r->job->id, &now, err, sizeof err) == 0) {
+        if (!strcmp(now.state, "cancelled"))
+            state = reason = "cancelled";
+        store_job_clear(&now);
+    }
+    if (rc)
         log_job(LOG_ERROR, r->job->id, "job %lld: cannot record its end: %s",
                 (long long)r->job->id, err);
     else

@@ -54,3 +54,8 @@ const route http_routes[] = {
     {"POST", "/v1/jobs/{id}/predict", api_jobs_predict, BODY_JSON, 0, 0, NO_QUERY},
     {0},
 };
+
+const route_bound http_route_bounds[] = {
+    {api_jobs_predict, api_predict_body_bound},
+    {0},
+};

@@ -53,6 +53,11 @@
  *     its last checkpoint while the job is being put back in the queue) and
  *     refuses a finished one (STORE_ECONFLICT);
  *   - cancelling a queued job also sets cancel_requested;
+ *   - a running job whose cancel_requested is set when store_job_finish
+ *     writes "succeeded" ends "cancelled" (stop_reason "cancelled", its
+ *     final weights kept): the cancel committed first and was answered
+ *     200; a run that failed stays failed, with its error.  A cancel after
+ *     the end is STORE_ECONFLICT naming the final state;
  *   - limit <= 0 in store_job_list and store_events_list means no limit;
  *   - a checkpoint and "latest"/"best" weights stay after a job finishes
  *     (they go with the job when it is deleted).
@@ -1622,6 +1627,22 @@ static int read_state(sqlite3_stmt *st, void *row, char *err, size_t errlen)
     return STORE_OK;
 }
 
+/* A job's state and whether a cancel was asked for. */
+typedef struct state_row {
+    char state[16];
+    int cancel_requested;
+} state_row;
+
+static int read_state_row(sqlite3_stmt *st, void *row, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    state_row *r = row;
+    col_copy(st, 0, r->state, sizeof r->state);
+    r->cancel_requested = sqlite3_column_int(st, 1);
+    return STORE_OK;
+}
+
 /* A job's state into state[16]; ENOTFOUND when there is no such job. */
 static int job_state(sqlite3 *db, int64_t id, char *state, char *err, size_t errlen)
 {
@@ -2133,7 +2154,8 @@ int store_job_finish(store *s, int64_t id, const char *state, const char *stop_r
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    char cur[16], now[32];
+    state_row cur;
+    char now[32];
     int rc;
     if (!s || !state)
         return fail(err, errlen, STORE_EINVAL, "store_job_finish: missing argument");
@@ -2147,13 +2169,19 @@ int store_job_finish(store *s, int64_t id, const char *state, const char *stop_r
     now_iso(now);
     if ((rc = write_begin(s, &db, err, errlen)) < 0)
         return rc;
-    if ((rc = job_state(db, id, cur, err, errlen)) < 0)
+    if ((rc = get_row(db, "SELECT state, cancel_requested FROM jobs WHERE id = ?1", id, "job",
+                      read_state_row, &cur, err, errlen)) < 0)
         goto out;
-    if (strcmp(cur, "running") != 0) {
+    if (strcmp(cur.state, "running") != 0) {
         rc = fail(err, errlen, STORE_ECONFLICT, "job %lld is %s, not running", (long long)id,
-                  cur);
+                  cur.state);
         goto out;
     }
+    /* a cancel committed before this end wins over a success: the worker
+     * may have finished its last epoch before it saw the flag, and the
+     * client was answered 200 */
+    if (cur.cancel_requested && !strcmp(state, "succeeded"))
+        state = "cancelled", stop_reason = "cancelled";
     if ((rc = prep(db, "UPDATE jobs SET state = ?2, stop_reason = ?3, error = ?4, "
                    "finished_at = ?5 WHERE id = ?1", &st, err, errlen)) < 0)
         goto out;

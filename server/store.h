@@ -230,7 +230,9 @@ int store_job_progress(store *s, int64_t job_id, const store_progress *p, int64_
 
 /* Finishes a running job: state (succeeded, failed or cancelled),
  * stop_reason, error (may be NULL), finished_at, the final weights (may be
- * NULL), and a "state" event. */
+ * NULL), and a "state" event.  A job with cancel_requested set ends
+ * "cancelled" (stop_reason "cancelled") where state says "succeeded": the
+ * cancel came first. */
 int store_job_finish(store *s, int64_t id, const char *state, const char *stop_reason,
                      const char *error, const void *final_weights, size_t final_len,
                      char *err, size_t errlen);

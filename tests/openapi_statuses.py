@@ -13,8 +13,9 @@ The check runs one way: each (method, route, status) seen must be a response
 of that operation in DOC (its own "NNN" entry, or an "NXX" range, or
 "default").  A status the document lists and no suite saw is fine.  Requests
 that matched no route are counted by /metrics as method "other", route
-"unmatched"; they must be 404 (no such path) or 405 (no such method), which
-the document describes once for all paths.  Exit 0 when all is documented;
+"unmatched"; they must be 404 (no such path), 405 (no such method), 400 (a
+path that is not text), 403 (a Host or Origin refused) or 414 (too many
+query parameters), which the document describes once for all paths.  Exit 0 when all is documented;
 1 naming what is not (or when OBSERVED has no line: a run that recorded
 nothing checks nothing); 2 when a file cannot be read.  Needs python3-yaml.
 """
@@ -30,7 +31,7 @@ except ImportError:
 
 ROOT = os.environ.get("TRAIND_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UNMATCHED = ("other", "unmatched")
-UNMATCHED_STATUSES = {404, 405}
+UNMATCHED_STATUSES = {400, 403, 404, 405, 414}
 
 
 def fail(msg):
@@ -88,7 +89,7 @@ def main():
         if (method, route) == UNMATCHED:
             if status not in UNMATCHED_STATUSES:
                 bad.append("a request that matched no route answered %d (%d times): only 404 "
-                           "or 405 may" % (status, count))
+                           "405, 400, 403 or 414 may" % (status, count))
             continue
         ok = documented(doc, method, route, status)
         if ok is None:

@@ -263,6 +263,8 @@ e2e_resp e2e_req(const e2e_daemon *d, const char *method, const char *path,
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
         h = curl_slist_append(h, ct);
     }
+    else if (!body)   /* curl would call an empty POST a form (which traind refuses) */
+        h = curl_slist_append(h, "Content-Type:");
     if (extra_header)
         h = curl_slist_append(h, extra_header);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);

@@ -1203,6 +1203,49 @@ START_TEST(reached_mid_epoch)
 }
 END_TEST
 
+/* A cancel committed while the job runs wins over the success the worker
+ * then writes; a failure stays a failure; a cancel after the end conflicts. */
+START_TEST(cancel_before_the_end_wins)
+{
+    char *path = db_path("cancel-end");
+    store *s = open_db(path);
+    char err[256] = "";
+    int64_t ds = add_dataset(s, "d");
+    int64_t a = add_job(s, 0, ds, 0), b = add_job(s, 0, ds, 0), c = add_job(s, 0, ds, 0);
+    ck_assert_int_eq(claim(s), a);
+    ck_assert_int_eq(store_job_cancel(s, a, err, sizeof err), 0);
+    ck_assert_int_eq(store_job_finish(s, a, "succeeded", "max_epochs", NULL, "FINAL", 5, err,
+                                      sizeof err), 0);
+    store_job g;
+    job_get(s, a, &g);
+    ck_assert_str_eq(g.state, "cancelled");
+    ck_assert_str_eq(g.stop_reason, "cancelled");
+    store_job_clear(&g);
+    void *w = NULL;
+    size_t wlen = 0;
+    ck_assert_int_eq(store_weights_get(s, a, "final", &w, &wlen, err, sizeof err), 0);
+    ck_assert(wlen == 5 && !memcmp(w, "FINAL", 5));   /* its last weights are kept */
+    free(w);
+    ck_assert_int_eq(claim(s), b);
+    ck_assert_int_eq(store_job_cancel(s, b, err, sizeof err), 0);
+    ck_assert_int_eq(store_job_finish(s, b, "failed", "diverged", "the loss became NaN", NULL, 0,
+                                      err, sizeof err), 0);
+    job_get(s, b, &g);
+    ck_assert_str_eq(g.state, "failed");
+    store_job_clear(&g);
+    ck_assert_int_eq(claim(s), c);
+    ck_assert_int_eq(store_job_finish(s, c, "succeeded", "max_epochs", NULL, NULL, 0, err,
+                                      sizeof err), 0);
+    ck_assert_int_eq(store_job_cancel(s, c, err, sizeof err), STORE_ECONFLICT);
+    ck_assert_msg(strstr(err, "succeeded") != NULL, "%s", err);
+    job_get(s, c, &g);
+    ck_assert_str_eq(g.state, "succeeded");
+    store_job_clear(&g);
+    store_close(s);
+    free(path);
+}
+END_TEST
+
 START_TEST(delete_jobs_and_cascades)
 {
     char *path = db_path("delete");
@@ -1415,6 +1458,7 @@ int main(void)
     tcase_add_test(tc, progress_metrics_and_events);
     tcase_add_test(tc, finish_jobs);
     tcase_add_test(tc, reached_mid_epoch);
+    tcase_add_test(tc, cancel_before_the_end_wins);
     tcase_add_test(tc, delete_jobs_and_cascades);
     tcase_add_test(tc, delete_in_use_conflicts);
     tcase_add_test(tc, ids_are_never_reused);
