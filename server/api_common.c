@@ -7,7 +7,7 @@
 
 #include "jobs.h"
 #include "metric_json.h"
-#include "serve.h"
+#include "app.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include "jobs.h"
 #include "metric_json.h"
 #include "model.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 
 #include <math.h>

@@ -28,8 +28,8 @@
 #include "log.h"
 #include "jsonlite.h"
 #include "nn.h"
-#include "metrics.h"
-#include "serve.h"
+#include "http_stats.h"
+#include "app.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -143,7 +143,7 @@ static void count(http_req *r)
     if (r->counted)
         return;
     r->counted = 1;
-    metrics_http_observe(r->route, r->status, mono() - r->t0);
+    http_stats_observe(r->route ? (int)(r->route - http_routes) : -1, r->status, mono() - r->t0);
 }
 
 static MHD_RESULT queue(http_req *r, unsigned status, struct MHD_Response *resp,

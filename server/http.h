@@ -35,7 +35,7 @@ typedef int MHD_RESULT;
 typedef enum MHD_Result MHD_RESULT;
 #endif
 
-typedef struct app app;            /* the daemon's state (serve.h) */
+typedef struct app app;            /* the daemon's state (app.h) */
 typedef struct http_req http_req;
 typedef MHD_RESULT (*http_handler)(http_req *r);
 

@@ -9,6 +9,7 @@
  */
 #include "serve.h"
 
+#include "app.h"
 #include "http.h"
 #include "jobs.h"
 #include "log.h"

@@ -25,7 +25,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
-#include "serve.h"
+#include "app.h"
 #include "store.h"
 
 #include <arpa/inet.h>
