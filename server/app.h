@@ -15,12 +15,14 @@
 struct MHD_Daemon;
 typedef struct store store;
 typedef struct jobs jobs;
+typedef struct http_conns http_conns;
 
 typedef struct app {
     config cfg;
     store *store;
     jobs *jobs;
     struct MHD_Daemon *daemon;
+    http_conns *conns;             /* http_conns.h: the connection watch, handler threads */
     atomic_int stopping;           /* set on SIGINT/SIGTERM */
     atomic_uint_fast64_t serial;   /* requests so far */
     double started;                /* monotonic seconds at start */

@@ -13,6 +13,7 @@
 #include "metrics.h"
 
 #include "app.h"
+#include "http_conns.h"
 #include "http_stats.h"
 
 #include "jobs.h"
@@ -123,6 +124,17 @@ static void process_metrics(sbuf *b, app *a)
     put(b, "traind_workers %d\n", jobs_workers(a->jobs));
     head(b, "traind_threads_per_job", "gauge", "Compute threads each job trains with.");
     put(b, "traind_threads_per_job %d\n", a->cfg.threads);
+    int conns, streams;
+    uint64_t cut;
+    http_conns_counts(a->conns, &conns, &streams, &cut);
+    head(b, "traind_http_connections", "gauge", "Open HTTP connections.");
+    put(b, "traind_http_connections %d\n", conns);
+    head(b, "traind_event_streams", "gauge", "Open event streams (GET /v1/jobs/{id}/events).");
+    put(b, "traind_event_streams %d\n", streams);
+    head(b, "traind_http_connections_cut_total", "counter",
+         "Connections closed because a request's headers did not arrive within "
+         "--header-timeout or its body came slower than --min-body-rate.");
+    put(b, "traind_http_connections_cut_total %llu\n", (unsigned long long)cut);
 }
 
 static void job_metrics(sbuf *b, app *a)

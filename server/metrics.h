@@ -8,6 +8,7 @@
  *   traind_job_samples_per_second{job}          (each running job)
  *   traind_training_steps_total, traind_training_epochs_total
  *   traind_database_up, traind_database_size_bytes
+ *   traind_http_connections, traind_event_streams, traind_http_connections_cut_total
  *   traind_http_requests_total{method,route,code}
  *   traind_http_request_duration_seconds{method,route}   (a histogram)
  *

@@ -8,6 +8,10 @@
  * Their paths are the URLs that the Makefile gives server/dashboard/embed.sh.
  * /metrics needs the token when one is set, like /v1.
  *
+ * The quick handlers are answered on the event loop: each touches neither
+ * the store nor the disk; every other handler (but the dashboard's files)
+ * runs on a handler thread (http.c's header says why).
+ *
  * Each route lists the query parameters its handler reads: http.c refuses
  * any other (and any given twice) with 400 invalid_parameter before the
  * handler runs, so that a misspelt option is never silently ignored.  The
@@ -54,3 +58,5 @@ const route http_routes[] = {
     {"POST", "/v1/jobs/{id}/predict", api_jobs_predict, BODY_JSON, 0, 0, NO_QUERY},
     {0},
 };
+
+const http_handler http_quick_handlers[] = {api_healthz, NULL};
