@@ -8,7 +8,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metric_json.h"
-#include "serve.h"
+#include "app.h"
 
 #include <math.h>
 #include <stdio.h>

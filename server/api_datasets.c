@@ -10,7 +10,7 @@
 #include "api.h"
 
 #include "dataset_json.h"
-#include "serve.h"
+#include "app.h"
 #include "sha256.h"
 
 #include <errno.h>

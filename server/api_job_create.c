@@ -24,7 +24,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "model.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 
 #include <math.h>

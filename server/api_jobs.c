@@ -9,7 +9,7 @@
 #include "jobs.h"
 #include "metric_json.h"
 #include "model.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 
 #include <math.h>
@@ -294,7 +294,6 @@ typedef struct sse {
     char *buf;                     /* formatted, not yet sent */
     size_t len, off;
     int ending;                    /* the final state event is in buf */
-    uint64_t seen;                 /* jobs change counter */
     int64_t last_ms;               /* when the stream last sent bytes (monotonic) */
     long keepalive_ms;             /* --sse-keepalive */
 } sse;
@@ -364,10 +363,13 @@ static int fetch(sse *s)
 
 /* The stream: its history, then each new event as it is stored; while
  * there is none, a keep-alive comment whenever the stream has been silent
- * for the keep-alive interval.  Any job's change wakes the wait (the
- * counter is shared), so the interval is measured from this stream's last
- * bytes, not from the wake-up. */
-static long sse_fill(void *ctx, char *out, size_t max)
+ * for the keep-alive interval.  It never blocks (an event-loop thread
+ * calls it): with nothing to send it asks to be called again at the next
+ * change of a job after the counter it read before looking, or when the
+ * keep-alive is due.  Any job's change wakes it (the counter is shared),
+ * so the interval is measured from this stream's last bytes, not from the
+ * wake-up. */
+static long sse_fill(void *ctx, char *out, size_t max, http_stream_wake *wake)
 {
     sse *s = ctx;
     for (;;) {
@@ -381,19 +383,21 @@ static long sse_fill(void *ctx, char *out, size_t max)
         s->len = s->off = 0;
         if (s->ending || atomic_load(&s->app->stopping))
             return -1;
+        uint64_t seen = jobs_changes(s->app->jobs);
         int n = fetch(s);
         if (n < 0)
             return -1;
         if (n > 0)
             continue;
-        /* nothing new: wait for a change until a keep-alive is due */
         long wait = api_sse_keepalive_in(mono_ms(), s->last_ms, s->keepalive_ms);
         if (wait == 0) {
             if (append(s, ": keep-alive\n\n", 14))
                 return -1;
             continue;
         }
-        jobs_wait_change(s->app->jobs, &s->seen, (int)wait);
+        wake->wait_ms = wait;
+        wake->seen = seen;
+        return 0;
     }
 }
 
@@ -426,7 +430,6 @@ MHD_RESULT api_jobs_events(http_req *r)
     s->app = r->app;
     s->job = r->id;
     s->after = after;
-    s->seen = jobs_changes(r->app->jobs);
     s->keepalive_ms = (long)r->app->cfg.sse_keepalive * 1000;
     s->last_ms = mono_ms();   /* the headers go out now */
     http_add_header(r, "X-Accel-Buffering", "no");

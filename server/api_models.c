@@ -6,7 +6,7 @@
 #include "api.h"
 
 #include "model.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 
 #include <stdio.h>

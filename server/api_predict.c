@@ -26,7 +26,7 @@
 
 #include "model.h"
 #include "prep_json.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 
 #include <math.h>

@@ -46,7 +46,23 @@ static const opt opts[] = {
     {"--max-params", "TRAIND_MAX_PARAMS", INT(max_params, 1, (long long)1 << 34),
      "most trainable parameters of one model (default 100000000)"},
     {"--max-connections", "TRAIND_MAX_CONNECTIONS", INT(max_connections, 4, 65536),
-     "most open HTTP connections (default 256)"},
+     "most open HTTP connections (default 2048)"},
+    {"--max-connections-per-ip", "TRAIND_MAX_CONNECTIONS_PER_IP",
+     INT(max_connections_per_ip, 1, 65536), "most open connections from one address (default 64)"},
+    {"--max-streams-per-ip", "TRAIND_MAX_STREAMS_PER_IP", INT(max_streams_per_ip, 1, 65536),
+     "most open event streams from one address (default 16)"},
+    {"--header-timeout", "TRAIND_HEADER_TIMEOUT", INT(header_timeout, 1, 3600),
+     "seconds for a request's headers to arrive, from the connection's start or its last "
+     "answer (default 10)"},
+    {"--min-body-rate", "TRAIND_MIN_BODY_RATE", INT(min_body_rate, 0, 1 << 30),
+     "bytes a second a request body must average after its first --header-timeout seconds "
+     "(default 1024; 0: any)"},
+    {"--idle-timeout", "TRAIND_IDLE_TIMEOUT", INT(idle_timeout, 1, 86400),
+     "seconds a connection may make no progress while an answer is sent (default 120)"},
+    {"--http-threads", "TRAIND_HTTP_THREADS", INT(http_threads, 1, 64),
+     "event-loop threads serving the connections (default 2)"},
+    {"--handler-threads", "TRAIND_HANDLER_THREADS", INT(handler_threads, 1, 256),
+     "threads running the handlers that use the database or the disk (default 8)"},
     {"--sse-keepalive", "TRAIND_SSE_KEEPALIVE", INT(sse_keepalive, 1, 3600),
      "seconds of silence before an event stream sends a keep-alive (default 15)"},
     {"--token", "TRAIND_TOKEN", STR(token), "bearer token required on /v1 (default none)"},
@@ -75,7 +91,14 @@ void config_defaults(config *c)
     c->max_body_mb = 64;
     c->max_predict = 10000;
     c->max_params = 100000000;
-    c->max_connections = 256;
+    c->max_connections = 2048;
+    c->max_connections_per_ip = 64;
+    c->max_streams_per_ip = 16;
+    c->header_timeout = 10;
+    c->min_body_rate = 1024;
+    c->idle_timeout = 120;
+    c->http_threads = 2;
+    c->handler_threads = 8;
     c->sse_keepalive = 15;
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->log_format, sizeof c->log_format, "text");

@@ -19,7 +19,14 @@ typedef struct config {
     int64_t max_body_mb;       /* --max-body-mb: other request bodies, 64 */
     int max_predict;           /* --max-predict: instances per predict call, 10000 */
     int64_t max_params;        /* --max-params: parameters of one model, 100 million */
-    int max_connections;       /* --max-connections: 256 */
+    int max_connections;       /* --max-connections: 2048 */
+    int max_connections_per_ip;   /* --max-connections-per-ip: 64 */
+    int max_streams_per_ip;    /* --max-streams-per-ip: open event streams, 16 */
+    int header_timeout;        /* --header-timeout: seconds for a request's headers, 10 */
+    int min_body_rate;         /* --min-body-rate: bytes/s of a body after header_timeout, 1024 */
+    int idle_timeout;          /* --idle-timeout: seconds without progress sending, 120 */
+    int http_threads;          /* --http-threads: event-loop threads, 2 */
+    int handler_threads;       /* --handler-threads: threads of the store/disk handlers, 8 */
     int sse_keepalive;         /* --sse-keepalive: seconds of silence before an event stream
                                 * sends a keep-alive comment, 15 */
     char token[256];           /* --token, TRAIND_TOKEN: bearer token; "" none */

@@ -35,7 +35,7 @@ typedef int MHD_RESULT;
 typedef enum MHD_Result MHD_RESULT;
 #endif
 
-typedef struct app app;            /* the daemon's state (serve.h) */
+typedef struct app app;            /* the daemon's state (app.h) */
 typedef struct http_req http_req;
 typedef MHD_RESULT (*http_handler)(http_req *r);
 
@@ -72,6 +72,11 @@ typedef struct route_bound {
 } route_bound;
 extern const route_bound http_route_bounds[];
 
+/* The handlers answered on the event loop (routes.c), NULL-ended: each
+ * touches neither the store nor the disk.  The dashboard's files are too;
+ * every other handler runs on a handler thread (http.c says why). */
+extern const http_handler http_quick_handlers[];
+
 /* Finds the route of method + path.  Returns it and sets *id to the {id}
  * (0 when none); NULL when nothing matches, with *path_known set when the
  * path exists under other methods and allow filled with them ("GET, DELETE"). */
@@ -93,9 +98,12 @@ typedef struct http_file {
  * and a handler that takes two parts checks which. */
 #define HTTP_MAX_FILES 2
 
+typedef struct http_conn http_conn;
+
 struct http_req {
     app *app;
     struct MHD_Connection *conn;
+    http_conn *watch;              /* the connection's record in http_conns.h's watch */
     const char *method, *path;
     const route *route;
     int64_t id;                    /* the route's {id} */
@@ -121,6 +129,9 @@ struct http_req {
         char code[32], path[72], message[512];
     } late;
     /* state */
+    int deferred;                  /* the handler runs on a handler thread: its response
+                                    * waits in resp until the event loop queues it */
+    struct MHD_Response *resp;
     int replied;                   /* a response is queued */
     int status;
     MHD_RESULT result;             /* what the queued response returned */
@@ -154,18 +165,28 @@ void http_add_header(http_req *r, const char *name, const char *value);
  * application/json). Caller decrefs. */
 json_t *http_json_body_or_reply(http_req *r);
 
-/* A streamed response: fill() is called on the connection's own thread and
- * may block; it returns bytes written to buf, 0 to be called again later, or
- * -1 to end the stream.  done() frees ctx. */
-typedef long (*http_stream_fill)(void *ctx, char *buf, size_t max);
+/* A streamed response: fill() is called on an event-loop thread and must
+ * not block; it returns bytes written to buf, -1 to end the stream, or 0
+ * when it has nothing now: it then sets *wake, and is called again when a
+ * job changed after the jobs' change counter wake->seen, or after
+ * wake->wait_ms (the connection waits suspended meanwhile; a client that
+ * left is noticed at the next bytes sent).  done() frees ctx.  A client
+ * address with --max-streams-per-ip streams open is answered 429
+ * too_many_streams instead (done() is called). */
+typedef struct http_stream_wake {
+    long wait_ms;
+    uint64_t seen;
+} http_stream_wake;
+typedef long (*http_stream_fill)(void *ctx, char *buf, size_t max, http_stream_wake *wake);
 MHD_RESULT http_reply_stream(http_req *r, const char *content_type, http_stream_fill fill,
                              void (*done)(void *ctx), void *ctx);
 
 /* The daemon. */
 int http_start(app *a, const config *c, int *port_out, char *err, size_t errlen);
-/* Stops accepting connections (the listening socket closes). */
+/* Stops accepting connections (the listening socket closes), waits for the
+ * handlers running, ends the event streams. */
 void http_quiesce(app *a);
-/* Closes everything; waits for the connection threads. */
+/* Closes everything; waits for the event-loop threads. */
 void http_stop(app *a);
 
 #endif

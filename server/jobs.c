@@ -26,7 +26,7 @@
 #include "prep_json.h"
 #include "weights_meta.h"
 #include "model.h"
-#include "serve.h"
+#include "app.h"
 #include "spec_json.h"
 #include "store.h"
 #include "train.h"

@@ -1,11 +1,10 @@
 /*
- * metrics.c — the daemon's counters and the /metrics page (see metrics.h).
+ * metrics.c — the /metrics page (see metrics.h).
  *
- * HTTP: one slot per route of http_routes plus one for unmatched requests;
- * each slot has a count per status code (100..599) and a latency histogram
- * (a count per bucket, not cumulative, and the sum in microseconds).  The
- * page adds the buckets up, and derives _count from them, so that _count
- * always equals the +Inf bucket even while requests arrive mid-scrape.
+ * HTTP: the counters of http_stats.h, one slot per route of http_routes
+ * plus one for unmatched requests.  The page adds the buckets up, and
+ * derives _count from them, so that _count always equals the +Inf bucket
+ * even while requests arrive mid-scrape.
  *
  * Everything else is read when scraped: job counts and the database size
  * from the store, the running jobs' progress and the step totals from the
@@ -13,60 +12,21 @@
  */
 #include "metrics.h"
 
+#include "app.h"
+#include "http_conns.h"
+#include "http_stats.h"
+
 #include "jobs.h"
 #include "log.h"
 #include "nn.h"
-#include "serve.h"
 #include "store.h"
 #include "version.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define MAX_ROUTES 64               /* slots for routes; the last is "unmatched" */
-#define MIN_STATUS 100
-#define N_STATUS 500                /* 100..599 */
-
-const double metrics_buckets[METRICS_N_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,   0.25,   0.5,   1,    2.5,   10};
-
-typedef struct slot {
-    atomic_uint_fast64_t by_status[N_STATUS];
-    atomic_uint_fast64_t bucket[METRICS_N_BUCKETS + 1];   /* the last: above every bound */
-    atomic_uint_fast64_t sum_us;
-} slot;
-
-static slot slots[MAX_ROUTES + 1];
-
-static int n_routes(void)
-{
-    int n = 0;
-    while (http_routes[n].method)
-        n++;
-    return n < MAX_ROUTES ? n : MAX_ROUTES;
-}
-
-void metrics_http_observe(const route *rt, int status, double seconds)
-{
-    long i = rt ? (long)(rt - http_routes) : MAX_ROUTES;
-    if (i < 0 || i >= MAX_ROUTES)
-        i = MAX_ROUTES;
-    slot *s = &slots[i];
-    if (status >= MIN_STATUS && status < MIN_STATUS + N_STATUS)
-        atomic_fetch_add_explicit(&s->by_status[status - MIN_STATUS], 1, memory_order_relaxed);
-    int b = 0;
-    while (b < METRICS_N_BUCKETS && seconds > metrics_buckets[b])
-        b++;
-    atomic_fetch_add_explicit(&s->bucket[b], 1, memory_order_relaxed);
-    if (seconds < 0)
-        seconds = 0;
-    atomic_fetch_add_explicit(&s->sum_us, (uint_fast64_t)(seconds * 1e6 + 0.5),
-                              memory_order_relaxed);
-}
 
 /* ---------------------------------------------------------------------------
  * The text */
@@ -164,6 +124,17 @@ static void process_metrics(sbuf *b, app *a)
     put(b, "traind_workers %d\n", jobs_workers(a->jobs));
     head(b, "traind_threads_per_job", "gauge", "Compute threads each job trains with.");
     put(b, "traind_threads_per_job %d\n", a->cfg.threads);
+    int conns, streams;
+    uint64_t cut;
+    http_conns_counts(a->conns, &conns, &streams, &cut);
+    head(b, "traind_http_connections", "gauge", "Open HTTP connections.");
+    put(b, "traind_http_connections %d\n", conns);
+    head(b, "traind_event_streams", "gauge", "Open event streams (GET /v1/jobs/{id}/events).");
+    put(b, "traind_event_streams %d\n", streams);
+    head(b, "traind_http_connections_cut_total", "counter",
+         "Connections closed because a request's headers did not arrive within "
+         "--header-timeout or its body came slower than --min-body-rate.");
+    put(b, "traind_http_connections_cut_total %llu\n", (unsigned long long)cut);
 }
 
 static void job_metrics(sbuf *b, app *a)
@@ -233,39 +204,49 @@ static void job_metrics(sbuf *b, app *a)
     put(b, "traind_training_epochs_total %llu\n", (unsigned long long)t.epochs);
 }
 
-static void http_metrics(sbuf *b)
+static int n_routes(void)
 {
-    int nr = n_routes();
-    char method[32], rt[160], v[64];
+    int n = 0;
+    while (http_routes[n].method)
+        n++;
+    return n < HTTP_STATS_MAX_ROUTES ? n : HTTP_STATS_MAX_ROUTES;
+}
+
+static void request_counts(sbuf *b, int nr, const http_stats_slot *slots)
+{
+    char method[32], rt[160];
     head(b, "traind_http_requests_total", "counter",
          "HTTP requests answered, by route pattern and status code.");
     for (int i = 0; i <= nr; i++) {
-        slot *s = &slots[i < nr ? i : MAX_ROUTES];
+        const http_stats_slot *s = &slots[i];
         label_value(method, sizeof method, i < nr ? http_routes[i].method : "other");
         label_value(rt, sizeof rt, i < nr ? http_routes[i].pattern : "unmatched");
-        for (int c = 0; c < N_STATUS; c++) {
-            uint_fast64_t k = atomic_load_explicit(&s->by_status[c], memory_order_relaxed);
-            if (k)
+        for (int c = 0; c < HTTP_STATS_N_STATUS; c++)
+            if (s->by_status[c])
                 put(b, "traind_http_requests_total{method=\"%s\",route=\"%s\",code=\"%d\"} %llu\n",
-                    method, rt, c + MIN_STATUS, (unsigned long long)k);
-        }
+                    method, rt, c + HTTP_STATS_MIN_STATUS, (unsigned long long)s->by_status[c]);
     }
+}
+
+static void request_durations(sbuf *b, int nr, const http_stats_slot *slots)
+{
+    char method[32], rt[160], v[64];
     head(b, "traind_http_request_duration_seconds", "histogram",
          "Time from a request's arrival until its answer is queued (an event stream: until "
          "it starts), by route pattern.");
     for (int i = 0; i <= nr; i++) {
-        slot *s = &slots[i < nr ? i : MAX_ROUTES];
-        uint_fast64_t cum[METRICS_N_BUCKETS + 1], total = 0;
-        for (int k = 0; k <= METRICS_N_BUCKETS; k++) {
-            total += atomic_load_explicit(&s->bucket[k], memory_order_relaxed);
+        const http_stats_slot *s = &slots[i];
+        uint64_t cum[HTTP_STATS_N_BUCKETS + 1], total = 0;
+        for (int k = 0; k <= HTTP_STATS_N_BUCKETS; k++) {
+            total += s->bucket[k];
             cum[k] = total;
         }
         if (!total)
             continue;   /* a route never asked for has no series */
         label_value(method, sizeof method, i < nr ? http_routes[i].method : "other");
         label_value(rt, sizeof rt, i < nr ? http_routes[i].pattern : "unmatched");
-        for (int k = 0; k < METRICS_N_BUCKETS; k++) {
-            num(v, sizeof v, metrics_buckets[k]);
+        for (int k = 0; k < HTTP_STATS_N_BUCKETS; k++) {
+            num(v, sizeof v, http_stats_buckets[k]);
             put(b,
                 "traind_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
                 "le=\"%s\"} %llu\n",
@@ -275,12 +256,29 @@ static void http_metrics(sbuf *b)
             "traind_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} "
             "%llu\n",
             method, rt, (unsigned long long)total);
-        num(v, sizeof v, (double)atomic_load_explicit(&s->sum_us, memory_order_relaxed) / 1e6);
+        num(v, sizeof v, (double)s->sum_us / 1e6);
         put(b, "traind_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %s\n", method,
             rt, v);
         put(b, "traind_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
             method, rt, (unsigned long long)total);
     }
+}
+
+/* The HTTP counters, read once (slots[nr]: the unmatched requests) so that
+ * both families show the same moment of each slot. */
+static void http_metrics(sbuf *b)
+{
+    int nr = n_routes();
+    http_stats_slot *slots = malloc(((size_t)nr + 1) * sizeof *slots);
+    if (!slots) {
+        b->failed = 1;
+        return;
+    }
+    for (int i = 0; i <= nr; i++)
+        http_stats_read(i < nr ? i : -1, &slots[i]);
+    request_counts(b, nr, slots);
+    request_durations(b, nr, slots);
+    free(slots);
 }
 
 char *metrics_render(app *a, size_t *len)

@@ -1,6 +1,6 @@
 /*
- * metrics.h — what the daemon counts about itself, and GET /metrics, which
- * shows it in the Prometheus text format (version 0.0.4):
+ * metrics.h — GET /metrics: what the daemon knows about itself in the
+ * Prometheus text format (version 0.0.4):
  *
  *   traind_build_info, traind_start_time_seconds, traind_uptime_seconds
  *   traind_jobs{state}, traind_queue_depth, traind_workers
@@ -8,28 +8,19 @@
  *   traind_job_samples_per_second{job}          (each running job)
  *   traind_training_steps_total, traind_training_epochs_total
  *   traind_database_up, traind_database_size_bytes
+ *   traind_http_connections, traind_event_streams, traind_http_connections_cut_total
  *   traind_http_requests_total{method,route,code}
  *   traind_http_request_duration_seconds{method,route}   (a histogram)
  *
  * Requests are counted by their route's pattern ("/v1/jobs/{id}"), never by
  * the raw path, so that the number of series stays bounded: a request that
  * matches no route counts as method="other", route="unmatched".  The HTTP
- * counters are process-wide relaxed atomics, updated on the connection
- * threads without a lock.
+ * counters are http_stats.h's, which http.c updates.
  */
 #ifndef METRICS_H
 #define METRICS_H
 
 #include "http.h"
-
-/* The upper bounds of the latency histogram's buckets, in seconds. */
-#define METRICS_N_BUCKETS 12
-extern const double metrics_buckets[METRICS_N_BUCKETS];
-
-/* Counts one answered request: route is the matched entry of http_routes
- * (NULL when none matched), status its HTTP status, seconds from the
- * request's start until its answer was queued. */
-void metrics_http_observe(const route *rt, int status, double seconds);
 
 /* Writes the exposition text; the caller frees.  NULL when out of memory. */
 char *metrics_render(app *a, size_t *len);

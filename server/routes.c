@@ -8,6 +8,10 @@
  * Their paths are the URLs that the Makefile gives server/dashboard/embed.sh.
  * /metrics needs the token when one is set, like /v1.
  *
+ * The quick handlers are answered on the event loop: each touches neither
+ * the store nor the disk; every other handler (but the dashboard's files)
+ * runs on a handler thread (http.c's header says why).
+ *
  * Each route lists the query parameters its handler reads: http.c refuses
  * any other (and any given twice) with 400 invalid_parameter before the
  * handler runs, so that a misspelt option is never silently ignored.  The
@@ -59,3 +63,5 @@ const route_bound http_route_bounds[] = {
     {api_jobs_predict, api_predict_body_bound},
     {0},
 };
+
+const http_handler http_quick_handlers[] = {api_healthz, NULL};

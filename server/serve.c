@@ -9,6 +9,7 @@
  */
 #include "serve.h"
 
+#include "app.h"
 #include "http.h"
 #include "jobs.h"
 #include "log.h"
@@ -70,6 +71,9 @@ int serve_main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a file over RLIMIT_FSIZE: write() fails with EFBIG, answered like any
+     * write error, instead of the signal ending the daemon */
+    signal(SIGXFSZ, SIG_IGN);
 
     if (store_open(a.cfg.db, &a.store, err, sizeof err)) {
         log_msg(LOG_ERROR, "cannot open the database %s: %s", a.cfg.db, err);

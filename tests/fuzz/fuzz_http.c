@@ -1,7 +1,7 @@
 /*
  * fuzz_http.c — raw HTTP requests through traind's real request handling,
- * in process: the daemon of server/http.c (http_start, thread per
- * connection) over a throwaway SQLite store in a temporary directory, with
+ * in process: the daemon of server/http.c (http_start: its event loop and
+ * handler threads) over a throwaway SQLite store in a temporary directory, with
  * the job queue started without workers (nothing trains).  Each input is
  * written to one end of a socketpair whose other end is handed to the
  * daemon with MHD_add_connection; the harness then reads the answers until
@@ -25,7 +25,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
-#include "serve.h"
+#include "app.h"
 #include "store.h"
 
 #include <arpa/inet.h>

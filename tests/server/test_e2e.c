@@ -474,7 +474,8 @@ START_TEST(upload_parts)
 END_TEST
 
 /* 3 MB against a 1 MB limit: 413, and the daemon's memory does not grow by
- * the upload's size. */
+ * the upload's size; a chunked body is answered 413 up to twice the limit,
+ * and past it closed. */
 START_TEST(oversized_upload)
 {
     e2e_daemon d = {0};
@@ -496,15 +497,16 @@ START_TEST(oversized_upload)
     r = e2e_req(&d, "POST", "/v1/models", "application/json", big, n, NULL);
     expect_error(&r, 413, "too_large", NULL);
     /* without a Content-Length (chunked) the limit is found while the body
-     * arrives: the rest is read and dropped, then the 413 answered; an
-     * upload goes to disk meanwhile, so the memory stays as it was (a JSON
-     * body is held in memory up to the limit, which a sanitizer build keeps
-     * in its quarantine after the free: no memory check after that one) */
+     * arrives: the rest is read and dropped, up to twice the limit, then
+     * the 413 answered (1.5 MB here); an upload goes to disk meanwhile, so
+     * the memory stays as it was (a JSON body is held in memory up to the
+     * limit, which a sanitizer build keeps in its quarantine after the
+     * free: no memory check after that one) */
     static const char *const routes[] = {"/v1/datasets", "/v1/models"};
     for (int i = 0; i < 2; i++) {
         double t0 = now_s();
-        r = e2e_req(&d, "POST", routes[i], i ? "application/json" : "text/csv", big, n,
-                    "Transfer-Encoding: chunked");
+        r = e2e_req(&d, "POST", routes[i], i ? "application/json" : "text/csv", big,
+                    3 << 19, "Transfer-Encoding: chunked");
         ck_assert_msg(now_s() - t0 < 5, "%s: answered after %.1f s", routes[i], now_s() - t0);
         ck_assert_ptr_nonnull(strstr(r.body, "larger than the limit of 1 MB"));
         expect_error(&r, 413, "too_large", NULL);
@@ -514,6 +516,13 @@ START_TEST(oversized_upload)
                           after - before);
         }
     }
+    /* past twice the limit the body is not read to its end: closed */
+    double t0 = now_s();
+    r = e2e_req(&d, "POST", "/v1/datasets", "text/csv", big, n, "Transfer-Encoding: chunked");
+    ck_assert_msg(now_s() - t0 < 5, "closed after %.1f s", now_s() - t0);
+    ck_assert_msg(r.status < 0, "3 MB chunked: %ld %s (want a closed connection)", r.status,
+                  r.body);
+    e2e_resp_free(&r);
     r = e2e_get(&d, "/v1/datasets");
     ck_assert_int_eq(json_array_size(json_object_get(r.json, "datasets")), 0);
     e2e_resp_free(&r);
