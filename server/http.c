@@ -84,8 +84,10 @@
 #define MAX_EXTRA_HEADERS 8
 #define POST_BUFFER 65536
 /* A body over its limit is still read (and dropped) up to this many times
- * the limit, so that a client that sends it whole before reading (no
- * Expect: 100-continue) gets the 413; past it, the connection closes. */
+ * the configured limit (--max-upload-mb or --max-body-mb, not a route's
+ * tighter bound, so that a predict body over its bound is still answered),
+ * so that a client that sends it whole before reading (no Expect:
+ * 100-continue) gets the 413; past it, the connection closes. */
 #define DISCARD_FACTOR 2
 
 /* Headers queued by http_add_header for the next reply of this thread's
@@ -540,6 +542,7 @@ static void prepare_body(http_req *r)
     const config *c = &r->app->cfg;
     content_type_of(r);
     r->limit = (r->route->body == BODY_UPLOAD ? c->max_upload_mb : c->max_body_mb) << 20;
+    r->discard = r->limit * DISCARD_FACTOR;
     snprintf(r->limit_why, sizeof r->limit_why, "the limit of %lld MB", (long long)(r->limit >> 20));
     for (const route_bound *b = http_route_bounds; b->handler; b++) {
         char why[sizeof r->limit_why];
@@ -557,7 +560,7 @@ static void prepare_body(http_req *r)
          * body is read and dropped (up to the bound) and then answered */
         const char *expect = http_header(r, MHD_HTTP_HEADER_EXPECT);
         int waits = expect && !strcasecmp(expect, "100-continue");
-        if (waits || declared > r->limit * DISCARD_FACTOR)
+        if (waits || declared > r->discard)
             http_reply_error(r, 413, "too_large", NULL,
                              "the body has %s bytes, more than %s", cl,
                              r->limit_why);
@@ -593,13 +596,13 @@ static void prepare_body(http_req *r)
 
 /* One piece of the body: to memory or disk, or dropped after an error
  * (recorded, never answered here: the client is still sending).  Returns
- * -1 when the connection is to close: a body past DISCARD_FACTOR times the
- * limit is not read to its end. */
+ * -1 when the connection is to close: a body past r->discard (DISCARD_FACTOR
+ * times the configured limit) is not read to its end. */
 static int take_body(http_req *r, const char *data, size_t size)
 {
     r->received += (int64_t)size;
     if (r->late.status)
-        return r->received > r->limit * DISCARD_FACTOR ? -1 : 0;
+        return r->received > r->discard ? -1 : 0;
     if (r->received > r->limit) {
         late_error(r, 413, "too_large", NULL, "the body is larger than %s", r->limit_why);
         return 0;

@@ -116,6 +116,7 @@ struct http_req {
     int n_files;
     struct MHD_PostProcessor *pp;
     int64_t received, limit;
+    int64_t discard;               /* a body past this many bytes is not read: the connection closes */
     char limit_why[160];           /* what sets limit when a route bound it; "" otherwise */
     int multipart;
     int part;                      /* files[] index of the part being received; -1 before */

@@ -9,8 +9,8 @@
  */
 #include "http_guard.h"
 
+#include "app.h"
 #include "jsonlite.h"
-#include "serve.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
