@@ -208,7 +208,10 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e);
 int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                  const nn_shape *y_sample, const char *what, nn_err *e);
 
-/* Mean loss and accuracy (NAN for regression) of m on d, in eval mode. */
+/* Mean loss and accuracy (NAN for regression) of m on d, in eval mode, in
+ * batches of batch_size rows (at least 32; <= 0: 32).  A trainer evaluates
+ * its validation data in batches of its training batch (at least 32), so
+ * evaluation needs no activations beyond the ones training reserved. */
 int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
                 double *accuracy, nn_err *e);
 
