@@ -18,7 +18,7 @@
 #   BATCHES="64 32 128 256"    batch sizes, one round each
 #   FMNIST_DIR=...             where the IDX files are
 #   TRAIND=./traind            the program to measure
-#   TORCH_SETTINGS="1/1 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
+#   TORCH_SETTINGS="1/1 1/2 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
 #
 # (bench/compare.sh does the measuring; these variables are its.)
 set -euo pipefail

@@ -16,7 +16,7 @@
 #   BATCHES="64"               batch sizes, one round each
 #   FMNIST_DIR=...             where the IDX files are
 #   TRAIND=./traind            the program to measure
-#   TORCH_SETTINGS="1/1 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
+#   TORCH_SETTINGS="1/1 1/2 2/1 2/2"   PyTorch runs: torch threads / OpenBLAS threads
 #   TARGET_PEAK=0.6 TARGET_SCALE=1.8   the targets: share of the two-core peak,
 #                                      two threads over one (0: none)
 #   PROFILE=1                  print the per-layer profile
@@ -34,7 +34,7 @@ F=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 EPOCHS=${BENCH_EPOCHS:-3}
 BATCHES=${BATCHES:-64}
 TRAIND=${TRAIND:-./traind}
-TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 2/1 2/2"}
+TORCH_SETTINGS=${TORCH_SETTINGS:-"1/1 1/2 2/1 2/2"}
 TARGET_PEAK=${TARGET_PEAK:-0.6}
 TARGET_SCALE=${TARGET_SCALE:-1.8}
 TRAIN=("$F/train-images-idx3-ubyte.gz" "$F/train-labels-idx1-ubyte.gz")

@@ -3,7 +3,8 @@
 #  1. the MLP of bench/mlp-sgd.json on Fashion-MNIST trained as a job through
 #     the server and by `traind train`, same data, threads and epochs: the
 #     server's overhead is the difference in training time (the job's
-#     figure includes its per-epoch metric rows and checkpoints);
+#     figure includes its per-epoch metric rows and checkpoints), and the
+#     daemon's peak RSS (VmHWM) after those jobs;
 #  2. requests per second for GET /v1/jobs/{id} from wrk on loopback, with
 #     the server idle and with a job training (wrk is Debian's; skipped when
 #     absent).  Bounded: a few seconds per measurement, loopback only.
@@ -53,6 +54,8 @@ for round in $(seq "$ROUNDS"); do
 done
 printf '  median overhead over %d rounds: %+.1f%%\n' "$ROUNDS" \
   "$(printf '%s\n' "${overheads[@]}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')"
+printf '  peak RSS (VmHWM) of the daemon after the upload and %d jobs: %s MB\n' "$ROUNDS" \
+  "$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")"
 
 if command -v wrk >/dev/null; then
   echo "== GET /v1/jobs/{id}: wrk, 2 threads, 8 connections, 5 s, loopback"

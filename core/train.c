@@ -33,7 +33,12 @@
 #include <string.h>
 #include <time.h>
 
-#define EVAL_BATCH 256
+/* Evaluation runs in batches of the training batch, or of EVAL_MIN rows
+ * when that is smaller: the activations are then the ones training
+ * reserved (a larger evaluation batch grows every layer's, which cost
+ * examples/fmnist-cnn.json about 100 MB at 256 rows), and a small training
+ * batch still fills the products' tiles. */
+#define EVAL_MIN 32
 #define STREAM_SHUFFLE 1
 #define STREAM_SPLIT 2
 #define STREAM_DROPOUT 3
@@ -415,7 +420,7 @@ static int trainer_make(nn_model *m, const nn_train_cfg *cfg, const nn_dataset *
     if ((rc = choose_samples(t, train, val, e)))
         goto out;
     t->B = cfg->batch_size < t->n_train ? cfg->batch_size : (int)t->n_train;
-    t->EB = t->B > EVAL_BATCH ? t->B : EVAL_BATCH;
+    t->EB = t->B > EVAL_MIN ? t->B : EVAL_MIN;
     t->steps_per_epoch = (int)((t->n_train + t->B - 1) / t->B);
     if ((rc = alloc_buffers(t)))
         goto out;
@@ -919,7 +924,7 @@ int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
     nn_trainer *t;
     *loss = *accuracy = NAN;
     nn_train_cfg_default(&c);
-    c.batch_size = batch_size > 0 ? batch_size : EVAL_BATCH;
+    c.batch_size = batch_size > 0 ? batch_size : EVAL_MIN;
     int rc = trainer_make(m, &c, d, NULL, 1, &t, e);
     if (rc)
         return rc;

@@ -7,8 +7,15 @@
  * and polls should_stop before every step.  Its stop rules are data
  * (nn_train_cfg) and may be combined; the first that fires ends the run.
  *
- * Determinism: the run is a function of (model, data, cfg): the thread count
- * does not change a bit (model.h), the shard count (cfg.shards) does.
+ * Determinism: the run is a function of (model, data, cfg) and of the
+ * build that computes it.  For a given shard count the weights are the same
+ * bits whatever the thread count (model.h), also across a save and a load
+ * with another thread count, and whichever thread ran which part.  What
+ * changes the bits: cfg.shards, cfg.batch_size, cfg.seed (and the rest of
+ * cfg, the definition, the data and its order), and the products' build:
+ * libnn's AVX-512 kernel and a BLAS give different bits, as may another
+ * BLAS, another version of it or another of its kernels (OPENBLAS_CORETYPE),
+ * and another compiler or CPU for the element-wise loops compiled per CPU.
  * The shuffle and dropout streams derive from cfg.seed; nothing reads the
  * clock for randomness.  nn_trainer_save() may be called from on_step or
  * on_epoch (or after a run returned); loading that state into a fresh trainer
@@ -201,7 +208,10 @@ int nn_trainer_load(nn_trainer *t, const void *buf, size_t len, nn_err *e);
 int nn_data_fits(const nn_model *m, const nn_shape *x_sample, int n_classes,
                  const nn_shape *y_sample, const char *what, nn_err *e);
 
-/* Mean loss and accuracy (NAN for regression) of m on d, in eval mode. */
+/* Mean loss and accuracy (NAN for regression) of m on d, in eval mode, in
+ * batches of batch_size rows (at least 32; <= 0: 32).  A trainer evaluates
+ * its validation data in batches of its training batch (at least 32), so
+ * evaluation needs no activations beyond the ones training reserved. */
 int nn_evaluate(nn_model *m, const nn_dataset *d, int batch_size, double *loss,
                 double *accuracy, nn_err *e);
 

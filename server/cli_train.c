@@ -666,7 +666,7 @@ int cli_train_main(int argc, char **argv)
     printf("\n");
     if (o.n_test) {
         double loss, acc;
-        if (nn_evaluate(m, &test, 256, &loss, &acc, &e)) {
+        if (nn_evaluate(m, &test, cfg.batch_size, &loss, &acc, &e)) {
             fprintf(stderr, "traind train: test data: %s\n", e.msg);
             goto out;
         }

@@ -1,8 +1,8 @@
 /*
  * test_cli.c — `traind train` run as a user runs it: the real binary on CSV
  * and NPY files written here, its output, its exit status and the weight
- * file it writes; and its answers to bad usage, bad definitions and bad
- * data.  The binary is $TRAIND_BIN, or ./traind from the repository root.
+ * file it writes (the same bytes for 1, 2 and 4 threads); and its answers
+ * to bad usage, bad definitions and bad data.  The binary is $TRAIND_BIN, or ./traind from the repository root.
  */
 #include <check.h>
 #include <math.h>
@@ -297,6 +297,118 @@ START_TEST(npy_pair)
 }
 END_TEST
 
+/* The same seed gives the same weight file, bit for bit, with 1, 2 and 4
+ * threads (core/train.h): an MLP with dropout, a CNN with batchnorm after a
+ * convolution and after a dense layer, an LSTM and a GRU, each on 150
+ * samples in batches of 32 (the last one of 22) cut into the default 8
+ * shards.  Guards: every run must end with a lower loss than its first
+ * epoch's, and another shard count must give another file. */
+static char *file_text(const char *p, size_t *len)
+{
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_gt(n, 0);
+    rewind(f);
+    char *b = malloc((size_t)n);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Trains `model` with the given threads (and shards, unless 0) into w.st;
+ * returns the file's bytes. */
+static char *train_file(const char *model, int threads, int shards, size_t *len)
+{
+    char *m = path(model), *xp = path("tx.npy"), *yp = path("ty.npy"), *w = path("w.st");
+    char sh[32] = "";
+    if (shards)
+        snprintf(sh, sizeof sh, "--shards %d", shards);
+    char *out;
+    int st = run(&out, "train --model %s --train %s %s --threads %d %s --out %s", m, xp, yp,
+                 threads, sh, w);
+    ck_assert_msg(st == 0, "%s, %d threads: exit %d:\n%s", model, threads, st, out);
+    double first = NAN, last = NAN, loss;
+    int epochs = 0;
+    for (const char *l = out; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (sscanf(l, "epoch %*d/%*d loss %lf", &loss) == 1) {
+            first = epochs++ ? first : loss;
+            last = loss;
+        }
+    ck_assert_msg(epochs == 4, "%s: %d epoch lines\n%s", model, epochs, out);
+    ck_assert_msg(isfinite(last) && last < first, "%s, %d threads: loss %g after %g\n%s", model,
+                  threads, last, first, out);
+    char *b = file_text(w, len);
+    free(out);
+    free(m);
+    free(xp);
+    free(yp);
+    free(w);
+    return b;
+}
+
+START_TEST(same_weights_for_1_2_4_threads)
+{
+    enum { N = 150, F = 36 };
+    static float x[N * F];
+    int64_t y[N];
+    nn_rng r;
+    nn_rng_seed(&r, 11, 0);
+    for (int i = 0; i < N; i++) {
+        double best = -1e300;
+        for (int j = 0; j < F; j++)
+            x[i * F + j] = (float)nn_rng_normal(&r);
+        for (int k = 0; k < 3; k++) {
+            double v = 0;
+            for (int j = 0; j < F; j++)
+                v += x[i * F + j] * sin(1.0 + 3 * k + 0.7 * j);
+            if (v > best) {
+                best = v;
+                y[i] = k;
+            }
+        }
+    }
+    write_npy("tx.npy", "<f4", "(150, 36)", x, sizeof x);
+    write_npy("ty.npy", "<i8", "(150,)", y, sizeof y);
+    static const char *tail =
+        " \"loss\": \"cross_entropy\", \"training\": {\"optimizer\": {\"type\": \"%s\", \"lr\":"
+        " %s}, \"batch_size\": 32, \"epochs\": 4, \"seed\": 5}}";
+    static const char *nets[4][4] = {
+        {"mlp.json", "[36]", "{\"type\": \"dense\", \"units\": 32, \"activation\": \"relu\"},"
+         " {\"type\": \"dropout\", \"rate\": 0.3}, {\"type\": \"dense\", \"units\": 16,"
+         " \"activation\": \"tanh\"}", "sgd"},
+        {"cnn.json", "[1, 6, 6]", "{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3,"
+         " \"padding\": \"same\"}, {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+         " {\"type\": \"maxpool2d\", \"size\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dense\","
+         " \"units\": 12, \"activation\": \"relu\"}, {\"type\": \"batchnorm\"}", "adam"},
+        {"lstm.json", "[6, 6]", "{\"type\": \"lstm\", \"units\": 16}", "adam"},
+        {"gru.json", "[6, 6]", "{\"type\": \"gru\", \"units\": 12}", "sgd"},
+    };
+    for (int k = 0; k < 4; k++) {
+        char def[2048], opt[600];
+        snprintf(opt, sizeof opt, tail, nets[k][3], strcmp(nets[k][3], "sgd") ? "0.01" : "0.1");
+        snprintf(def, sizeof def, "{\"input\": %s, \"layers\": [%s, {\"type\": \"dense\", "
+                 "\"units\": 3, \"activation\": \"softmax\"}],%s", nets[k][1], nets[k][2], opt);
+        free(tu_write_str(dir, nets[k][0], def));
+        size_t n1, n, n3;
+        char *one = train_file(nets[k][0], 1, 0, &n1);
+        for (int th = 2; th <= 4; th += 2) {
+            char *other = train_file(nets[k][0], th, 0, &n);
+            ck_assert_msg(n == n1 && memcmp(one, other, n) == 0,
+                          "%s: the weights of %d threads differ from 1 thread's", nets[k][0], th);
+            free(other);
+        }
+        char *three = train_file(nets[k][0], 2, 3, &n3);
+        ck_assert_msg(n3 != n1 || memcmp(one, three, n1) != 0,
+                      "%s: 3 shards gave the weights of 8", nets[k][0]);
+        free(three);
+        free(one);
+    }
+}
+END_TEST
+
 /* Each bad invocation: its exit status and a piece of what it says. */
 START_TEST(bad_usage_and_bad_input)
 {
@@ -372,6 +484,7 @@ int main(void)
     tcase_add_test(tc, csv_regression_with_label_and_standardize);
     tcase_add_test(tc, csv_table_preprocessed);
     tcase_add_test(tc, npy_pair);
+    tcase_add_test(tc, same_weights_for_1_2_4_threads);
     tcase_add_test(tc, bad_usage_and_bad_input);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -5,7 +5,8 @@
  * keeps and ids never given twice (across a restart), an infinite
  * validation loss in the metrics (null, nothing else lost), two workers,
  * event streams, kill -9 and SIGTERM in the middle of training (the resumed job
- * must end with the same weights, bit for bit, as an uninterrupted one),
+ * must end with the same weights, bit for bit, as an uninterrupted one, also
+ * with another thread count),
  * and an oversized upload that must not grow the daemon's memory; query
  * parameters a route does not take, multipart bodies it refuses (answered
  * at once, never after a timeout), keep-alives of a waiting stream, and
@@ -1207,11 +1208,13 @@ static void *final_weights(const e2e_daemon *d, long long id, size_t *len)
     return w;
 }
 
-/* An uninterrupted run of the slow job, for comparison. */
-static void *reference_run(const char *csv, size_t len, int epochs, size_t *wlen)
+/* An uninterrupted run of the slow job, for comparison, on a daemon started
+ * with `extra` arguments. */
+static void *reference_run(const char *csv, size_t len, int epochs, const char *const *extra,
+                           size_t *wlen)
 {
     e2e_daemon d = {0};
-    e2e_start(&d, NULL, NULL);
+    e2e_start(&d, NULL, extra);
     long long ds = upload_csv(&d, csv, len, "wide");
     long long id = slow_job(&d, ds, epochs, 0);
     json_t *j = e2e_wait_job(&d, id, "succeeded failed", 120);
@@ -1251,12 +1254,15 @@ static void check_rows(const e2e_daemon *d, long long id, int epochs)
     e2e_resp_free(&r);
 }
 
+/* The reference runs on one thread, the interrupted job on every core (the
+ * weights do not depend on the thread count, core/train.h). */
 START_TEST(kill9_resumes_bit_identical)
 {
     enum { EPOCHS = 30 };
     size_t len, rlen, wlen;
     char *csv = wide_csv(6000, 40, 5, &len);
-    void *want = reference_run(csv, len, EPOCHS, &rlen);
+    const char *one[] = {"--threads", "1", NULL};
+    void *want = reference_run(csv, len, EPOCHS, one, &rlen);
 
     e2e_daemon d = {0};
     e2e_start(&d, NULL, NULL);
@@ -1283,12 +1289,13 @@ START_TEST(kill9_resumes_bit_identical)
 }
 END_TEST
 
+/* The job is paused mid-epoch on every core and resumed on one thread. */
 START_TEST(sigterm_checkpoints_and_resumes)
 {
     enum { EPOCHS = 30 };
     size_t len, rlen, wlen;
     char *csv = wide_csv(6000, 40, 5, &len);
-    void *want = reference_run(csv, len, EPOCHS, &rlen);
+    void *want = reference_run(csv, len, EPOCHS, NULL, &rlen);
 
     e2e_daemon d = {0};
     e2e_start(&d, NULL, NULL);
@@ -1304,10 +1311,12 @@ START_TEST(sigterm_checkpoints_and_resumes)
     e2e_resp_free(&before);
     ck_assert_msg(json_is_object(prep), "a CSV job shows the preprocessing it fitted");
     ck_assert_int_eq(e2e_stop(&d), 0);   /* exits 0, quickly */
-    e2e_start(&d, db, NULL);
+    const char *one[] = {"--threads", "1", NULL};
+    e2e_start(&d, db, one);
     json_t *j = e2e_wait_job(&d, id, "succeeded failed", 120);
     ck_assert_msg(j && !strcmp(e2e_str(j, "state"), "succeeded"), "resumed job:\n%s",
                   e2e_log_tail(&d));
+    ck_assert_int_eq(e2e_int(j, "threads"), 1);
     /* the resumed run applied what the first one fitted, not a new fit */
     ck_assert(json_equal(prep, json_object_get(j, "preprocessing")));
     json_decref(prep);
