@@ -50,6 +50,9 @@ long api_sse_keepalive_in(int64_t now_ms, int64_t last_ms, long interval_ms);
 MHD_RESULT api_jobs_weights(http_req *r);
 MHD_RESULT api_jobs_predict(http_req *r);
 
+/* GET /v1/jobs/{id}/model.onnx (api_onnx.c) */
+MHD_RESULT api_jobs_onnx(http_req *r);
+
 /* Replies for a failed store call: 404 (not found, naming what), 409
  * (conflict), 500 otherwise.  Returns the reply's result. */
 MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err);
