@@ -13,9 +13,13 @@
  *     gate orders: LSTM i, o, f, c from PyTorch's i, f, g, o; GRU z, r, h
  *     from r, z, n, with linear_before_reset=1, which is the core's (and
  *     PyTorch's) n = tanh(W_in x + b_in + r (W_hn h + b_hn));
- *   - batchnorm on [T, F] (per feature, the last dimension): Mul + Add by
- *     gamma / sqrt(var + eps) and beta - mean gamma / sqrt(var + eps);
- *     elsewhere BatchNormalization, whose channel is dimension 1.
+ *   - batchnorm on [F] and [T, F] (per feature, the last dimension): Mul +
+ *     Add by gamma / sqrt(var + eps) and beta - mean gamma / sqrt(var +
+ *     eps); on images BatchNormalization, whose channel is dimension 1
+ *     (OpenCV 4.6 misreads BatchNormalization of rank-2 inputs);
+ *   - the recurrent outputs lose their direction axis by Reshape to a
+ *     constant shape rather than Squeeze, whose axes are an input since
+ *     opset 13, which OpenCV 4.6 does not read;
  * The last layer's activation gives way to the loss's (softmax for
  * cross_entropy, sigmoid for binary_cross_entropy), as in the core.
  */
@@ -230,7 +234,8 @@ static void global_avgpool(ex *x)
     flatten(x);
 }
 
-/* per feature of (N,T,F): x scale + shift, folded in double */
+/* per feature of (N,F) or (N,T,F), the last dimension: x scale + shift,
+ * folded in double */
 static void batchnorm_seq(ex *x, int i)
 {
     const nn_layer_spec *l = &x->spec->layers[i];
@@ -253,10 +258,10 @@ static void batchnorm_seq(ex *x, int i)
         free(v[k]);
 }
 
-/* (N,C,H,W) or (N,F): the channel is dimension 1 */
+/* (N,C,H,W): the channel is dimension 1 */
 static void batchnorm(ex *x, int i)
 {
-    if (x->sh.rank == 2) {
+    if (x->sh.rank != 3) {
         batchnorm_seq(x, i);
         return;
     }
@@ -334,7 +339,8 @@ static const char *transpose_tn(ex *x, const char *t)
     return y;
 }
 
-/* x:(N,T,F) -> (T,N,F) -> op -> Y (T,1,N,H) -> (N,T,H), or Y_h (1,N,H) -> (N,H) */
+/* x:(N,T,F) -> (T,N,F) -> op -> Y (T,1,N,H) -> (N,T,H), or Y_h (1,N,H) -> (N,H);
+ * x->sh is still the input's [T, F] here */
 static void recurrent(ex *x, int i)
 {
     static const int lstm_order[4] = {0, 3, 1, 2}, gru_order[3] = {1, 0, 2}, rnn_order[1] = {0};
@@ -350,13 +356,15 @@ static void recurrent(ex *x, int i)
     onnx_attr_int(x->g, n, "hidden_size", l->units);
     if (l->kind == NN_LAYER_GRU)
         onnx_attr_int(x->g, n, "linear_before_reset", 1);
-    if (l->kind == NN_LAYER_RNN) {
-        const char *act = l->act == NN_ACT_RELU ? "Relu" : "Tanh";
+    if (l->kind == NN_LAYER_RNN && l->act == NN_ACT_RELU) {
+        const char *act = "Relu";   /* Tanh is the default */
         onnx_attr_strings(x->g, n, "activations", &act, 1);
     }
-    int64_t axis = l->return_sequences ? 1 : 0;
-    x->cur = onnx_graph_op2(x->g, "Squeeze", out[l->return_sequences ? 0 : 1],
-                            onnx_graph_i64(x->g, "axes", 1, &axis));
+    /* Y (T,1,N,H) -> (T,N,H); Y_h (1,N,H) -> (N,H) */
+    int64_t seq[3] = {x->sh.dim[0], -1, l->units}, last[2] = {-1, l->units};
+    x->cur = onnx_graph_op2(x->g, "Reshape", out[l->return_sequences ? 0 : 1],
+                            l->return_sequences ? onnx_graph_i64(x->g, "shape", 3, seq)
+                                                : onnx_graph_i64(x->g, "shape", 2, last));
     if (l->return_sequences)
         x->cur = transpose_tn(x, x->cur);
 }
@@ -546,10 +554,33 @@ static int build(ex *x, const char *model_text, const char *classes, const char 
     return x->oom ? ONNX_EXPORT_ENOMEM : ONNX_EXPORT_OK;
 }
 
+/* The model of spec into x->m, its arena allocated only when the file can
+ * hold its values (2 bytes each at least, F16): a definition of billions
+ * of parameters beside a small file is refused before anything large is
+ * allocated. */
+static int new_model(ex *x, const nn_spec *spec, size_t st_len)
+{
+    nn_model_opts so = {.seed = 1, .threads = 1, .shape_only = 1}, mo = {.seed = 1, .threads = 1};
+    nn_err e;
+    nn_model *probe;
+    int rc = nn_model_new(spec, &so, &probe, &e);
+    if (rc)
+        return rc == NN_ENOMEM ? ONNX_EXPORT_ENOMEM : fail(x, "the model: %s", e.msg);
+    size_t n = nn_model_n_params(probe) + nn_model_n_buffers(probe);
+    nn_model_free(probe);
+    if (n > st_len / 2)
+        return fail(x, "the weights do not fit the model: %zu values in a file of %zu bytes", n,
+                    st_len);
+    rc = nn_model_new(spec, &mo, &x->m, &e);
+    if (rc)
+        return rc == NN_ENOMEM ? ONNX_EXPORT_ENOMEM : fail(x, "the model: %s", e.msg);
+    return ONNX_EXPORT_OK;
+}
+
 /* The definition (model_text, else the file's) into spec and its canonical
  * text; the model with the file's weights into x->m. */
-static int load_model(ex *x, const nn_st_file *f, const char *model_text, nn_spec *spec,
-                      char **canon)
+static int load_model(ex *x, const nn_st_file *f, size_t st_len, const char *model_text,
+                      nn_spec *spec, char **canon)
 {
     const char *text = model_text ? model_text : nn_st_meta(f, "model");
     if (!text)
@@ -563,12 +594,7 @@ static int load_model(ex *x, const nn_st_file *f, const char *model_text, nn_spe
     json_decref(doc);
     if (!*canon)
         return ONNX_EXPORT_ENOMEM;
-    nn_model_opts mo = {.seed = 1, .threads = 1};
-    nn_err e;
-    int rc = nn_model_new(spec, &mo, &x->m, &e);
-    if (rc)
-        return rc == NN_ENOMEM ? ONNX_EXPORT_ENOMEM : fail(x, "the model: %s", e.msg);
-    return ONNX_EXPORT_OK;
+    return new_model(x, spec, st_len);
 }
 
 static int load_weights(ex *x, const void *st, size_t st_len)
@@ -610,7 +636,7 @@ int onnx_export(const void *st, size_t st_len, const char *model_text, void **ou
         rc = rc == NN_ENOMEM ? ONNX_EXPORT_ENOMEM : fail(&x, "the weights file: %s", e.msg);
         goto out;
     }
-    if ((rc = load_model(&x, f, model_text, &spec, &canon)) || (rc = load_weights(&x, st, st_len)) ||
+    if ((rc = load_model(&x, f, st_len, model_text, &spec, &canon)) || (rc = load_weights(&x, st, st_len)) ||
         (rc = load_prep(&x, f, &prep, &have_prep)))
         goto out;
     x.spec = &spec;
