@@ -227,7 +227,8 @@ static Onnx__TensorProto *tensor_new(onnx_graph *g, const char *stem, int rank,
     if (!t || !d || !raw)
         return NULL;
     onnx__tensor_proto__init(t);
-    memcpy(d, dims, (size_t)rank * sizeof *d);
+    if (rank)
+        memcpy(d, dims, (size_t)rank * sizeof *d);
     t->dims = d;
     t->n_dims = (size_t)rank;
     t->has_data_type = 1;

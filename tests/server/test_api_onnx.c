@@ -687,7 +687,7 @@ START_TEST(errors)
     snprintf(path, sizeof path, "/v1/jobs/%lld/weights?which=latest", run_id);
     r = e2e_get(&d, path);
     ck_assert_int_eq(r.status, 200);
-    tu_write(tu_tmpdir(), "err.safetensors", r.body, r.len, 0);
+    free(tu_write(tu_tmpdir(), "err.safetensors", r.body, r.len, 0));
     e2e_resp_free(&r);
     /* cancelled before it ran: no weights at all */
     snprintf(path, sizeof path, "/v1/jobs/%lld/cancel", queued);
