@@ -25,8 +25,8 @@
  *    graph.
  *  - examples: every examples/NAME.json trained for an epoch or two on
  *    generated data of its input shape.
- *  - tabular: CSVs with numeric and text columns and missing values:
- *    mean and median imputation, standardization and min-max in the graph,
+ *  - tabular: CSVs with numeric and text columns, with and without missing
+ *    values: mean and median imputation, standardization and min-max in the graph,
  *    the categorical column as its one-hot block (traind.features), the
  *    __missing__ category; and `traind train --out FILE.onnx` against
  *    `traind export` of the same weights (the same bytes).
@@ -426,20 +426,24 @@ END_TEST
 /* ---------------------------------------------------------------------------
  * Tables: preprocessing in the graph */
 
-/* 40 rows: a (missing every 7th), region (text: asti, barolo, canelli;
- * missing every 11th in the second table), b near 1000, label */
-static char *gen_csv(int missing_region)
+/* How a table's values go missing: a only (filled by the mean); a and
+ * region (the median, and region's own __missing__ category); none. */
+enum { MISS_A, MISS_A_REGION, MISS_NONE };
+
+/* 40 rows: a (missing every 7th but in MISS_NONE), region (text: asti,
+ * barolo, canelli; missing every 11th in MISS_A_REGION), b near 1000, label */
+static char *gen_csv(int miss)
 {
     static const char *const regions[3] = {"canelli", "asti", "barolo"};
     at_sbuf b = {0};
     at_sb_printf(&b, "a,region,b,label\n");
     for (int i = 0; i < 40; i++) {
         double a = sin(i * 1.3) * 4 + 2, bb = 1000 + cos(i * 0.7) * 0.05;
-        if (i % 7 == 3)
+        if (i % 7 == 3 && miss != MISS_NONE)
             at_sb_printf(&b, ",");
         else
             at_sb_printf(&b, "%.4f,", a);
-        if (missing_region && i % 11 == 5)
+        if (miss == MISS_A_REGION && i % 11 == 5)
             at_sb_printf(&b, "NA,");
         else
             at_sb_printf(&b, "%s,", regions[i % 3]);
@@ -462,20 +466,22 @@ static const struct {
 
 /* fill: the category a missing region takes (the job's most frequent, or
  * __missing__, the last one-hot value, with missing_cat). */
-static void tabular_inputs(int missing_cat, const char *fill, char **inst, json_t **input)
+static void tabular_inputs(int miss, const char *fill, char **inst, json_t **input)
 {
+    int missing_cat = miss == MISS_A_REGION;
     static const char *const cats[4] = {"asti", "barolo", "canelli", "__missing__"};
     at_sbuf b = {0};
     *input = json_array();
     at_sb_printf(&b, "{\"instances\": [");
     for (int i = 0; i < N_INST; i++) {
         char a[32] = "null";
-        if (!isnan(INSTANCES[i].a))
-            snprintf(a, sizeof a, "%.17g", INSTANCES[i].a);
-        const char *r = INSTANCES[i].region;
+        double av = isnan(INSTANCES[i].a) && miss == MISS_NONE ? 0.5 : INSTANCES[i].a;
+        if (!isnan(av))
+            snprintf(a, sizeof a, "%.17g", av);
+        const char *r = INSTANCES[i].region || miss != MISS_NONE ? INSTANCES[i].region : "barolo";
         at_sb_printf(&b, "%s[%s, %s%s%s, %.17g]", i ? ", " : "", a, r ? "\"" : "", r ? r : "null",
                      r ? "\"" : "", INSTANCES[i].b);
-        json_array_append_new(*input, isnan(INSTANCES[i].a) ? json_null() : json_real(INSTANCES[i].a));
+        json_array_append_new(*input, isnan(av) ? json_null() : json_real(av));
         const char *hot = r ? r : fill;
         for (int k = 0; k < 3 + missing_cat; k++)
             json_array_append_new(*input, json_real(!strcmp(hot, cats[k]) ? 1 : 0));
@@ -499,9 +505,10 @@ static json_t *tabular_features(int missing_cat)
 }
 
 static void tabular_case(const e2e_daemon *d, json_t *manifest, const char *name,
-                         const char *preprocess, int missing_cat, const char *loss)
+                         const char *preprocess, int miss, const char *loss)
 {
-    char *csv = gen_csv(missing_cat);
+    int missing_cat = miss == MISS_A_REGION;
+    char *csv = gen_csv(miss);
     e2e_resp r = e2e_req(d, "POST", "/v1/datasets?label=label", "text/csv", csv, strlen(csv), NULL);
     ck_assert_msg(r.status == 201, "csv: %ld %s", r.status, r.body);
     long long ds = e2e_int(r.json, "id");
@@ -522,14 +529,14 @@ static void tabular_case(const e2e_daemon *d, json_t *manifest, const char *name
     const json_t *cols = json_object_get(json_object_get(job, "preprocessing"), "columns");
     const json_t *fill = json_object_get(json_array_get(cols, 1), "fill");
     ck_assert_msg(json_array_size(cols) == 3, "preprocessing: %s", json_dumps(job, 0));
-    ck_assert_msg(json_is_string(fill), "region's fill");
+    ck_assert_msg(json_is_string(fill) || miss == MISS_NONE, "region's fill");
     if (missing_cat)
         ck_assert_str_eq(json_string_value(fill), "__missing__");
-    tabular_inputs(missing_cat, json_string_value(fill), &inst, &input);
+    tabular_inputs(miss, json_string_value(fill), &inst, &input);
     preds = at_predict(d, id, inst, N_INST);
     json_t *in = json_pack("[i]", width), *out = json_pack("[i]", ce ? 3 : 1);
-    /* OpenCV 4.6 has no IsNaN: the imputation keeps these tables from it */
-    json_t *e = entry(name, file, input, in, out, preds, loss, 0);
+    /* OpenCV 4.6 has no IsNaN: imputation keeps a table from it */
+    json_t *e = entry(name, file, input, in, out, preds, loss, miss == MISS_NONE);
     json_object_set_new(e, "features", tabular_features(missing_cat));
     if (ce)
         json_object_set_new(e, "classes", json_pack("[s, s, s]", "red", "rose", "white"));
@@ -547,7 +554,7 @@ static void tabular_case(const e2e_daemon *d, json_t *manifest, const char *name
  * safetensors: the same bytes. */
 static void cli_train_export(void)
 {
-    char *csv = gen_csv(0), cmd[4096];
+    char *csv = gen_csv(MISS_A), cmd[4096];
     char *data = tu_write_str(tu_tmpdir(), "cli.csv", csv);
     /* a, region (3), label (3 categories) -> b */
     const char *def = "{\"input\": [7], \"layers\": [{\"type\": \"dense\", \"units\": 4,"
@@ -589,12 +596,14 @@ START_TEST(tabular)
     e2e_daemon d;
     e2e_start(&d, NULL, NULL);
     json_t *manifest = json_array();
-    tabular_case(&d, manifest, "table_mean_standardized", "{\"missing\": \"mean\"}", 0,
+    tabular_case(&d, manifest, "table_mean_standardized", "{\"missing\": \"mean\"}", MISS_A,
                  "cross_entropy");
     tabular_case(&d, manifest, "table_median_min_max",
                  "{\"min_max\": true, \"missing\": {\"numeric\": \"median\", \"categorical\":"
                  " \"category\"}}",
-                 1, "cross_entropy");
+                 MISS_A_REGION, "cross_entropy");
+    tabular_case(&d, manifest, "table_complete_min_max", "{\"min_max\": true}", MISS_NONE,
+                 "cross_entropy");
     run_runtimes(manifest, "tabular");
     json_decref(manifest);
     cli_train_export();
