@@ -29,11 +29,12 @@ Q := $(if $(filter 1,$(V)),,@)
 DEB_PKGS := gcc make pkg-config libopenblas-dev zlib1g-dev libjansson-dev \
             libmicrohttpd-dev libsqlite3-dev check libcurl4-openssl-dev curl python3 \
             python3-numpy python3-jsonschema python3-yaml python3-torch python3-sklearn jq dataset-fashion-mnist \
-            chromium prometheus clang libclang-rt-14-dev
+            chromium prometheus clang libclang-rt-14-dev \
+            libprotobuf-c-dev protobuf-c-compiler libonnx-dev python3-onnx python3-opencv
 
-PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl
+PKGS := openblas jansson libmicrohttpd sqlite3 zlib check libcurl libprotobuf-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs openblas jansson libmicrohttpd sqlite3 zlib libprotobuf-c 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check libcurl 2>/dev/null)
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Werror -Wno-format-truncation -D_GNU_SOURCE -fno-math-errno
@@ -58,7 +59,15 @@ DASHBOARD_FILES := /=server/dashboard/index.html \
                    /ui/uplot.js=vendor/uplot/uPlot.iife.min.js \
                    /ui/uplot.css=vendor/uplot/uPlot.min.css
 DASHBOARD_GEN := $(BUILD)/gen/dashboard.c
-SERVER_GEN := $(MIGRATIONS_GEN) $(DASHBOARD_GEN)
+# ONNX's protobuf schema (Debian's libonnx-dev) compiled by protoc-c into C
+# structs and their packers under $(BUILD)/gen, for the exporter
+# (server/onnx_export.c); the core never sees them.  Copied first under one
+# name so that the generated files are onnx.pb-c.[ch] whichever file ships.
+ONNX_PROTO ?= $(firstword $(wildcard /usr/include/onnx/onnx.proto /usr/include/onnx/onnx-ml.proto) \
+                          /usr/include/onnx/onnx.proto)
+ONNX_GEN := $(BUILD)/gen/onnx.pb-c.c
+ONNX_GEN_H := $(BUILD)/gen/onnx.pb-c.h
+SERVER_GEN := $(MIGRATIONS_GEN) $(DASHBOARD_GEN) $(ONNX_GEN)
 TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_CORE_SRC := $(wildcard tests/core/test_*.c)
 TEST_SERVER_SRC := $(wildcard tests/server/test_*.c)
@@ -91,8 +100,9 @@ deps:
 	@$(MAKE) --no-print-directory deps-npm
 
 # The browser test's packages (playwright-core), pinned by tests/browser's
-# package-lock.json; only where the tests are (the container build has no
-# tests/).  Node.js comes from Debian's npm package when it is missing.
+# package-lock.json, and the ONNX tests' (below); only where the tests are
+# (the container build has no tests/).  Node.js comes from Debian's npm
+# package when it is missing.
 BROWSER_NPM := tests/browser/node_modules/.package-lock.json
 .PHONY: deps-npm
 deps-npm:
@@ -107,9 +117,17 @@ deps-npm:
 	  fi; \
 	  $(MAKE) -s --no-print-directory $(BROWSER_NPM); \
 	fi
+	@if [ -f tests/onnx/package-lock.json ]; then $(MAKE) -s --no-print-directory $(ONNX_NPM); fi
 
 $(BROWSER_NPM): tests/browser/package-lock.json tests/browser/package.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+
+# The ONNX tests' runtime (onnxruntime-node, pinned by tests/onnx's
+# package-lock.json), installed with --ignore-scripts: its install script
+# would download a GPU build, while the CPU library ships inside the package.
+ONNX_NPM := tests/onnx/node_modules/.package-lock.json
+$(ONNX_NPM): tests/onnx/package-lock.json tests/onnx/package.json
+	cd tests/onnx && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 # ---------------------------------------------------------------------------
 # One set of rules per variant: $(1) = directory, $(2) = compile flags.
@@ -119,10 +137,10 @@ $(1)/.flags: FORCE
 	@mkdir -p $(1)
 	@echo '$(2)' | cmp -s - $$@ || echo '$(2)' > $$@
 
-$(1)/obj/%.o: %.c $(1)/.flags | deps
+$(1)/obj/%.o: %.c $(1)/.flags | deps $(ONNX_GEN_H)
 	@mkdir -p $$(dir $$@)
 	@$(if $(Q),echo "  CC      $$@")
-	$(Q)$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -c $$< -o $$@
+	$(Q)$$(CC) $(2) $$(DEPFLAGS) $$(PKG_CFLAGS) -Icore -Iserver -Itests/common -I$(BUILD)/gen -c $$< -o $$@
 
 $(1)/libnn.a: $$(patsubst %.c,$(1)/obj/%.o,$$(CORE_SRC))
 	@rm -f $$@
@@ -184,6 +202,15 @@ $(MIGRATIONS_GEN): FORCE
 	$(Q)sh schema/embed.sh $(MIGRATIONS) > $@.tmp && \
 	  if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; $(if $(Q),echo "  GEN     $@";) fi
 
+$(ONNX_GEN): | deps
+	@mkdir -p $(dir $@)
+	$(Q)cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
+	$(Q)protoc-c --c_out=$(BUILD)/gen -I$(BUILD)/gen $(BUILD)/gen/onnx.proto
+	@$(if $(Q),echo "  PROTOC  $@")
+
+$(ONNX_GEN_H): $(ONNX_GEN)
+	@:
+
 $(DASHBOARD_GEN): FORCE
 	@mkdir -p $(dir $@)
 	$(Q)sh server/dashboard/embed.sh $(DASHBOARD_FILES) > $@.tmp && \
@@ -242,10 +269,10 @@ $(FUZZ_DIR)/.flags: FORCE
 	@mkdir -p $(FUZZ_DIR)
 	@echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - $@ || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > $@
 
-$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/.flags | deps
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/.flags | deps $(ONNX_GEN_H)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) $(PKG_CFLAGS) -Icore -Iserver -Itests/fuzz -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) $(PKG_CFLAGS) -Icore -Iserver -Itests/fuzz -I$(BUILD)/gen -c $< -o $@
 
 $(FUZZ_DIR)/libnn.a: $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRC))
 	@rm -f $@

@@ -55,6 +55,9 @@ MHD_RESULT api_jobs_predict(http_req *r);
  * spacing; -1 when the job cannot be read (the handler then answers). */
 int64_t api_predict_body_bound(http_req *r, char *why, size_t len);
 
+/* GET /v1/jobs/{id}/model.onnx (api_onnx.c) */
+MHD_RESULT api_jobs_onnx(http_req *r);
+
 /* Replies for a failed store call: 404 (not found, naming what), 409
  * (conflict), 500 otherwise.  Returns the reply's result. */
 MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *err);

@@ -13,6 +13,7 @@
 #include "cli_train.h"
 
 #include "blas_env.h"
+#include "cli_export.h"
 #include "prep_json.h"
 #include "weights_meta.h"
 
@@ -81,7 +82,8 @@ static void usage(FILE *f)
             "  --standardize       scale every numeric feature to mean 0, std 1 (training\n"
             "                      statistics): training.preprocess.standardize = true\n"
             "  --no-scale          keep uint8 images in 0..255 instead of 0..1\n"
-            "  --out FILE          write the trained weights (safetensors)\n"
+            "  --out FILE          write the trained weights (safetensors; ONNX when FILE\n"
+            "                      ends in .onnx)\n"
             "  --quiet             only the final results\n",
             sysconf(_SC_NPROCESSORS_ONLN));
 }
@@ -458,7 +460,23 @@ static long peak_rss_mb(void)
     return ru.ru_maxrss / 1024;
 }
 
-/* The weights file, with the metadata every traind weights file carries. */
+/* --out FILE.onnx: the weights file in memory, then exported. */
+static int write_onnx(const char *path, const nn_model *m, const weights_meta *wm)
+{
+    void *buf;
+    size_t len;
+    nn_err e;
+    int rc = nn_model_save_weights_mem(m, wm->kv, wm->n, &buf, &len, &e);
+    if (rc)
+        fprintf(stderr, "traind train: %s\n", e.msg);
+    else
+        rc = cli_export_onnx("traind train", buf, len, NULL, path);
+    free(buf);
+    return rc;
+}
+
+/* The weights file (an ONNX model when its name ends in .onnx), with the
+ * metadata every traind weights file carries. */
 static int write_weights(const opts *o, nn_model *m, const nn_train_cfg *cfg,
                          const nn_prep_cfg *pc, const nn_dataset *train, const nn_prep *prep)
 {
@@ -469,6 +487,8 @@ static int write_weights(const opts *o, nn_model *m, const nn_train_cfg *cfg,
     nn_err e;
     if (rc)
         fprintf(stderr, "traind train: out of memory\n");
+    else if (cli_export_is_onnx(o->out))
+        rc = write_onnx(o->out, m, &wm);
     else if ((rc = nn_model_save_weights(m, o->out, wm.kv, wm.n, &e)))
         fprintf(stderr, "traind train: cannot write %s: %s\n", o->out, e.msg);
     weights_meta_free(&wm);

@@ -1,6 +1,7 @@
 /*
  * main.c — the traind program: dispatches to a subcommand.
  */
+#include "cli_export.h"
 #include "cli_train.h"
 #include "config.h"
 #include "serve.h"
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
         return serve_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cli_train_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cli_export_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         printf("\n");

@@ -55,6 +55,7 @@ const route http_routes[] = {
      HTTP_QUERY("since", "max_points", "kind")},
     {"GET", "/v1/jobs/{id}/events", api_jobs_events, BODY_NONE, 0, 0, NO_QUERY},
     {"GET", "/v1/jobs/{id}/weights", api_jobs_weights, BODY_NONE, 0, 0, HTTP_QUERY("which")},
+    {"GET", "/v1/jobs/{id}/model.onnx", api_jobs_onnx, BODY_NONE, 0, 0, HTTP_QUERY("which")},
     {"POST", "/v1/jobs/{id}/predict", api_jobs_predict, BODY_JSON, 0, 0, NO_QUERY},
     {0},
 };

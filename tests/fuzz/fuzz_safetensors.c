@@ -14,11 +14,15 @@
  *
  * with the promise of nn_model_load_weights_mem: a file that fails leaves
  * every weight as it was.  tests/fuzz/make_corpus.py writes this model's
- * file as a seed.
+ * file as a seed.  The same bytes then go through the ONNX exporter
+ * (server/onnx_export.c) with that model's definition and with the file's
+ * own metadata (a hostile "model" or "preprocess" text): it exports only
+ * what loads, and answers everything else with an error.
  */
 #include "fuzz.h"
 
 #include "model.h"
+#include "onnx_export.h"
 #include "safetensors.h"
 
 #include <stdlib.h>
@@ -104,6 +108,28 @@ static void walk(const nn_st_file *f, size_t size)
     (void)nn_st_meta(f, "");
 }
 
+/* the definition of model_init's model */
+static const char MODEL_JSON[] =
+    "{\"input\": [1, 4, 4], \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3},"
+    " {\"type\": \"batchnorm\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}],"
+    " \"loss\": \"cross_entropy\"}";
+
+static void export_onnx(const uint8_t *data, size_t size)
+{
+    for (int k = 0; k < 2; k++) {
+        void *out;
+        size_t len;
+        char err[512];
+        int rc = onnx_export(data, size, k ? NULL : MODEL_JSON, &out, &len, err, sizeof err);
+        fuzz_note("onnx_export (%s): status %d%s%s", k ? "its metadata" : "the model", rc,
+                  rc ? ": " : "", rc ? err : "");
+        FUZZ_CHECK(rc == ONNX_EXPORT_OK ? out && len > 0 : !out && len == 0 && *err,
+                   "onnx_export: status %d with %zu bytes", rc, len);
+        FUZZ_CHECK(rc <= 0 && rc >= ONNX_EXPORT_ENOMEM, "onnx_export: status %d", rc);
+        free(out);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nn_st_file *a = NULL, *b = NULL;
@@ -128,6 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     nn_st_free(a);
     nn_st_free(b);
+    export_onnx(data, size);
 
     rc = nn_model_load_weights_mem(model, data, size, &e);
     fuzz_note("nn_model_load_weights_mem: status %d%s%s", rc, rc ? ": " : "", rc ? e.msg : "");

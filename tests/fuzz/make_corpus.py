@@ -124,6 +124,20 @@ MODEL = [("layers.0.weight", "F32", [2, 1, 3, 3], vals(18)),
          ("layers.3.weight", "F32", [3, 8], vals(24)),
          ("layers.3.bias", "F32", [3], vals(3))]
 put("safetensors", "model-f32", safetensors(MODEL, {"format": "pt"}))
+# as traind writes it: the definition and a fitted standardization of the 16
+# pixels in its metadata (the ONNX exporter reads both)
+TRAIND_MODEL = ('{"input":[1,4,4],"layers":[{"type":"conv2d","filters":2,"kernel":3},'
+                '{"type":"batchnorm"},{"type":"flatten"},{"type":"dense","units":3}],'
+                '"loss":"cross_entropy"}')
+TRAIND_PREP = json.dumps({"version": 1, "table": False, "standardize": True, "min_max": False,
+                          "missing": {"numeric": "mean", "categorical": "most_frequent"},
+                          "n_features": 16,
+                          "columns": [{"name": None, "kind": "numeric", "fill": 0.5,
+                                       "center": 0.25, "scale": 2.0}] * 16},
+                         separators=(",", ":"))
+put("safetensors", "model-traind", safetensors(MODEL, {
+    "format": "traind", "version": "0.1.0", "model": TRAIND_MODEL, "classes": '["a","b","c"]',
+    "preprocess": TRAIND_PREP}))
 put("safetensors", "model-f16", safetensors([(n, "F16", s, v) for n, _, s, v in MODEL]))
 put("safetensors", "dtypes", safetensors(
     [("f64", "F64", [2], [1.5, -2]), ("bf16", "BF16", [2, 1], [0x3F80, 0xC000]),
