@@ -35,6 +35,9 @@ static const opt opts[] = {
      "compute threads per job (default: cores / workers)"},
     {"--max-upload-mb", "TRAIND_MAX_UPLOAD_MB", INT(max_upload_mb, 1, 1 << 20),
      "largest dataset upload in MB (default 1024)"},
+    {"--max-dataset-mb", "TRAIND_MAX_DATASET_MB", INT(max_dataset_mb, 1, 1 << 20),
+     "largest dataset in MB as float32 tensors, checked while an upload is read (default "
+     "4 x --max-upload-mb, at most 512)"},
     {"--max-body-mb", "TRAIND_MAX_BODY_MB", INT(max_body_mb, 1, 1 << 16),
      "largest other request body in MB (default 64)"},
     {"--max-predict", "TRAIND_MAX_PREDICT", INT(max_predict, 1, 10000000),
@@ -187,6 +190,11 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
                  c->log_format);
         return -1;
     }
+    /* 4x: a uint8 file (IDX, NPY) is 4 bytes a value as float32, so any
+     * upload within the upload limit fits; the cap keeps what one upload
+     * may cost in memory bounded whatever the upload limit */
+    if (c->max_dataset_mb == 0)
+        c->max_dataset_mb = c->max_upload_mb * 4 < 512 ? c->max_upload_mb * 4 : 512;
     if (c->threads == 0)
         c->threads = c->cores / c->workers > 0 ? c->cores / c->workers : 1;
     /* the training threads of all workers must fit the cores */
