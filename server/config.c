@@ -30,6 +30,8 @@ static const opt opts[] = {
     {"--host", "TRAIND_HOST", STR(host), "address to listen on (default 127.0.0.1)"},
     {"--port", "TRAIND_PORT", INT(port, 0, 65535), "TCP port (default 8080; 0 picks a free one)"},
     {"--db", "TRAIND_DB", STR(db), "SQLite database file (default ./traind.db)"},
+    {"--upload-dir", "TRAIND_UPLOAD_DIR", STR(upload_dir),
+     "where uploads are kept while parsed (default DB.uploads beside the database)"},
     {"--workers", "TRAIND_WORKERS", INT(workers, 1, 256), "jobs trained at once (default 1)"},
     {"--threads", "TRAIND_THREADS", INT(threads, 0, 256),
      "compute threads per job (default: cores / workers)"},
@@ -190,6 +192,8 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
                  c->log_format);
         return -1;
     }
+    if (!c->upload_dir[0])
+        snprintf(c->upload_dir, sizeof c->upload_dir, "%s.uploads", c->db);
     /* 4x: a uint8 file (IDX, NPY) is 4 bytes a value as float32, so any
      * upload within the upload limit fits; the cap keeps what one upload
      * may cost in memory bounded whatever the upload limit */

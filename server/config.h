@@ -13,6 +13,8 @@ typedef struct config {
     char host[256];            /* --host, TRAIND_HOST: 127.0.0.1 */
     int port;                  /* --port, TRAIND_PORT: 8080 (0: any free port) */
     char db[1024];             /* --db, TRAIND_DB: ./traind.db */
+    char upload_dir[1040];     /* --upload-dir, TRAIND_UPLOAD_DIR: uploads while parsed;
+                                * "" at first means DB.uploads beside the database */
     int workers;               /* --workers, TRAIND_WORKERS: jobs at once, 1 */
     int threads;               /* --threads, TRAIND_THREADS: per job; 0: cores / workers */
     int64_t max_upload_mb;     /* --max-upload-mb: dataset uploads, 1024 */
