@@ -273,6 +273,17 @@ static void reserve_retry(store *s)
         reserve_make(s);
 }
 
+/* Gives the WAL's space back to the file system: a checkpoint that
+ * truncates it (a write that failed on a full disk leaves the WAL as large
+ * as it grew).  Waits for no reader: when one is there, a later
+ * checkpoint does it. */
+static void wal_shrink(sqlite3 *db)
+{
+    sqlite3_busy_timeout(db, 0);
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+}
+
 /* Commits when rc is STORE_OK, else rolls back; returns the final status
  * (STORE_EFULL when SQLite found the disk full). */
 static int write_end(store *s, sqlite3 *db, int rc, char *err, size_t errlen)
@@ -284,6 +295,8 @@ static int write_end(store *s, sqlite3 *db, int rc, char *err, size_t errlen)
         rc = STORE_EFULL;
     if (rc != STORE_OK && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == STORE_EFULL)
+        wal_shrink(db);
     conn_put(s, db);
     if (rc == STORE_EFULL)
         atomic_store(&s->write_failed, 1);
@@ -2492,7 +2505,7 @@ static int delete_with_reserve(store *s, int (*del)(store *, int64_t, char *, si
         pthread_mutex_lock(&s->writer);
         sqlite3 *db = conn_get(s);
         sqlite3_exec(db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
-        sqlite3_exec(db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+        wal_shrink(db);
         conn_put(s, db);
         reserve_retry(s);
         pthread_mutex_unlock(&s->writer);

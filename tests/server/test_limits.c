@@ -291,6 +291,7 @@ END_TEST
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* the figures, also from a forked test */
     Suite *s = suite_create("limits");
     TCase *tc = tcase_create("limits");
     tcase_set_timeout(tc, 600);
