@@ -77,6 +77,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +123,8 @@ struct store {
 
 /* How often a missing reserve is tried again, in seconds. */
 #define RESERVE_RETRY_S 5
+/* Less free space than this on the database's file system is a full disk. */
+#define STORE_LOW_BYTES ((int64_t)1 << 20)
 
 static const char *const job_states[5] = {"queued", "running", "succeeded", "failed",
                                           "cancelled"};
@@ -829,18 +832,27 @@ int store_ping(store *s)
 
 int store_disk_full(store *s, char *why, size_t whylen)
 {
+    struct statvfs v;
     if (!s)
         return 0;
     if (atomic_load(&s->reserve_out) && pthread_mutex_trylock(&s->writer) == 0) {
         reserve_retry(s);
         pthread_mutex_unlock(&s->writer);
     }
+    /* the file system's free space: a failed write counts no more once a
+     * reserve's worth is free again; almost nothing free is full even
+     * before a write fails */
+    int64_t avail = statvfs(s->path, &v) == 0 ? (int64_t)v.f_bavail * (int64_t)v.f_frsize : -1;
+    if (avail >= STORE_RESERVE_BYTES)
+        atomic_store(&s->write_failed, 0);
     int failed = atomic_load(&s->write_failed), out = atomic_load(&s->reserve_out);
+    int low = avail >= 0 && avail < STORE_LOW_BYTES;
     if (why && whylen)
         snprintf(why, whylen, "%s", failed ? "a write failed: the disk is full"
                                    : out ? "no room for the reserve file: the disk is (nearly) full"
+                                   : low ? "less than 1 MB free on the database's disk"
                                          : "");
-    return failed || out;
+    return failed || out || low;
 }
 
 int64_t store_size_bytes(store *s)

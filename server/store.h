@@ -68,9 +68,11 @@ int64_t store_size_bytes(store *s);
  * system instead of keeping them for reuse. */
 #define STORE_RESERVE_BYTES ((int64_t)16 << 20)
 
-/* 1 while the disk counts as full: a write failed for lack of space and no
- * write succeeded since, or the reserve is given back and not yet made
- * again; 0 otherwise.  why (may be NULL) says which. */
+/* 1 while the disk counts as full: a write failed for lack of space and
+ * neither did a write succeed since nor is a reserve's worth free again;
+ * or the reserve is given back and not yet made again; or less than 1 MB
+ * is free on the database's file system.  0 otherwise.  why (may be NULL)
+ * says which. */
 int store_disk_full(store *s, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------------------

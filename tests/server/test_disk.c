@@ -255,6 +255,63 @@ START_TEST(upload_write_error_is_507)
 }
 END_TEST
 
+/* Jobs queued when the disk fills: the worker cannot claim them, and
+ * retries after 1, 2, 4 ... s (at one a second there would be about ten
+ * lines in the 10 s watched). */
+START_TEST(worker_backs_off_on_a_full_disk)
+{
+    const char *disk = small_disk(48);
+    char db[600], filler[600], up[600];
+    snprintf(db, sizeof db, "%s/traind.db", disk);
+    snprintf(filler, sizeof filler, "%s/filler", disk);
+    snprintf(up, sizeof up, "%s/uploads-backoff", tu_tmpdir());
+    const char *extra[] = {"--upload-dir", up, NULL};
+    e2e_daemon d = {0};
+    e2e_start(&d, db, extra);
+    e2e_resp r;
+    const char *xor = "a,b,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n";
+    ck_assert_int_eq(post_csv(&d, xor, strlen(xor), &r), 201);
+    e2e_resp_free(&r);
+    r = e2e_json(&d, "POST", "/v1/models",
+                 "{\"input\": [2], \"layers\": [{\"type\": \"dense\", \"units\": 8, "
+                 "\"activation\": \"tanh\"}, {\"type\": \"dense\", \"units\": 1, "
+                 "\"activation\": \"sigmoid\"}], \"loss\": \"binary_cross_entropy\", "
+                 "\"training\": {\"optimizer\": {\"type\": \"sgd\", \"lr\": 0.1}, "
+                 "\"batch_size\": 4, \"epochs\": 1000000}}");
+    ck_assert_msg(r.status == 201, "HTTP %ld: %s", r.status, r.body);
+    e2e_resp_free(&r);
+    for (int i = 0; i < 6; i++) {
+        r = e2e_json(&d, "POST", "/v1/jobs", "{\"model\": 1, \"dataset\": 1}");
+        ck_assert_msg(r.status == 201, "HTTP %ld: %s", r.status, r.body);
+        e2e_resp_free(&r);
+    }
+    usleep(500000);
+    fill(filler);
+    /* the first failed claim, then 10 s of retries */
+    char *log = NULL, *first = NULL;
+    for (int i = 0; i < 300 && !first; i++) {
+        usleep(100000);
+        free(log);
+        log = tu_read(d.log, NULL);
+        first = strstr(log, "cannot claim a job");
+    }
+    ck_assert_msg(first, "no failed claim within 30 s:\n%s", log);
+    free(log);
+    sleep(10);
+    log = tu_read(d.log, NULL);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "cannot claim a job")); p++)
+        n++;
+    printf("disk: %d failed claims logged in about 10 s on a full disk\n", n);
+    ck_assert_msg(n >= 3 && n <= 5, "%d failed claims logged:\n%s", n, log);
+    ck_assert_ptr_nonnull(strstr(log, "(next try in 1 s)"));
+    ck_assert_ptr_nonnull(strstr(log, "(next try in 4 s)"));
+    free(log);
+    e2e_kill9(&d);
+    small_disk_done(disk);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------
  * The upload directory */
 
@@ -344,6 +401,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, full_disk_507_not_ready_and_delete_still_works);
     tcase_add_test(tc, upload_write_error_is_507);
+    tcase_add_test(tc, worker_backs_off_on_a_full_disk);
     tcase_add_test(tc, leftover_uploads_removed_at_start);
     tcase_add_test(tc, uploads_go_to_the_upload_dir);
     suite_add_tcase(s, tc);
