@@ -51,7 +51,8 @@ typedef struct csv {
     nn_rd rd;
     int delim;
     int64_t max_bytes;   /* of decompressed text */
-    int64_t max_elems;
+    int64_t max_elems;   /* per tensor */
+    int64_t max_values;  /* x and y together, and the texts kept (4 bytes a value) */
     int64_t line;        /* physical line of the next byte */
     /* The current record: fields back to back, each NUL-terminated. */
     char *text;
@@ -177,8 +178,8 @@ static int read_record(csv *c, int64_t *first, nn_err *e)
         }
         any = 1;
         if (c->rd.pos > c->max_bytes)
-            return nn_errf(e, NN_ELIMIT, "%s: more than %lld bytes of CSV text (the limit for %lld elements)",
-                           c->rd.name, (long long)c->max_bytes, (long long)c->max_elems);
+            return nn_errf(e, NN_ELIMIT, "%s: more than the limit of %lld bytes of CSV text "
+                           "(after decompression)", c->rd.name, (long long)c->max_bytes);
         if (ch == 0)
             return nn_errf(e, NN_EFORMAT, "%s: line %lld: NUL byte (not a text file?)", c->rd.name,
                            (long long)c->line);
@@ -304,7 +305,8 @@ static int is_missing(const char *s)
         if (!strcmp(s, missing_words[i]))
             return 1;
     double v;
-    return parse_real(s, &v) == 2;
+    /* only a spelling of NaN parses as one, and every one has an n */
+    return strpbrk(s, "nN") && parse_real(s, &v) == 2;
 }
 
 /* p with room for `need` items of size sz (*cap items now), doubling; NULL
@@ -395,6 +397,7 @@ typedef struct table {
     nn_strtab labels;
     int all_int, all_num; /* every label text is an integer / a number */
     int64_t rows;
+    int64_t text_bytes;   /* the distinct texts kept (labels, categories) */
     col *cols;            /* k-1 */
     int retry;            /* a column turned text after holding numbers: read again */
 } table;
@@ -421,6 +424,7 @@ static void table_reset(table *t)
     t->xcap = t->ycap = t->ccap = 0;
     t->all_int = t->all_num = 1;
     t->rows = 0;
+    t->text_bytes = 0;
     t->retry = 0;
 }
 
@@ -545,7 +549,10 @@ static int feature_cell(const csv *c, const hdr *h, table *t, int f, int64_t lin
     }
     while (*s == ' ' || *s == '\t')
         s++;
+    int n0 = cl->cats.n;
     int code = nn_strtab_intern(&cl->cats, s, NN_DATA_MAX_CLASSES);
+    if (cl->cats.n > n0)
+        t->text_bytes += (int64_t)strlen(s) + 1;
     if (code < 0)
         return cl->cats.n >= NN_DATA_MAX_CLASSES
                    ? nn_errf(e, NN_ELIMIT,
@@ -587,9 +594,12 @@ static int label_cell(const csv *c, const hdr *h, table *t, const nn_load_opts *
     }
     t->all_num &= pr == 0;
     t->all_int &= nn_data_parse_int(s, &iv);
+    int n0 = t->labels.n;
     int code = nn_strtab_intern(&t->labels, s, INT32_MAX);
     if (code < 0)
         return nn_errf(e, NN_ENOMEM, "%s: out of memory", c->rd.name);
+    if (t->labels.n > n0)
+        t->text_bytes += (int64_t)strlen(s) + 1;
     t->code[t->rows] = code;
     return NN_OK;
 }
@@ -624,6 +634,10 @@ static int read_rows(csv *c, const hdr *h, const nn_load_opts *o, table *t, nn_e
         if (t->rows >= c->max_elems || (t->rows + 1) > c->max_elems / nfeat)
             return nn_errf(e, NN_ELIMIT, "%s: line %lld: more than the limit of %lld values", fn,
                            (long long)line, (long long)c->max_elems);
+        /* x and y with this row, and the texts kept so far (4 bytes a value) */
+        if ((t->rows + 1) * (nfeat + 1) + t->text_bytes / 4 > c->max_values)
+            return nn_errf(e, NN_ELIMIT, "%s: line %lld: the dataset would hold more than the "
+                           "limit of %lld values", fn, (long long)line, (long long)c->max_values);
         if ((rc = grow_row(t, nfeat, fn, e)) < 0)
             return rc;
         nn_real *xr = t->x + t->rows * nfeat;
@@ -833,7 +847,10 @@ int nn_csv_read(const char *path, const nn_load_opts *o, nn_dataset *out, nn_err
     int64_t lim = nn_data_max_elems(o);
     c.max_bytes = lim > (INT64_MAX - (1 << 20)) / CSV_BYTES_PER_ELEM
                       ? INT64_MAX : lim * CSV_BYTES_PER_ELEM + (1 << 20);
+    if (o->max_text > 0 && o->max_text < c.max_bytes)
+        c.max_bytes = o->max_text;
     c.max_elems = lim;
+    c.max_values = nn_data_max_values(o);
     c.delim = o->delimiter ? (unsigned char)o->delimiter : 0;
     if (!c.delim && (c.delim = detect_delimiter(path, e)) < 0)
         return c.delim;

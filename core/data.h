@@ -72,6 +72,14 @@ typedef struct nn_load_opts {
     char *const *classes;
     int n_classes;
     int64_t max_elems;            /* per tensor; 0 means NN_TENSOR_MAX_ELEMS */
+    /* What reading may build, checked while reading (before memory grows),
+     * so that a small compressed file can claim neither much memory nor
+     * much time; NN_ELIMIT past either.  0: no bound beyond max_elems.
+     *   max_values: values of x and y together; a CSV also counts the
+     *     distinct texts it keeps (labels, categories), 4 bytes a value;
+     *   max_text: bytes of CSV text after decompression. */
+    int64_t max_values;
+    int64_t max_text;
 } nn_load_opts;
 
 /* Defaults: last column is the label, AUTO, delimiter detected, scale_u8 on,

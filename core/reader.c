@@ -29,6 +29,11 @@ int64_t nn_data_max_elems(const nn_load_opts *o)
                                                                       : NN_TENSOR_MAX_ELEMS;
 }
 
+int64_t nn_data_max_values(const nn_load_opts *o)
+{
+    return o && o->max_values > 0 ? o->max_values : INT64_MAX;
+}
+
 int nn_rd_open(nn_rd *r, const char *path, nn_err *e)
 {
     memset(r, 0, sizeof *r);
@@ -509,11 +514,19 @@ int nn_data_read_pair(nn_tensor_reader read, int idx_rules, const char *x_path,
         nn_load_opts_default(&def);
         o = &def;
     }
-    int64_t lim = nn_data_max_elems(o);
-    int rc = read(x_path, lim, &out->x, NULL, &x_u8, e);
+    /* x may take the whole value budget, y what x left of it */
+    int64_t lim = nn_data_max_elems(o), vals = nn_data_max_values(o);
+    int rc = read(x_path, lim < vals ? lim : vals, &out->x, NULL, &x_u8, e);
     if (rc < 0)
         goto out;
-    if ((rc = read(y_path, lim, &y, &y_int, NULL, e)) < 0)
+    vals -= nn_tensor_numel(&out->x);
+    if (vals <= 0) {
+        rc = nn_errf(e, NN_ELIMIT, "%s: the features take all of the limit of %lld values, "
+                     "leaving none for the labels", nn_data_basename(x_path),
+                     (long long)nn_data_max_values(o));
+        goto out;
+    }
+    if ((rc = read(y_path, lim < vals ? lim : vals, &y, &y_int, NULL, e)) < 0)
         goto out;
     if (y.dim[0] != out->x.dim[0]) {
         rc = nn_errf(e, NN_EFORMAT, "%s has %lld %s but %s has %lld labels",

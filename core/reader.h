@@ -57,6 +57,9 @@ const char *nn_data_basename(const char *path);
 /* opts->max_elems, at most NN_TENSOR_MAX_ELEMS (also when 0 or negative). */
 int64_t nn_data_max_elems(const nn_load_opts *o);
 
+/* opts->max_values, or INT64_MAX when 0 or negative (no bound). */
+int64_t nn_data_max_values(const nn_load_opts *o);
+
 /* Element types of binary formats.  B1 is a byte that must be 0 or 1. */
 typedef enum nn_elem {
     NN_EL_U8, NN_EL_I8, NN_EL_B1, NN_EL_I16, NN_EL_I32, NN_EL_U32, NN_EL_I64,

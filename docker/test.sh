@@ -283,17 +283,33 @@ pm() {
 
 # named, so that cleanup finds one even when `podman run` fails half-way.
 # start_container [token-file]: the token from the environment, or from a
-# file mounted read-only (TRAIND_TOKEN_FILE).
+# file mounted read-only (TRAIND_TOKEN_FILE).  The port was free when
+# free_port looked, but another process may take it before podman binds it
+# ("address already in use"): then a new port is picked and the run tried
+# again (at most 5 times); any other failure ends the test.
 start_container() {
-    local name=$NAME-${#CONTAINERS[@]} auth
+    local name auth try
     if [ -n "${1:-}" ]; then
         auth=(-v "$1:/run/secrets/traind_token:ro" -e TRAIND_TOKEN_FILE=/run/secrets/traind_token)
     else
         auth=(-e TRAIND_TOKEN="$TOKEN")
     fi
-    CONTAINERS+=("$name")
-    CID=$(pm run -d --name "$name" "${ULIMITS[@]}" "${HEALTH[@]}" \
-            -p "127.0.0.1:$PORT:8080" -v "$VOLUME:/data" "${auth[@]}" "$IMAGE")
+    for try in 1 2 3 4 5; do
+        name=$NAME-${#CONTAINERS[@]}
+        CONTAINERS+=("$name")
+        if CID=$(timeout 120 "${PODMAN[@]}" run -d --name "$name" "${ULIMITS[@]}" "${HEALTH[@]}" \
+                    -p "127.0.0.1:$PORT:8080" -v "$VOLUME:/data" "${auth[@]}" "$IMAGE" \
+                    2>"$WORK/podman.err"); then
+            return 0
+        fi
+        grep -qi 'address already in use' "$WORK/podman.err" \
+            || die "podman run failed: $(grep -v 'systemd connection' "$WORK/podman.err")"
+        timeout 60 podman rm -f "$name" >/dev/null 2>&1 || true
+        say "port $PORT was taken before podman could bind it (try $try of 5): picking another"
+        PORT=$(free_port)
+        URL="http://127.0.0.1:$PORT"
+    done
+    die "podman run: no port could be bound in 5 tries"
 }
 
 wait_healthy() {

@@ -30,6 +30,10 @@ MHD_RESULT api_store_error(http_req *r, int rc, const char *what, const char *er
         return http_reply_error(r, 409, "conflict", NULL, "%s", err && *err ? err : what);
     case STORE_EINVAL:
         return http_reply_error(r, 413, "too_large", NULL, "%s", err);
+    case STORE_EFULL:
+        return http_reply_error(r, 507, "insufficient_storage", NULL,
+                                "%s: the disk is full (nothing was written); deleting datasets, "
+                                "jobs or models frees space, and works on a full disk", what);
     default:
         return http_reply_error(r, 500, "internal", NULL, "%s: %s", what, err ? err : "");
     }
@@ -272,14 +276,18 @@ MHD_RESULT api_readyz(http_req *r)
     int version = a->store ? store_schema_version(a->store) : 0;
     int db_ok = a->store && store_ping(a->store) == STORE_OK;
     int workers = jobs_workers(a->jobs);
-    json_t *body = json_pack("{s:s,s:s,s:i,s:i}", "status", "ready", "database",
+    char why[128] = "";
+    int full = a->store && store_disk_full(a->store, why, sizeof why);
+    json_t *body = json_pack("{s:s,s:s,s:i,s:i,s:s}", "status", "ready", "database",
                              db_ok ? "ok" : "unavailable", "schema_version", version, "workers",
-                             workers);
+                             workers, "disk", full ? "full" : "ok");
     if (atomic_load(&a->stopping)) {
         json_object_set_new(body, "status", json_string("shutting_down"));
         return http_reply_json(r, 503, body);
     }
-    if (!db_ok || version != store_schema_latest() || workers != a->cfg.workers) {
+    if (full)
+        json_object_set_new(body, "reason", json_string(why));
+    if (!db_ok || version != store_schema_latest() || workers != a->cfg.workers || full) {
         json_object_set_new(body, "status", json_string("not_ready"));
         return http_reply_json(r, 503, body);
     }

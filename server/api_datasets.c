@@ -6,6 +6,15 @@
  * its content alone (nn_data_sniff), hashed, and stored; the temporary files
  * go when the request ends.  A parse error names the client's file (not the
  * temporary one) and the line, column or element.
+ *
+ * What an upload may become is bounded while it is read, not after: a gzip
+ * body of 1 MB can inflate to gigabytes.  --max-dataset-mb bounds the
+ * float32 values of x and y together (and the texts a CSV keeps);
+ * decompressed CSV text may be 8 bytes per byte of that (32 characters per
+ * value, more than any number's spelling) or the upload limit, whichever is
+ * more; JSON text, which is parsed as one document in memory at up to some
+ * 20 bytes per byte of text, 1/16 of it.  Past a bound: 413 too_large,
+ * naming the limit.
  */
 #include "api.h"
 
@@ -107,7 +116,8 @@ static int upload_files(http_req *r, const http_file **files)
  * file is a CSV or JSON dataset, two an IDX or NPY pair.  Returns a core
  * status; the message in msg; the format's name in *format. */
 static int read_upload(const http_file *const *files, int nf, const nn_load_opts *o,
-                       nn_dataset *d, const char **format, char *msg, size_t len)
+                       int64_t json_text, nn_dataset *d, const char **format, char *msg,
+                       size_t len)
 {
     nn_data_format f;
     nn_err e;
@@ -116,7 +126,8 @@ static int read_upload(const http_file *const *files, int nf, const nn_load_opts
     *format = "csv";
     if (rc == NN_OK && nf == 1 && f == NN_FMT_JSON) {
         *format = "json";
-        return dataset_json_read(paths[0], o->label_kind, o->max_elems, d, msg, len);
+        return dataset_json_read(paths[0], o->label_kind, o->max_values, json_text, d, msg,
+                                 len);
     }
     if (rc == NN_OK && nf == 1 && f != NN_FMT_CSV)
         rc = nn_errf(&e, NN_EFORMAT, "%s: %s data come as two files, x (features) and y "
@@ -157,9 +168,12 @@ static int upload_opts(http_req *r, nn_load_opts *o)
         }
         o->scale_u8 = !strcmp(scale, "true");
     }
-    /* the tensors may hold at most as many values as an upload of the limit
-     * could describe, which bounds what a small compressed body can claim */
-    o->max_elems = (r->app->cfg.max_upload_mb << 20);
+    /* what the upload may become (see the header) */
+    const config *c = &r->app->cfg;
+    int64_t bytes = c->max_dataset_mb << 20;
+    o->max_values = bytes / (int64_t)sizeof(float);
+    o->max_elems = o->max_values;
+    o->max_text = 8 * bytes > (c->max_upload_mb << 20) ? 8 * bytes : c->max_upload_mb << 20;
     return 0;
 }
 
@@ -181,16 +195,20 @@ MHD_RESULT api_datasets_create(http_req *r)
                                 "name is longer than %d characters", MAX_NAME);
     if (upload_opts(r, &o) || (nf = upload_files(r, files)) < 0)
         return r->result;
-    rc = read_upload(files, nf, &o, &d, &format, msg, sizeof msg);
+    rc = read_upload(files, nf, &o, (r->app->cfg.max_dataset_mb << 20) / 16, &d, &format, msg,
+                     sizeof msg);
     if (rc) {
         for (int i = 0; i < nf; i++)
             rename_in(msg, sizeof msg, files[i]);
         nn_utf8_clean(msg, 0);   /* the client's file name may be any bytes */
         if (rc == NN_ENOMEM)
             return http_reply_error(r, 500, "internal", NULL, "out of memory reading the upload");
-        return http_reply_error(r, rc == NN_ELIMIT ? 413 : 400,
-                                rc == NN_ELIMIT ? "too_large" : "invalid_dataset", NULL, "%s",
-                                msg);
+        if (rc == NN_ELIMIT)
+            return http_reply_error(r, 413, "too_large", NULL,
+                                    "%s; an upload may become at most --max-dataset-mb %lld MB "
+                                    "of float32 values", msg,
+                                    (long long)r->app->cfg.max_dataset_mb);
+        return http_reply_error(r, 400, "invalid_dataset", NULL, "%s", msg);
     }
 
     char hex[65], err[256];

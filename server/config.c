@@ -34,11 +34,16 @@ static const opt opts[] = {
     {"--host", "TRAIND_HOST", STR(host), "address to listen on (default 127.0.0.1)"},
     {"--port", "TRAIND_PORT", INT(port, 0, 65535), "TCP port (default 8080; 0 picks a free one)"},
     {"--db", "TRAIND_DB", STR(db), "SQLite database file (default ./traind.db)"},
+    {"--upload-dir", "TRAIND_UPLOAD_DIR", STR(upload_dir),
+     "where uploads are kept while parsed (default DB.uploads beside the database)"},
     {"--workers", "TRAIND_WORKERS", INT(workers, 1, 256), "jobs trained at once (default 1)"},
     {"--threads", "TRAIND_THREADS", INT(threads, 0, 256),
      "compute threads per job (default: cores / workers)"},
     {"--max-upload-mb", "TRAIND_MAX_UPLOAD_MB", INT(max_upload_mb, 1, 1 << 20),
      "largest dataset upload in MB (default 1024)"},
+    {"--max-dataset-mb", "TRAIND_MAX_DATASET_MB", INT(max_dataset_mb, 1, 1 << 20),
+     "largest dataset in MB as float32 tensors, checked while an upload is read (default "
+     "4 x --max-upload-mb, at most 512)"},
     {"--max-body-mb", "TRAIND_MAX_BODY_MB", INT(max_body_mb, 1, 1 << 16),
      "largest other request body in MB (default 64)"},
     {"--max-predict", "TRAIND_MAX_PREDICT", INT(max_predict, 1, 10000000),
@@ -248,6 +253,13 @@ int config_load(config *c, int argc, char **argv, char *err, size_t errlen)
     }
     if (check_allowed_hosts(c->allowed_hosts, err, errlen))
         return -1;
+    if (!c->upload_dir[0])
+        snprintf(c->upload_dir, sizeof c->upload_dir, "%s.uploads", c->db);
+    /* 4x: a uint8 file (IDX, NPY) is 4 bytes a value as float32, so any
+     * upload within the upload limit fits; the cap keeps what one upload
+     * may cost in memory bounded whatever the upload limit */
+    if (c->max_dataset_mb == 0)
+        c->max_dataset_mb = c->max_upload_mb * 4 < 512 ? c->max_upload_mb * 4 : 512;
     if (c->threads == 0)
         c->threads = c->cores / c->workers > 0 ? c->cores / c->workers : 1;
     /* the training threads of all workers must fit the cores */

@@ -13,9 +13,13 @@ typedef struct config {
     char host[256];            /* --host, TRAIND_HOST: 127.0.0.1 */
     int port;                  /* --port, TRAIND_PORT: 8080 (0: any free port) */
     char db[1024];             /* --db, TRAIND_DB: ./traind.db */
+    char upload_dir[1040];     /* --upload-dir, TRAIND_UPLOAD_DIR: uploads while parsed;
+                                * "" at first means DB.uploads beside the database */
     int workers;               /* --workers, TRAIND_WORKERS: jobs at once, 1 */
     int threads;               /* --threads, TRAIND_THREADS: per job; 0: cores / workers */
     int64_t max_upload_mb;     /* --max-upload-mb: dataset uploads, 1024 */
+    int64_t max_dataset_mb;    /* --max-dataset-mb: what an upload may become, as float32
+                                * tensors (x and y); 0: 4 x max_upload_mb, at most 512 */
     int64_t max_body_mb;       /* --max-body-mb: other request bodies, 64 */
     int max_predict;           /* --max-predict: instances per predict call, 10000 */
     int64_t max_params;        /* --max-params: parameters of one model, 100 million */

@@ -7,6 +7,11 @@
  * other numbers targets), strings (classes, sorted bytewise), or arrays of
  * numbers of one length (targets).  Every error names the JSON Pointer of
  * the offending value, and the body may be gzip-compressed.
+ *
+ * Bounds: the text is parsed as one document in memory (jansson: tens of
+ * bytes per value), so its decompressed size is bounded while it is
+ * inflated (the caller's max_text), and the values of x and y together
+ * (max_values) before their tensors are allocated.  Either is NN_ELIMIT.
  */
 #include "dataset_json.h"
 
@@ -19,10 +24,25 @@
 
 #define MAX_CLASSES 65536
 
+/* The decompressing source of the parser, counting what it hands over. */
+typedef struct source {
+    gzFile f;
+    int64_t got, max;    /* max 0: no bound */
+    int over;            /* stopped at max */
+} source;
+
 static size_t gz_read(void *buf, size_t n, void *arg)
 {
-    int got = gzread((gzFile)arg, buf, (unsigned)(n > (1u << 30) ? 1u << 30 : n));
-    return got < 0 ? (size_t)-1 : (size_t)got;
+    source *s = arg;
+    int got = gzread(s->f, buf, (unsigned)(n > (1u << 30) ? 1u << 30 : n));
+    if (got < 0)
+        return (size_t)-1;
+    s->got += got;
+    if (s->max > 0 && s->got > s->max) {
+        s->over = 1;
+        return (size_t)-1;
+    }
+    return (size_t)got;
 }
 
 /* The shape of one sample of member `name` (x or y) from the first one:
@@ -90,8 +110,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* y: classes (integers or strings) or targets (numbers, arrays of numbers). */
-static int read_y(const json_t *y, int n, nn_label_kind kind, nn_dataset *d, char *err,
-                  size_t errlen)
+static int read_y(const json_t *y, int n, nn_label_kind kind, int64_t max_values,
+                  nn_dataset *d, char *err, size_t errlen)
 {
     const json_t *first = json_array_get(y, 0);
     int64_t dims[2] = {n, 1};
@@ -154,6 +174,11 @@ static int read_y(const json_t *y, int n, nn_label_kind kind, nn_dataset *d, cha
             snprintf(err, errlen, "/y/0: more than %d targets per sample", 1 << 20);
             return -1;
         }
+        if (w > max_values / n) {
+            snprintf(err, errlen, "/y: x and y hold more than the limit of %lld values",
+                     (long long)(nn_tensor_numel(&d->x) + max_values));
+            return NN_ELIMIT;
+        }
         if (nn_tensor_alloc(&d->y, s.rank + 1, yd))
             return -1;
         nn_real *p = d->y.data;
@@ -213,22 +238,30 @@ static int read_y(const json_t *y, int n, nn_label_kind kind, nn_dataset *d, cha
     return 0;
 }
 
-int dataset_json_read(const char *path, nn_label_kind kind, int64_t max_elems, nn_dataset *out,
-                      char *err, size_t errlen)
+int dataset_json_read(const char *path, nn_label_kind kind, int64_t max_values,
+                      int64_t max_text, nn_dataset *out, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *doc = NULL;
-    int rc = -1;
+    int rc = -1, limit = 0;
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
+    if (max_values <= 0)
+        max_values = INT64_MAX;
+    source src = {gzopen(path, "rb"), 0, max_text, 0};
+    if (!src.f) {
         snprintf(err, errlen, "cannot read the upload");
         return -1;
     }
-    doc = json_load_callback(gz_read, f, JSON_REJECT_DUPLICATES, &je);
-    gzclose(f);
+    doc = json_load_callback(gz_read, &src, JSON_REJECT_DUPLICATES, &je);
+    gzclose(src.f);
+    if (src.over) {
+        snprintf(err, errlen, "more than the limit of %lld bytes of JSON text (after "
+                 "decompression)", (long long)max_text);
+        limit = 1;
+        goto out;
+    }
     if (!doc) {
         snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", je.line, je.column,
                  je.text);
@@ -271,10 +304,17 @@ int dataset_json_read(const char *path, nn_label_kind kind, int64_t max_elems, n
     for (int i = 0; i < s.rank; i++) {
         dims[i + 1] = s.dim[i];
         numel *= s.dim[i];
-        if (numel > max_elems) {
-            snprintf(err, errlen, "/x: more than %lld values", (long long)max_elems);
+        if (numel > NN_TENSOR_MAX_ELEMS) {
+            snprintf(err, errlen, "/x: more than %lld values", (long long)NN_TENSOR_MAX_ELEMS);
             goto out;
         }
+    }
+    /* y takes at least one value per sample */
+    if (numel > max_values - (int64_t)n) {
+        snprintf(err, errlen, "/x: x and y hold more than the limit of %lld values",
+                 (long long)max_values);
+        limit = 1;
+        goto out;
     }
     if (nn_tensor_alloc(&out->x, s.rank + 1, dims)) {
         snprintf(err, errlen, "out of memory");
@@ -287,7 +327,9 @@ int dataset_json_read(const char *path, nn_label_kind kind, int64_t max_elems, n
         if (copy_sample(json_array_get(x, i), &s, 0, scalar, &p, pth, sizeof pth, err, errlen))
             goto out;
     }
-    if (read_y(y, (int)n, kind, out, err, errlen)) {
+    if ((rc = read_y(y, (int)n, kind, max_values - numel, out, err, errlen))) {
+        limit = rc == NN_ELIMIT;
+        rc = -1;
         if (!err[0])
             snprintf(err, errlen, "out of memory");
         goto out;
@@ -297,7 +339,7 @@ out:
     json_decref(doc);
     if (rc) {
         nn_dataset_free(out);
-        rc = strcmp(err, "out of memory") == 0 ? NN_ENOMEM : NN_EFORMAT;
+        rc = limit ? NN_ELIMIT : strcmp(err, "out of memory") == 0 ? NN_ENOMEM : NN_EFORMAT;
         /* jansson quotes the bytes near a syntax error as they are, and a
          * message may be cut inside a character: the answer is JSON */
         if (errlen)

@@ -65,11 +65,11 @@
 #include "http_conns.h"
 #include "http_stats.h"
 #include "app.h"
+#include "uploads.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -412,9 +412,7 @@ MHD_RESULT http_reply_stream(http_req *r, const char *content_type, http_stream_
 
 static int temp_file(http_req *r, http_file *f, const char *name)
 {
-    char dir[sizeof r->app->cfg.db];
-    snprintf(dir, sizeof dir, "%s", r->app->cfg.db);
-    snprintf(f->path, sizeof f->path, "%s/.traind-upload-XXXXXX", dirname(dir));
+    snprintf(f->path, sizeof f->path, "%s/" UPLOADS_PREFIX "XXXXXX", r->app->cfg.upload_dir);
     f->fd = mkstemp(f->path);
     if (f->fd < 0) {
         f->path[0] = 0;
@@ -437,6 +435,17 @@ static int write_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+/* Records the failure of an upload's file (errno tells): 507 when the
+ * upload directory's disk is full, else 500. */
+static void write_failed(http_req *r, const char *what)
+{
+    if (errno == ENOSPC || errno == EDQUOT)
+        late_error(r, 507, "insufficient_storage", NULL,
+                   "%s: the upload directory's disk is full (%s)", what, strerror(errno));
+    else
+        late_error(r, 500, "internal", NULL, "%s: %s", what, strerror(errno));
 }
 
 #define PARTS_TAKEN "a dataset upload takes one file part (of any name) or two named x and y"
@@ -491,8 +500,7 @@ static http_file *new_part(http_req *r, const char *key, const char *filename)
     }
     http_file *f = &r->files[r->n_files];
     if (temp_file(r, f, key)) {
-        late_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
-                   strerror(errno));
+        write_failed(r, "cannot create a temporary file");
         return NULL;
     }
     snprintf(f->filename, sizeof f->filename, "%s", *filename ? filename : key);
@@ -520,7 +528,7 @@ static MHD_RESULT on_part(void *cls, enum MHD_ValueKind kind, const char *key, c
     if (!goes_on && !(f = new_part(r, key, filename)))
         return MHD_NO;
     if (size && write_all(f->fd, data, size)) {
-        late_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
+        write_failed(r, "cannot write the upload");
         return MHD_NO;
     }
     f->size += (int64_t)size;
@@ -583,6 +591,10 @@ static void prepare_body(http_req *r)
             r->n_files = 1;
             snprintf(r->files[0].filename, sizeof r->files[0].filename, "the upload");
         }
+        else if (errno == ENOSPC || errno == EDQUOT)
+            http_reply_error(r, 507, "insufficient_storage", NULL,
+                             "cannot create a temporary file: the upload directory's disk is "
+                             "full (%s)", strerror(errno));
         else
             http_reply_error(r, 500, "internal", NULL, "cannot create a temporary file: %s",
                              strerror(errno));
@@ -633,7 +645,7 @@ static int take_body(http_req *r, const char *data, size_t size)
         return 0;
     }
     if (write_all(r->files[0].fd, data, size))
-        late_error(r, 500, "internal", NULL, "cannot write the upload: %s", strerror(errno));
+        write_failed(r, "cannot write the upload");
     r->files[0].size += (int64_t)size;
     return 0;
 }

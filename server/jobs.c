@@ -168,6 +168,8 @@ int jobs_workers(jobs *j)
  * One job */
 
 #define WRITE_QUEUE 4
+/* Longest wait between two claims after the store failed, in ms. */
+#define CLAIM_BACKOFF_MAX_MS 60000
 
 /* One store_job_progress call waiting to be made; owns its strings and blobs. */
 typedef struct pending {
@@ -691,6 +693,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     jobs *j = w->owner;
     app *a = j->app;
+    int backoff = 0;   /* ms; > 0 after a failed claim */
     for (;;) {
         pthread_mutex_lock(&j->mu);
         int stop = j->stop;
@@ -702,6 +705,7 @@ static void *worker_main(void *arg)
         char err[256];
         int rc = store_job_claim(a->store, a->cfg.threads, &job, err, sizeof err);
         if (rc == STORE_OK) {
+            backoff = 0;
             pthread_mutex_lock(&j->mu);
             w->job_id = job.id;
             w->cancel = job.cancel_requested;
@@ -719,13 +723,25 @@ static void *worker_main(void *arg)
             store_job_clear(&job);
             continue;
         }
-        if (rc != STORE_ENOTFOUND)
-            log_msg(LOG_ERROR, "worker %d: cannot claim a job: %s", w->index, err);
-        /* nothing queued: sleep until something changes (or a second passes) */
+        /* a failing store (a full disk, say): retries back off from 1 s to
+         * CLAIM_BACKOFF_MAX_MS, each failure logged with the wait */
+        if (rc != STORE_ENOTFOUND) {
+            backoff = backoff ? 2 * backoff : 1000;
+            if (backoff > CLAIM_BACKOFF_MAX_MS)
+                backoff = CLAIM_BACKOFF_MAX_MS;
+            log_msg(LOG_ERROR, "worker %d: cannot claim a job: %s (next try in %d s)", w->index,
+                    err, backoff / 1000);
+        } else {
+            if (backoff)
+                log_msg(LOG_INFO, "worker %d: the store answers again", w->index);
+            backoff = 0;
+        }
+        /* nothing queued: sleep until something changes (or a second
+         * passes); after an error, for the whole backoff */
         pthread_mutex_lock(&j->mu);
         struct timespec ts;
-        deadline_in(&ts, 1000);
-        while (!j->stop && j->changes == seen)
+        deadline_in(&ts, backoff ? backoff : 1000);
+        while (!j->stop && (backoff || j->changes == seen))
             if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != 0)
                 break;
         pthread_mutex_unlock(&j->mu);

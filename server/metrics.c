@@ -162,6 +162,13 @@ static void job_metrics(sbuf *b, app *a)
         put(b, "traind_database_size_bytes %lld\n", (long long)size);
     }
 
+    if (a->store) {
+        head(b, "traind_disk_full", "gauge",
+             "1 while the database's disk is full (a write failed for lack of space, or the "
+             "reserve file could not be made again), else 0.");
+        put(b, "traind_disk_full %d\n", store_disk_full(a->store, NULL, 0));
+    }
+
     int max = jobs_workers(a->jobs);
     int64_t *ids = calloc((size_t)max + 1, sizeof *ids);
     jobs_live *live = calloc((size_t)max + 1, sizeof *live);

@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "store.h"
+#include "uploads.h"
 #include "version.h"
 
 #include <signal.h>
@@ -75,6 +76,15 @@ int serve_main(int argc, char **argv)
      * write error, instead of the signal ending the daemon */
     signal(SIGXFSZ, SIG_IGN);
 
+    long long left_bytes = 0;
+    int left = uploads_prepare(&a.cfg, &left_bytes, err, sizeof err);
+    if (left < 0) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto out;
+    }
+    if (left > 0)
+        log_msg(LOG_INFO, "removed %d upload file%s (%lld bytes) left by an earlier run", left,
+                left == 1 ? "" : "s", left_bytes);
     if (store_open(a.cfg.db, &a.store, err, sizeof err)) {
         log_msg(LOG_ERROR, "cannot open the database %s: %s", a.cfg.db, err);
         goto out;

@@ -60,7 +60,12 @@
  *     the end is STORE_ECONFLICT naming the final state;
  *   - limit <= 0 in store_job_list and store_events_list means no limit;
  *   - a checkpoint and "latest"/"best" weights stay after a job finishes
- *     (they go with the job when it is deleted).
+ *     (they go with the job when it is deleted);
+ *   - a full disk: SQLITE_FULL in a write transaction is STORE_EFULL, and
+ *     sets write_failed until a write commits; the reserve file (store.h)
+ *     is made, given back and made again only under the writer mutex (or
+ *     in store_open, before any other thread), and reserve_out says it is
+ *     given back.  Both flags are atomics, read without the mutex.
  */
 #include "store.h"
 
@@ -73,9 +78,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The migrations, generated from schema/NNN_*.sql by schema/embed.sh (the
  * generated file defines the same struct). */
@@ -111,7 +120,16 @@ struct store {
     sqlite3 *idle[POOL_SIZE];
     int n_idle;
     pthread_mutex_t writer;         /* one write transaction at a time here */
+    char *reserve;                  /* path of the reserve file */
+    double reserve_tried;           /* monotonic seconds of the last attempt to make it */
+    atomic_int reserve_out;         /* the reserve is given back (or could not be made) */
+    atomic_int write_failed;        /* the last write failed for lack of space */
 };
+
+/* How often a missing reserve is tried again, in seconds. */
+#define RESERVE_RETRY_S 5
+/* Less free space than this on the database's file system is a full disk. */
+#define STORE_LOW_BYTES ((int64_t)1 << 20)
 
 static const char *const job_states[5] = {"queued", "running", "succeeded", "failed",
                                           "cancelled"};
@@ -131,10 +149,12 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-/* "what: sqlite's message"; STORE_ENOMEM when SQLite ran out of memory. */
+/* "what: sqlite's message"; STORE_ENOMEM when SQLite ran out of memory,
+ * STORE_EFULL when the disk is full. */
 static int fail_db(char *err, size_t errlen, sqlite3 *db, const char *what)
 {
-    int code = (sqlite3_errcode(db) & 0xff) == SQLITE_NOMEM ? STORE_ENOMEM : STORE_EIO;
+    int e = sqlite3_errcode(db) & 0xff;
+    int code = e == SQLITE_NOMEM ? STORE_ENOMEM : e == SQLITE_FULL ? STORE_EFULL : STORE_EIO;
     return fail(err, errlen, code, "%s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -218,14 +238,80 @@ static int write_begin(store *s, sqlite3 **db, char *err, size_t errlen)
     return STORE_OK;
 }
 
-/* Commits when rc is STORE_OK, else rolls back; returns the final status. */
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Makes the reserve file STORE_RESERVE_BYTES long (allocated, not sparse).
+ * Under the writer mutex; 0 when it is there. */
+static int reserve_make(store *s)
+{
+    s->reserve_tried = mono_s();
+    int fd = open(s->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int r = posix_fallocate(fd, 0, (off_t)STORE_RESERVE_BYTES);
+    if (r != 0 && ftruncate(fd, 0) != 0)   /* what was allocated goes back */
+        r = -1;
+    close(fd);
+    if (r == 0)
+        atomic_store(&s->reserve_out, 0);
+    return r == 0 ? 0 : -1;
+}
+
+/* Under the writer mutex: the reserve's space back to the file system.
+ * It is not made again for RESERVE_RETRY_S, so that the delete it is for
+ * (and the vacuum after it) find the space. */
+static void reserve_give_back(store *s)
+{
+    if (truncate(s->reserve, 0) != 0)
+        unlink(s->reserve);
+    atomic_store(&s->reserve_out, 1);
+    s->reserve_tried = mono_s();
+}
+
+/* Under the writer mutex: makes the reserve again when it is out and the
+ * last attempt is RESERVE_RETRY_S old. */
+static void reserve_retry(store *s)
+{
+    if (atomic_load(&s->reserve_out) && mono_s() - s->reserve_tried >= RESERVE_RETRY_S)
+        reserve_make(s);
+}
+
+/* Gives the WAL's space back to the file system: a checkpoint that
+ * truncates it (a write that failed on a full disk leaves the WAL as large
+ * as it grew).  Waits for no reader: when one is there, a later
+ * checkpoint does it. */
+static void wal_shrink(sqlite3 *db)
+{
+    sqlite3_busy_timeout(db, 0);
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+}
+
+/* Commits when rc is STORE_OK, else rolls back; returns the final status
+ * (STORE_EFULL when SQLite found the disk full). */
 static int write_end(store *s, sqlite3 *db, int rc, char *err, size_t errlen)
 {
     if (rc == STORE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = fail_db(err, errlen, db, "cannot commit");
+    if ((rc == STORE_EIO || rc == STORE_EFULL) &&
+        (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL)
+        rc = STORE_EFULL;
     if (rc != STORE_OK && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == STORE_EFULL)
+        wal_shrink(db);
     conn_put(s, db);
+    if (rc == STORE_EFULL)
+        atomic_store(&s->write_failed, 1);
+    if (rc == STORE_OK) {
+        atomic_store(&s->write_failed, 0);
+        reserve_retry(s);
+    }
     pthread_mutex_unlock(&s->writer);
     return rc;
 }
@@ -534,6 +620,9 @@ static int open_conn(const char *path, sqlite3 **out, char *err, size_t errlen)
     sqlite3_extended_result_codes(db, 1);
     /* first, so that the pragmas below wait for another process's lock */
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* takes effect only in a database without tables yet: a new one gives
+     * freed pages back to the file system (store_*_delete) */
+    sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
     /* journal_mode answers the mode in force: anything but "wal" means the
      * file system cannot do WAL (no shared memory), and the guarantees of
      * the header would not hold. */
@@ -679,6 +768,13 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
         return fail(err, errlen, STORE_ENOMEM, "out of memory");
     }
     snprintf(s->path, n, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
+    s->reserve = malloc(n + 8);
+    if (!s->reserve) {
+        free(s->path);
+        free(s);
+        return fail(err, errlen, STORE_ENOMEM, "out of memory");
+    }
+    snprintf(s->reserve, n + 8, "%s-reserve", s->path);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->writer, NULL);
     pthread_cond_init(&s->returned, NULL);
@@ -695,6 +791,9 @@ int store_open(const char *path, store **out, char *err, size_t errlen)
     for (int i = 0; i < POOL_SIZE; i++)
         s->idle[i] = s->conns[i];
     s->n_idle = POOL_SIZE;
+    /* no room for it now: store_disk_full says so until there is */
+    if (reserve_make(s) != 0)
+        atomic_store(&s->reserve_out, 1);
     *out = s;
     return STORE_OK;
 }
@@ -709,6 +808,7 @@ void store_close(store *s)
     pthread_cond_destroy(&s->returned);
     pthread_mutex_destroy(&s->writer);
     pthread_mutex_destroy(&s->lock);
+    free(s->reserve);
     free(s->path);
     free(s);
 }
@@ -733,6 +833,31 @@ int store_ping(store *s)
     int r = pragma_int(db, "SELECT 1", &v);
     conn_put(s, db);
     return r < 0 || v != 1 ? STORE_EIO : STORE_OK;
+}
+
+int store_disk_full(store *s, char *why, size_t whylen)
+{
+    struct statvfs v;
+    if (!s)
+        return 0;
+    if (atomic_load(&s->reserve_out) && pthread_mutex_trylock(&s->writer) == 0) {
+        reserve_retry(s);
+        pthread_mutex_unlock(&s->writer);
+    }
+    /* the file system's free space: a failed write counts no more once a
+     * reserve's worth is free again; almost nothing free is full even
+     * before a write fails */
+    int64_t avail = statvfs(s->path, &v) == 0 ? (int64_t)v.f_bavail * (int64_t)v.f_frsize : -1;
+    if (avail >= STORE_RESERVE_BYTES)
+        atomic_store(&s->write_failed, 0);
+    int failed = atomic_load(&s->write_failed), out = atomic_load(&s->reserve_out);
+    int low = avail >= 0 && avail < STORE_LOW_BYTES;
+    if (why && whylen)
+        snprintf(why, whylen, "%s", failed ? "a write failed: the disk is full"
+                                   : out ? "no room for the reserve file: the disk is (nearly) full"
+                                   : low ? "less than 1 MB free on the database's disk"
+                                         : "");
+    return failed || out || low;
 }
 
 int64_t store_size_bytes(store *s)
@@ -1394,7 +1519,7 @@ static int row_exists(sqlite3 *db, const char *sql, int64_t id, const char *what
     return rc;
 }
 
-int store_dataset_delete(store *s, int64_t id, char *err, size_t errlen)
+static int dataset_delete_tx(store *s, int64_t id, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int64_t job;
@@ -1520,7 +1645,7 @@ int store_model_list(store *s, store_model **out, int *n, char *err, size_t errl
     return rc;
 }
 
-int store_model_delete(store *s, int64_t id, char *err, size_t errlen)
+static int model_delete_tx(store *s, int64_t id, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int64_t job;
@@ -1910,7 +2035,7 @@ int store_job_cancel(store *s, int64_t id, char *err, size_t errlen)
     return write_end(s, db, rc, err, errlen);
 }
 
-int store_job_delete(store *s, int64_t id, char *err, size_t errlen)
+static int job_delete_tx(store *s, int64_t id, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     char state[16];
@@ -2395,4 +2520,50 @@ out:
     if (rc < 0)
         memset(counts, 0, 5 * sizeof counts[0]);
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Deleting on a full disk. */
+
+/* Runs del; when the disk is full, gives the reserve back and runs it once
+ * more.  After a delete, the freed pages go back to the file system (a new
+ * database's incremental auto-vacuum; nothing in an older one), each step
+ * in a transaction of its own whose failure changes nothing. */
+static int delete_with_reserve(store *s, int (*del)(store *, int64_t, char *, size_t),
+                               int64_t id, char *err, size_t errlen)
+{
+    if (!s)
+        return del(s, id, err, errlen);
+    int rc = del(s, id, err, errlen);
+    if (rc == STORE_EFULL) {
+        pthread_mutex_lock(&s->writer);
+        reserve_give_back(s);
+        pthread_mutex_unlock(&s->writer);
+        rc = del(s, id, err, errlen);
+    }
+    if (rc == STORE_OK) {
+        pthread_mutex_lock(&s->writer);
+        sqlite3 *db = conn_get(s);
+        sqlite3_exec(db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+        wal_shrink(db);
+        conn_put(s, db);
+        reserve_retry(s);
+        pthread_mutex_unlock(&s->writer);
+    }
+    return rc;
+}
+
+int store_dataset_delete(store *s, int64_t id, char *err, size_t errlen)
+{
+    return delete_with_reserve(s, dataset_delete_tx, id, err, errlen);
+}
+
+int store_model_delete(store *s, int64_t id, char *err, size_t errlen)
+{
+    return delete_with_reserve(s, model_delete_tx, id, err, errlen);
+}
+
+int store_job_delete(store *s, int64_t id, char *err, size_t errlen)
+{
+    return delete_with_reserve(s, job_delete_tx, id, err, errlen);
 }

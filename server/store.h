@@ -33,6 +33,7 @@ enum {
     STORE_EIO = -3,         /* SQLite failed; err says how */
     STORE_ENOMEM = -4,
     STORE_EINVAL = -5,      /* bad arguments */
+    STORE_EFULL = -6,       /* the disk (or the file system's quota) is full: nothing written */
 };
 
 typedef struct store store;
@@ -55,6 +56,24 @@ int store_ping(store *s);
 
 /* Size of the database file plus its WAL, in bytes. */
 int64_t store_size_bytes(store *s);
+
+/* A full disk.  Beside the database the store keeps a reserve file,
+ * DB-reserve (STORE_RESERVE_BYTES), made at open when there is room.  A
+ * delete (store_dataset_delete, store_model_delete, store_job_delete) that
+ * fails with STORE_EFULL gives the reserve back (truncates it) and tries
+ * once more, so that space can be freed through the store on a full disk.
+ * The reserve is made again once there is room (tried after a successful
+ * write and by store_disk_full, at most every few seconds).  New databases
+ * use incremental auto-vacuum, so a delete hands its pages back to the file
+ * system instead of keeping them for reuse. */
+#define STORE_RESERVE_BYTES ((int64_t)16 << 20)
+
+/* 1 while the disk counts as full: a write failed for lack of space and
+ * neither did a write succeed since nor is a reserve's worth free again;
+ * or the reserve is given back and not yet made again; or less than 1 MB
+ * is free on the database's file system.  0 otherwise.  why (may be NULL)
+ * says which. */
+int store_disk_full(store *s, char *why, size_t whylen);
 
 /* ---------------------------------------------------------------------------
  * Datasets */

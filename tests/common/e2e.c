@@ -453,16 +453,28 @@ char *e2e_run_script(const e2e_daemon *d, const char *script, const char *env, i
     return out;
 }
 
-long e2e_rss_kb(const e2e_daemon *d)
+/* The daemon's /proc status line `field` ("VmRSS:") in kB, -1 if absent. */
+static long status_kb(const e2e_daemon *d, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)d->pid);
     FILE *f = fopen(path, "r");
     long kb = -1;
+    size_t n = strlen(field);
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = strtol(line + 6, NULL, 10);
+        if (!strncmp(line, field, n))
+            kb = strtol(line + n, NULL, 10);
     if (f)
         fclose(f);
     return kb;
+}
+
+long e2e_rss_kb(const e2e_daemon *d)
+{
+    return status_kb(d, "VmRSS:");
+}
+
+long e2e_peak_rss_kb(const e2e_daemon *d)
+{
+    return status_kb(d, "VmHWM:");
 }

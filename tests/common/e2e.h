@@ -92,4 +92,7 @@ char *e2e_run_script(const e2e_daemon *d, const char *script, const char *env, i
 /* Resident memory of the daemon in kB (from /proc). */
 long e2e_rss_kb(const e2e_daemon *d);
 
+/* The daemon's peak resident memory so far (VmHWM) in kB, -1 if unknown. */
+long e2e_peak_rss_kb(const e2e_daemon *d);
+
 #endif

@@ -831,6 +831,75 @@ START_TEST(csv_long_text_truncated)
 }
 END_TEST
 
+/* max_values bounds x and y together (and the texts a CSV keeps), max_text
+ * the CSV's decompressed bytes; an NPY pair's y gets what x left. */
+START_TEST(value_and_text_limits)
+{
+    nn_load_opts o;
+    nn_load_opts_default(&o);
+    nn_dataset d;
+    nn_err e;
+    /* 3 rows of 2 features and a label: 9 values (the label "x" is one
+     * text kept: 2 bytes, no whole value) */
+    o.max_values = 9;
+    ck_assert_int_eq(csv_read_text("a,b,c\n1,2,x\n3,4,x\n5,6,x\n", 0, &o, &d, &e), NN_OK);
+    nn_dataset_free(&d);
+    o.max_values = 8;
+    csv_fail("a,b,c\n1,2,x\n3,4,x\n5,6,x\n", &o, NN_ELIMIT, "line 4",
+             "would hold more than the limit of 8 values");
+    /* distinct label texts count, 4 bytes a value: 3 labels of 12 bytes
+     * (with the NUL) are 9 values more than the 6 of x and y */
+    o.max_values = 14;
+    csv_fail("a,b\n1,labelnumber1\n2,labelnumber2\n3,labelnumber3\n4,labelnumber3\n", &o,
+             NN_ELIMIT, "line 5", "limit of 14 values");
+    o.max_values = 0;
+    /* a gzip stream of 1 MB of rows, held to 100 KB of text */
+    size_t n = 1 << 20;
+    char *text = malloc(n + 1);
+    ck_assert_ptr_nonnull(text);
+    memcpy(text, "a,b\n", 4);
+    for (size_t i = 4; i + 4 <= n; i += 4)
+        memcpy(text + i, "3,4\n", 4);
+    text[n] = 0;
+    o.max_text = 100000;
+    ck_assert_int_eq(csv_read_text(text, 1, &o, &d, &e), NN_ELIMIT);
+    HAS(e.msg, "more than the limit of 100000 bytes of CSV text (after decompression)");
+    assert_zeroed(&d);
+    o.max_text = n;
+    ck_assert_int_eq(csv_read_text(text, 1, &o, &d, &e), NN_OK);
+    ck_assert_int_eq(d.x.dim[0], (int64_t)(n / 4 - 1));
+    nn_dataset_free(&d);
+    free(text);
+
+    /* NPY: x [4, 2] and y [4]: 12 values */
+    bytes bx = {0}, by = {0};
+    float xv[8] = {0};
+    int64_t yv[4] = {0, 1, 0, 1};
+    npy_f4(&bx, "(4, 2)", xv, 8);
+    npy_i8(&by, "(4,)", yv, 4);
+    char *xp = wr("vx.npy", &bx, 1), *yp = wr("vy.npy", &by, 1);
+    nn_load_opts_default(&o);
+    o.max_values = 12;
+    ck_assert_int_eq(nn_npy_read_pair(xp, yp, &o, &d, &e), NN_OK);
+    nn_dataset_free(&d);
+    o.max_values = 11;
+    ck_assert_int_eq(nn_npy_read_pair(xp, yp, &o, &d, &e), NN_ELIMIT);
+    HAS(e.msg, "vy.npy");
+    assert_zeroed(&d);
+    o.max_values = 8;
+    ck_assert_int_eq(nn_npy_read_pair(xp, yp, &o, &d, &e), NN_ELIMIT);
+    HAS(e.msg, "vx.npy: the features take all of the limit of 8 values");
+    o.max_values = 7;
+    ck_assert_int_eq(nn_npy_read_pair(xp, yp, &o, &d, &e), NN_ELIMIT);
+    HAS(e.msg, "vx.npy");
+    HAS(e.msg, "limit of 7 elements");
+    free(xp);
+    free(yp);
+    free(bx.p);
+    free(by.p);
+}
+END_TEST
+
 START_TEST(csv_limits)
 {
     nn_load_opts o;
@@ -1834,6 +1903,7 @@ static Suite *readers_suite(void)
     tcase_add_test(tc, csv_label_readings);
     tcase_add_test(tc, csv_long_text_truncated);
     tcase_add_test(tc, csv_limits);
+    tcase_add_test(tc, value_and_text_limits);
     tcase_add_test(tc, csv_missing_file);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
