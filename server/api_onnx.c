@@ -14,8 +14,8 @@
  *   500 internal            stored weights that do not export (a bug).
  */
 #include "api.h"
+#include "app.h"
 #include "onnx_export.h"
-#include "serve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
