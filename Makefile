@@ -185,8 +185,12 @@ comma := ,
 $(eval $(call tests,$(BUILD),,$(BUILD)/f64))
 $(eval $(call tests,$(BUILD)/asan,-fsanitize=address$(comma)undefined,$(BUILD)/asan-f64))
 $(eval $(call tests,$(BUILD)/tsan,-fsanitize=thread,$(BUILD)/tsan))
-# ThreadSanitizer: the core suites, whose training runs on the thread pool
+# ThreadSanitizer: the core suites, whose training runs on the thread pool,
+# and the server suites that drive a TSan daemon's connection handling (its
+# event loop, handler threads and suspended event streams) against its
+# workers; a report stops the daemon (halt_on_error), which fails its test
 TSAN_TESTS := $(patsubst tests/%.c,$(BUILD)/tsan/tests/%,$(TEST_F32_SRC))
+TSAN_SERVER_TESTS := $(BUILD)/tsan/tests/server/test_conns $(BUILD)/tsan/tests/server/test_e2e
 
 # ---------------------------------------------------------------------------
 # The program.
@@ -249,8 +253,9 @@ test-asan: $(BUILD)/asan/traind $($(BUILD)/asan_TESTS)
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  tests/run.sh asan $($(BUILD)/asan_TESTS)
 
-test-tsan: $(TSAN_TESTS)
-	@CK_FORK=no TSAN_OPTIONS=halt_on_error=1 tests/run.sh tsan $(TSAN_TESTS)
+test-tsan: $(TSAN_TESTS) $(BUILD)/tsan/traind $(TSAN_SERVER_TESTS)
+	@CK_FORK=no TSAN_OPTIONS=halt_on_error=1 TRAIND_BIN=$(BUILD)/tsan/traind \
+	  tests/run.sh tsan $(TSAN_TESTS) $(TSAN_SERVER_TESTS)
 
 # ---------------------------------------------------------------------------
 # Fuzzing (docs/fuzzing.md): the libFuzzer harnesses tests/fuzz/fuzz_NAME.c,
